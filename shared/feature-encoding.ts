@@ -1,0 +1,108 @@
+/**
+ * Maps raw ids and attributes to model input indices exactly as training does. Both the trainer (dataset
+ * preparation, parity checks) and the worker (requests) use this, so an id means the same row on both sides.
+ *
+ * Layout of one row (one candidate):
+ *   item_feats   int32 [Fi]      indices of the item fields (itemFields order), item id first; 0 = out of vocabulary
+ *   user_feats   int32 [Fu]      indices of the user fields (userFields order)
+ *   hist_feats   int32 [L, Fi]   item-field indices of the last L history items, oldest first, left-padded with 0
+ *   hist_ratings int32 [L]       rating index (0 = padding/unknown, r for rating r, clamped to ratingVocab - 1)
+ *   hist_mask    float32 [L]     1 for a real history position, 0 for padding
+ */
+import type { FeatureSpec, VocabularyBlob } from "./manifest.ts";
+import type { HistoryEntry } from "./user-profile.ts";
+
+export const ITEM_ID_FIELD = "item_id";
+
+export interface EncodedRows {
+  count: number;
+  itemFeats: Int32Array;
+  userFeats: Int32Array;
+  histFeats: Int32Array;
+  histRatings: Int32Array;
+  histMask: Float32Array;
+}
+
+export class FeatureEncoder {
+  private readonly lookups = new Map<string, Map<string, number>>();
+
+  constructor(
+    readonly spec: FeatureSpec,
+    readonly vocabulary: VocabularyBlob,
+  ) {
+    for (const f of [...spec.itemFields, ...spec.userFields]) {
+      const values = vocabulary.fields[f.name];
+      if (!values) throw new Error(`vocabulary has no field ${f.name}`);
+      if (values.length !== f.vocabSize) throw new Error(`vocabulary field ${f.name} has ${values.length} rows, spec says ${f.vocabSize}`);
+    }
+    if (spec.itemFields[0]?.name !== ITEM_ID_FIELD) throw new Error(`the first item field must be ${ITEM_ID_FIELD}`);
+    if (vocabulary.itemFeatures.length !== spec.itemFields[0].vocabSize) {
+      throw new Error(`vocabulary.itemFeatures has ${vocabulary.itemFeatures.length} rows, item_id vocabulary has ${spec.itemFields[0].vocabSize}`);
+    }
+  }
+
+  /** Index of a raw value in a field's vocabulary; 0 (OOV) when unknown. */
+  index(field: string, raw: string | undefined): number {
+    if (raw === undefined) return 0;
+    let lookup = this.lookups.get(field);
+    if (!lookup) {
+      const values = this.vocabulary.fields[field];
+      if (!values) throw new Error(`vocabulary has no field ${field}`);
+      lookup = new Map(values.map((v, i) => [v, i]));
+      lookup.delete(values[0]); // row 0 is the OOV row, never a real value
+      this.lookups.set(field, lookup);
+    }
+    return lookup.get(raw) ?? 0;
+  }
+
+  itemIndex(itemId: string): number {
+    return this.index(ITEM_ID_FIELD, itemId);
+  }
+
+  /** Item-field indices of an item (row 0's features for an unknown item). */
+  itemFeatureRow(itemIndex: number): number[] {
+    return this.vocabulary.itemFeatures[itemIndex] ?? this.vocabulary.itemFeatures[0];
+  }
+
+  ratingIndex(rating: number | undefined): number {
+    if (rating === undefined || !Number.isFinite(rating)) return 0;
+    return Math.max(0, Math.min(this.spec.ratingVocab - 1, Math.round(rating)));
+  }
+
+  /** Encodes one user's context against many candidate items (one row per candidate). */
+  encode(input: { attributes: Record<string, string>; history: HistoryEntry[]; candidates: string[] }): EncodedRows {
+    const { spec } = this;
+    const n = input.candidates.length;
+    const Fi = spec.itemFields.length;
+    const Fu = spec.userFields.length;
+    const L = spec.historyLength;
+    const userRow = spec.userFields.map((f) => this.index(f.name, input.attributes[f.name]));
+    const histFeatsRow = new Int32Array(L * Fi);
+    const histRatingsRow = new Int32Array(L);
+    const histMaskRow = new Float32Array(L);
+    const recent = input.history.slice(-L);
+    const offset = L - recent.length;
+    recent.forEach((h, j) => {
+      const feats = this.itemFeatureRow(this.itemIndex(h.itemId));
+      histFeatsRow.set(feats, (offset + j) * Fi);
+      histRatingsRow[offset + j] = this.ratingIndex(h.rating);
+      histMaskRow[offset + j] = 1;
+    });
+    const rows: EncodedRows = {
+      count: n,
+      itemFeats: new Int32Array(n * Fi),
+      userFeats: new Int32Array(n * Fu),
+      histFeats: new Int32Array(n * L * Fi),
+      histRatings: new Int32Array(n * L),
+      histMask: new Float32Array(n * L),
+    };
+    input.candidates.forEach((c, i) => {
+      rows.itemFeats.set(this.itemFeatureRow(this.itemIndex(c)), i * Fi);
+      rows.userFeats.set(userRow, i * Fu);
+      rows.histFeats.set(histFeatsRow, i * L * Fi);
+      rows.histRatings.set(histRatingsRow, i * L);
+      rows.histMask.set(histMaskRow, i * L);
+    });
+    return rows;
+  }
+}

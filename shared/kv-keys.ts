@@ -1,0 +1,31 @@
+/**
+ * The KV key layout shared by the publisher (trainer) and the reader (worker).
+ * Immutable, content-addressed values first; mutable pointers (rollout config) last, so a reader that follows a
+ * pointer never finds a missing target.
+ */
+import { hash32 } from "./hash.ts";
+
+export type KnowledgeField = "user" | "item";
+
+export const kvKeys = {
+  /** An immutable binary blob (ONNX graph, vocabulary JSON) addressed by the sha256 hex of its bytes. */
+  blob: (sha256: string) => `blob/${sha256}`,
+  /** A model manifest (JSON), immutable once published. */
+  model: (modelId: string) => `model/${modelId}`,
+  /** The live rollout config (JSON): the one mutable pointer readers follow. */
+  rolloutConfig: () => "rollout/config",
+  /** Previous rollout configs, newest last (JSON array), kept for rollback. */
+  rolloutHistory: () => "rollout/history",
+  /** One shard of a knowledge bank: raw (compressed) chunk vectors of many entities. */
+  knowledgeShard: (bankId: string, field: KnowledgeField, shard: number) => `kn/${bankId}/${field}/${shard}`,
+  /** One shard of precomputed, aligned item-side extractor outputs for one model. */
+  itemVectorShard: (modelId: string, shard: number) => `iv/${modelId}/${shard}`,
+  /** A user's profile: side features and recent history (JSON). */
+  userProfile: (userId: string) => `user/${userId}`,
+} as const;
+
+/** Which shard an entity lives in; the same function places (trainer) and finds (worker) it. */
+export function shardOf(entityId: string, shardCount: number): number {
+  if (!Number.isInteger(shardCount) || shardCount < 1) throw new Error(`shardCount must be a positive integer, got ${shardCount}`);
+  return hash32(`shard:${entityId}`) % shardCount;
+}

@@ -1,0 +1,18 @@
+/** A user's profile in KV (kvKeys.userProfile): raw side features and recent history, newest last. */
+import { z } from "zod";
+
+export const historyEntrySchema = z.object({
+  itemId: z.string().min(1).max(256),
+  /** Explicit rating when known (1..5 on MovieLens); omitted means unknown. */
+  rating: z.number().int().min(0).max(100).optional(),
+});
+
+export const userProfileSchema = z.object({
+  userId: z.string().min(1).max(256),
+  /** Raw values of the user-side categorical fields, by field name. */
+  attributes: z.record(z.string(), z.string()),
+  history: z.array(historyEntrySchema),
+});
+
+export type HistoryEntry = z.infer<typeof historyEntrySchema>;
+export type UserProfile = z.infer<typeof userProfileSchema>;

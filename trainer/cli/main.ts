@@ -1,0 +1,24 @@
+/**
+ * Entry point of the `kser` CLI. Each subcommand lives in trainer/cli/commands/ and registers itself here.
+ * Errors a user can act on (bad input, missing files) are printed as one line without a stack trace.
+ */
+import { Command } from "commander";
+import { UserFacingError } from "../util/errors.ts";
+
+const program = new Command();
+program.name("kser").description("KSER: LLM knowledge for recommenders, trained nightly, served at the edge").showHelpAfterError();
+
+const registrations: Array<() => Promise<{ register(program: Command): void }>> = [
+  // Add one line per subcommand module.
+];
+for (const load of registrations) (await load()).register(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof UserFacingError) {
+    console.error(`kser: ${error.message}`);
+    process.exit(error.exitCode);
+  }
+  throw error;
+}

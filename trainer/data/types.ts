@@ -1,0 +1,96 @@
+/**
+ * The data contracts inside the trainer: a raw dataset as loaded (any source), the prepared dataset the models
+ * train on, and the knowledge bank the extractors read. Loaders produce RawDataset; prepare turns it into
+ * PreparedDataset; knowledge steps produce KnowledgeBank.
+ */
+import type { FeatureSpec, VocabularyBlob } from "../../shared/manifest.ts";
+import type { UserProfile } from "../../shared/user-profile.ts";
+
+export interface RawUser {
+  id: string;
+  /** Raw side features by field name (e.g. age, gender, occupation). */
+  attributes: Record<string, string>;
+}
+
+export interface RawItem {
+  id: string;
+  title: string;
+  year?: number;
+  genres: string[];
+  /** Raw categorical attributes by field name, besides the id (e.g. genre = first genre). */
+  attributes: Record<string, string>;
+}
+
+export interface RawInteraction {
+  userId: string;
+  itemId: string;
+  rating: number;
+  /** Seconds since the epoch (or any monotone clock); sorts each user's history. */
+  timestamp: number;
+}
+
+export interface RawDataset {
+  name: string;
+  domain: "movies" | "books" | "generic";
+  users: RawUser[];
+  items: RawItem[];
+  interactions: RawInteraction[];
+  /** User-side categorical fields, in model order. */
+  userFieldNames: string[];
+  /** Item-side categorical fields besides item_id, in model order. */
+  itemFieldNames: string[];
+  /** Label rule: positive when rating >= minPositiveRating (MovieLens: > 3 means >= 4). */
+  minPositiveRating: number;
+  /** Highest rating value; ratings are 1..ratingLevels. */
+  ratingLevels: number;
+}
+
+/** One split's CTR samples as flat typed arrays; the row layout is shared/feature-encoding.ts's. */
+export interface SampleSplit {
+  count: number;
+  itemFeats: Int32Array;
+  userFeats: Int32Array;
+  histFeats: Int32Array;
+  histRatings: Int32Array;
+  histMask: Float32Array;
+  labels: Float32Array;
+  /** Index into PreparedDataset.userIds of each sample's user. */
+  userIndex: Int32Array;
+}
+
+export interface PreparedDataset {
+  name: string;
+  seed: number;
+  spec: FeatureSpec;
+  vocabulary: VocabularyBlob;
+  /** Every user id, in a fixed order; samples refer to users by index. */
+  userIds: string[];
+  train: SampleSplit;
+  valid: SampleSplit;
+  test: SampleSplit;
+  /** Each user's profile as of the end of the data (attributes and latest history), for serving. */
+  profiles: UserProfile[];
+}
+
+export type ChunkKind = "informative" | "hallucinated" | "redundant" | "homogeneous";
+export const CHUNK_KINDS: ChunkKind[] = ["informative", "hallucinated", "redundant", "homogeneous"];
+
+/** One knowledge field of a bank: per entity, K chunk vectors of dimension d, and a mask. */
+export interface KnowledgeBankField {
+  ids: string[];
+  chunks: number;
+  dim: number;
+  /** ids.length * chunks * dim, entity-major then chunk-major. */
+  values: Float32Array;
+  /** ids.length * chunks; 1 = chunk present. */
+  mask: Float32Array;
+  /** ids.length * chunks indices into CHUNK_KINDS when known (simulated knowledge), else absent. */
+  kinds?: Uint8Array;
+}
+
+export interface KnowledgeBank {
+  bankId: string;
+  encoder: string;
+  user: KnowledgeBankField;
+  item: KnowledgeBankField;
+}
