@@ -70,6 +70,8 @@ export interface PreparedDataset {
   test: SampleSplit;
   /** Each user's profile as of the end of the data (attributes and latest history), for serving. */
   profiles: UserProfile[];
+  /** Each user's first interactions: they feed only that user's knowledge, never a CTR sample. */
+  knowledgePrefix: Record<string, RawInteraction[]>;
 }
 
 export type ChunkKind = "informative" | "hallucinated" | "redundant" | "homogeneous";
