@@ -1,0 +1,71 @@
+/**
+ * The local target writes the state `wrangler dev --persist-to X` reads: publish through getPlatformProxy into a
+ * temporary persist dir, then read it back with a fresh, independent getPlatformProxy on X/v3.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { getPlatformProxy } from "wrangler";
+import { kvKeys } from "../../shared/kv-keys.ts";
+import { ROLLOUT_SCHEMA } from "../../shared/rollout.ts";
+import { blobEntry, jsonEntry, type KvBundle, valueBytes } from "../../trainer/publish/kv-bundle.ts";
+import { publishBundle } from "../../trainer/publish/publish.ts";
+import { localPersistPath, openLocalTarget } from "../../trainer/publish/targets/local.ts";
+
+describe("local wrangler state target", () => {
+  it("publishes binary values that a separate getPlatformProxy on --persist-to X/v3 reads back intact", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "kser-local-"));
+    try {
+      const configPath = join(dir, "wrangler.toml");
+      await writeFile(join(dir, "worker.js"), "export default { fetch() { return new Response('ok') } }\n");
+      await writeFile(
+        configPath,
+        `name = "kser-test"\nmain = "worker.js"\ncompatibility_date = "2025-01-01"\n\n[[kv_namespaces]]\nbinding = "KSER_KV"\nid = "kser-test-kv"\n`,
+      );
+      const persistTo = join(dir, "state");
+      const graph = new Uint8Array(randomBytes(300_000));
+      graph.set(Array.from({ length: 256 }, (_, i) => 255 - i));
+      const bundle: KvBundle = {
+        entries: [
+          blobEntry(graph),
+          { key: kvKeys.itemVectorShard("m1", 0), value: new Uint8Array(randomBytes(4096)), stage: "data" },
+          jsonEntry(kvKeys.model("m1"), { modelId: "m1" }, "manifest"),
+          jsonEntry(
+            kvKeys.rolloutConfig(),
+            { schema: ROLLOUT_SCHEMA, salt: "s", variants: [{ name: "a", modelId: "m1", weight: 10_000 }], updatedAt: "t" },
+            "pointer",
+          ),
+        ],
+      };
+      const target = await openLocalTarget({ configPath, persistTo });
+      try {
+        const report = await publishBundle(bundle, target);
+        expect(report.verified).toBe(4);
+        expect((await target.list("blob/")).length).toBe(1);
+      } finally {
+        await target.close();
+      }
+      expect(localPersistPath(configPath, persistTo)).toBe(join(persistTo, "v3"));
+      expect(existsSync(join(persistTo, "v3", "kv"))).toBe(true);
+
+      const proxy = await getPlatformProxy<{ KSER_KV: { get(k: string, t: "arrayBuffer"): Promise<ArrayBuffer | null> } }>({
+        configPath,
+        persist: { path: join(persistTo, "v3") },
+      });
+      try {
+        for (const e of bundle.entries) {
+          const got = await proxy.env.KSER_KV.get(e.key, "arrayBuffer");
+          expect(got).not.toBeNull();
+          expect(Buffer.from(got!).equals(Buffer.from(valueBytes(e.value)))).toBe(true);
+        }
+      } finally {
+        await proxy.dispose();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
