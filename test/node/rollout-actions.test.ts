@@ -1,0 +1,150 @@
+/**
+ * Rollout operations against the KV REST API served on 127.0.0.1: rollback restores exactly, ramping is sticky,
+ * invalid configs are rejected by field, dry runs write nothing, the history stays bounded.
+ */
+import { randomBytes } from "node:crypto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { kvKeys } from "../../shared/kv-keys.ts";
+import { assignVariant, ROLLOUT_SCHEMA, type RolloutConfig } from "../../shared/rollout.ts";
+import { createCloudflareTarget } from "../../trainer/publish/targets/cloudflare.ts";
+import { type RolloutAction, runRollout } from "../../trainer/rollout/actions.ts";
+import { syntheticUserIds } from "../../trainer/rollout/diff.ts";
+import { HISTORY_LIMIT, readRolloutConfig, readRolloutHistory } from "../../trainer/rollout/store.ts";
+import { FakeKvApi } from "./publish-kv-server.ts";
+
+const TOKEN = `tok_${randomBytes(12).toString("hex")}`;
+let api: FakeKvApi;
+let clock = 0;
+const now = () => new Date(Date.UTC(2026, 0, 1) + 1000 * ++clock).toISOString();
+
+const target = () =>
+  createCloudflareTarget({ accountId: "acc1", namespaceId: "ns1", apiToken: TOKEN, baseUrl: api.baseUrl, baseDelayMs: 5 });
+const run = (action: RolloutAction, dryRun = false, print?: (l: string) => void) => runRollout(target(), action, { now, dryRun, print });
+
+const initial = {
+  schema: ROLLOUT_SCHEMA,
+  salt: "exp-2026-01",
+  variants: [{ name: "champion", modelId: "kser-din-v1", weight: 10_000 }],
+};
+
+beforeEach(async () => {
+  api = new FakeKvApi("acc1", "ns1", TOKEN);
+  await api.start();
+});
+afterEach(async () => {
+  await api.stop();
+});
+
+describe("kser rollout", () => {
+  it("rollback restores the previous config exactly, one step at a time", async () => {
+    await run({ kind: "set", config: initial });
+    const first = (await readRolloutConfig(target()))!;
+    await run({ kind: "ramp", variant: "cand", weight: 1000, modelId: "kser-din-v2" });
+    const ramped10 = (await readRolloutConfig(target()))!;
+    const ramped10Bytes = Buffer.from(api.store.get(kvKeys.rolloutConfig())!);
+    await run({ kind: "promote", variant: "cand" });
+    expect((await readRolloutConfig(target()))!.variants).toEqual([{ name: "cand", modelId: "kser-din-v2", weight: 10_000 }]);
+
+    const back = await run({ kind: "rollback" });
+    expect(back.after).toEqual(ramped10);
+    expect(await readRolloutConfig(target())).toEqual(ramped10);
+    expect(api.store.get(kvKeys.rolloutConfig())!.equals(ramped10Bytes)).toBe(true);
+    await run({ kind: "rollback" });
+    expect(await readRolloutConfig(target())).toEqual(first);
+    expect(await readRolloutHistory(target())).toEqual([]);
+    await expect(run({ kind: "rollback" })).rejects.toThrow(/history is empty/);
+  });
+
+  it("ramping 10% -> 20% keeps every user already in the candidate (20,000 ids)", async () => {
+    await run({ kind: "set", config: initial });
+    const at10 = (await run({ kind: "ramp", variant: "cand", weight: 1000, modelId: "kser-din-v2" })).after!;
+    const result = await run({ kind: "ramp", variant: "cand", weight: 2000 });
+    const at20 = result.after!;
+    const ids = syntheticUserIds(20_000);
+    const in10 = ids.filter((id) => assignVariant(at10, id).name === "cand");
+    const in20 = ids.filter((id) => assignVariant(at20, id).name === "cand");
+    expect(in10.length).toBeGreaterThan(1800);
+    expect(in10.length).toBeLessThan(2200);
+    expect(in20.length).toBeGreaterThan(3800);
+    expect(in20.length).toBeLessThan(4200);
+    expect(in10.every((id) => assignVariant(at20, id).name === "cand")).toBe(true);
+    // Everyone who switched went champion -> cand, and the dry-run estimate counts exactly them.
+    expect(result.change!.transitions).toEqual({ "champion -> cand": in20.length - in10.length });
+    expect(result.change!.switched).toBe(in20.length - in10.length);
+  });
+
+  it("refuses a ramp that would move users of variants listed after it, unless allowed", async () => {
+    await run({
+      kind: "set",
+      config: {
+        ...initial,
+        variants: [
+          { name: "champion", modelId: "a", weight: 8000 },
+          { name: "b", modelId: "b", weight: 1000 },
+          { name: "c", modelId: "c", weight: 1000 },
+        ],
+      },
+    });
+    await expect(run({ kind: "ramp", variant: "b", weight: 2000 })).rejects.toThrow(/moves the users of c/);
+    await expect(run({ kind: "ramp", variant: "champion", weight: 2000 })).rejects.toThrow(/champion/);
+    const ok = await run({ kind: "ramp", variant: "b", weight: 2000, allowReshuffle: true });
+    expect(ok.after!.variants.map((v) => v.weight)).toEqual([7000, 2000, 1000]);
+  });
+
+  it("rejects an invalid config naming the bad field, and writes nothing", async () => {
+    const bad: Array<[unknown, RegExp]> = [
+      [
+        {
+          ...initial,
+          variants: [
+            { name: "champion", modelId: "a", weight: 9000 },
+            { name: "bad name", modelId: "b", weight: 1000 },
+          ],
+        },
+        /variants\.1\.name/,
+      ],
+      [{ ...initial, variants: [{ name: "champion", modelId: "a", weight: 10_001 }] }, /variants\.0\.weight/],
+      [{ ...initial, variants: [{ name: "champion", modelId: "a", weight: 9000 }] }, /variants: weights must add up to 10000/],
+      [{ ...initial, salt: "" }, /salt/],
+      [{ ...initial, fallback: "nobody" }, /fallback/],
+    ];
+    for (const [config, field] of bad) await expect(run({ kind: "set", config })).rejects.toThrow(field);
+    expect(api.count("PUT", "/bulk")).toBe(0);
+    expect(api.store.size).toBe(0);
+  });
+
+  it("a dry run prints the change and writes nothing", async () => {
+    await run({ kind: "set", config: initial });
+    await run({ kind: "ramp", variant: "cand", weight: 1000, modelId: "m2" });
+    const snapshot = new Map([...api.store].map(([k, v]) => [k, Buffer.from(v)]));
+    const putsBefore = api.count("PUT", "/bulk");
+    const printed: string[] = [];
+    for (const action of [
+      { kind: "ramp", variant: "cand", weight: 5000 },
+      { kind: "promote", variant: "cand" },
+      { kind: "rollback" },
+      { kind: "set", config: { ...initial, salt: "other" } },
+    ] as RolloutAction[]) {
+      const r = await run(action, true, (l) => printed.push(l));
+      expect(r.written).toBe(false);
+    }
+    expect(api.count("PUT", "/bulk")).toBe(putsBefore);
+    expect(api.count("POST", "/bulk/delete")).toBe(0);
+    expect([...api.store.keys()].sort()).toEqual([...snapshot.keys()].sort());
+    for (const [k, v] of snapshot) expect(api.store.get(k)!.equals(v)).toBe(true);
+    const text = printed.join("\n");
+    expect(text).toMatch(/dry run: would apply ramp/);
+    expect(text).toMatch(/buckets \[5000, 10000\)/);
+    expect(text).toMatch(/users who would switch variant: \d+ of 20000/);
+    expect(text).toMatch(/salt changes/);
+  });
+
+  it("keeps at most the last 20 configs in the history", async () => {
+    await run({ kind: "set", config: initial });
+    for (let w = 1; w <= HISTORY_LIMIT + 5; w++) await run({ kind: "ramp", variant: "cand", weight: w * 10, modelId: "m2" });
+    const history: RolloutConfig[] = await readRolloutHistory(target());
+    expect(history.length).toBe(HISTORY_LIMIT);
+    expect(history.at(-1)!.variants[1].weight).toBe((HISTORY_LIMIT + 4) * 10);
+    expect(history[0].variants[1].weight).toBe(5 * 10);
+  });
+});

@@ -1,0 +1,104 @@
+/**
+ * The rollout operations behind `kser rollout status|set|ramp|promote|rollback`, against any KvTarget.
+ * Each computes the next config from the live one (trainer/rollout/plan.ts), shows what changes
+ * (trainer/rollout/diff.ts), and unless it is a dry run writes it with the history kept for rollback
+ * (trainer/rollout/store.ts), then reads it back to confirm.
+ */
+import { parseRolloutConfig, type RolloutConfig } from "../../shared/rollout.ts";
+import type { KvTarget } from "../publish/targets/types.ts";
+import { UserFacingError } from "../util/errors.ts";
+import { describeConfig, describeRolloutChange, type RolloutChange, syntheticUserIds } from "./diff.ts";
+import { promoteVariant, rampVariant } from "./plan.ts";
+import {
+  applyRolloutConfig,
+  readRolloutConfig,
+  readRolloutHistory,
+  rollbackCandidate,
+  rollbackRolloutConfig,
+  serializeRolloutConfig,
+} from "./store.ts";
+
+export type RolloutAction =
+  | { kind: "status" }
+  | { kind: "set"; config: unknown }
+  | { kind: "ramp"; variant: string; weight: number; modelId?: string; allowReshuffle?: boolean }
+  | { kind: "promote"; variant: string }
+  | { kind: "rollback" };
+
+export interface RolloutRunOptions {
+  dryRun?: boolean;
+  /** User ids to estimate who switches; default syntheticUserIds(). */
+  sampleIds?: string[];
+  now?: () => string;
+  print?: (line: string) => void;
+}
+
+export interface RolloutRunResult {
+  before: RolloutConfig | null;
+  after: RolloutConfig | null;
+  change?: RolloutChange;
+  written: boolean;
+  historyLength: number;
+}
+
+function requireLive(live: RolloutConfig | null): RolloutConfig {
+  if (!live) throw new UserFacingError("there is no live rollout config yet: create one with `kser rollout set`");
+  return live;
+}
+
+/** The config `set` would write: validated, with updatedAt stamped when the input has none. */
+function configForSet(raw: unknown, now: string): RolloutConfig {
+  const withTime = raw && typeof raw === "object" && !Array.isArray(raw) && !("updatedAt" in raw) ? { ...raw, updatedAt: now } : raw;
+  try {
+    return parseRolloutConfig(withTime);
+  } catch (error) {
+    throw new UserFacingError((error as Error).message);
+  }
+}
+
+export async function runRollout(target: KvTarget, action: RolloutAction, options: RolloutRunOptions = {}): Promise<RolloutRunResult> {
+  const print = options.print ?? (() => {});
+  const now = (options.now ?? (() => new Date().toISOString()))();
+  const live = await readRolloutConfig(target);
+  const history = await readRolloutHistory(target);
+
+  if (action.kind === "status") {
+    print(`rollout on ${target.description}:`);
+    for (const line of describeConfig(requireLive(live))) print(line);
+    print(`history: ${history.length} previous config(s)${history.length ? `, newest from ${history.at(-1)!.updatedAt}` : ""}`);
+    return { before: live, after: live, written: false, historyLength: history.length };
+  }
+
+  let next: RolloutConfig;
+  if (action.kind === "set") next = configForSet(action.config, now);
+  else if (action.kind === "ramp") {
+    next = rampVariant(requireLive(live), action.variant, action.weight, {
+      modelId: action.modelId,
+      allowReshuffle: action.allowReshuffle,
+      now,
+    });
+  } else if (action.kind === "promote") next = promoteVariant(requireLive(live), action.variant, now);
+  else {
+    const candidate = await rollbackCandidate(target);
+    if (!candidate) throw new UserFacingError("nothing to roll back to: the rollout history is empty");
+    next = candidate;
+  }
+
+  const change = describeRolloutChange(live, next, options.sampleIds ?? syntheticUserIds());
+  print(`${options.dryRun ? "dry run: would apply" : "applying"} ${action.kind} on ${target.description}`);
+  for (const line of change.lines) print(line);
+  if (options.dryRun) return { before: live, after: next, change, written: false, historyLength: history.length };
+
+  if (action.kind === "rollback") await rollbackRolloutConfig(target);
+  else await applyRolloutConfig(target, next);
+  const confirmed = await readRolloutConfig(target);
+  if (!confirmed || serializeRolloutConfig(confirmed) !== serializeRolloutConfig(next)) {
+    throw new UserFacingError(
+      "the rollout config read back differs from the one written (another writer, or KV lag); run `kser rollout status`",
+      3,
+    );
+  }
+  const historyLength = (await readRolloutHistory(target)).length;
+  print(`done; history holds ${historyLength} previous config(s)`);
+  return { before: live, after: next, change, written: true, historyLength };
+}
