@@ -10,6 +10,7 @@ program.name("kser").description("KSER: LLM knowledge for recommenders, trained 
 
 const registrations: Array<() => Promise<{ register(program: Command): void }>> = [
   // Add one line per subcommand module.
+  () => import("./commands/data.ts"),
 ];
 for (const load of registrations) (await load()).register(program);
 
