@@ -1,0 +1,20 @@
+/** What fixes a model's shape: features, sizes, and which backbone and extractor it combines. */
+import type { FeatureSpec } from "../../shared/manifest.ts";
+
+export interface KnowledgeShape {
+  chunks: number;
+  dim: number;
+}
+
+export interface ModelConfig {
+  backbone: string;
+  extractor: string;
+  embeddingDim: number;
+  spec: FeatureSpec;
+  /** Chunk shapes of the knowledge fields; null when the extractor uses no knowledge. */
+  knowledge: { user: KnowledgeShape; item: KnowledgeShape } | null;
+  seed: number;
+}
+
+/** Parameter groups by name prefix: extractor-only training freezes core/ and trains the rest. */
+export const PARAM_GROUPS = ["emb/", "core/", "out/", "ext/"] as const;

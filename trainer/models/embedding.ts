@@ -1,0 +1,54 @@
+/**
+ * Feature embeddings shared by backbones and extractors. One table per field: emb/item/<field> (also used for the
+ * history items), emb/user/<field>, emb/rating. Every id passes through mapOutOfRange first: ONNX Runtime reads a
+ * wrong row for an out-of-range id instead of failing.
+ */
+import type { Ops } from "../ops/ops.ts";
+import type { ModelConfig } from "./config.ts";
+
+const EMB_INIT = { kind: "normal", std: 0.01 } as const;
+
+function lookup<T>(ops: Ops<T>, table: string, vocab: number, E: number, ids: T): T {
+  return ops.gather(ops.param(table, [vocab, E], EMB_INIT), ops.mapOutOfRange(ids, vocab));
+}
+
+/** Target item's field embeddings, each [B, E], item id first. Declares item_feats. */
+export function itemFieldEmbeddings<T>(ops: Ops<T>, cfg: ModelConfig): T[] {
+  const { spec, embeddingDim: E } = cfg;
+  const feats = ops.input("item_feats", "int32", [-1, spec.itemFields.length]);
+  return spec.itemFields.map((f, i) => lookup(ops, `emb/item/${f.name}`, f.vocabSize, E, ops.select(feats, 1, i)));
+}
+
+/** User field embeddings, each [B, E]; empty (and no input declared) when there are no user fields. */
+export function userFieldEmbeddings<T>(ops: Ops<T>, cfg: ModelConfig): T[] {
+  const { spec, embeddingDim: E } = cfg;
+  if (spec.userFields.length === 0) return [];
+  const feats = ops.input("user_feats", "int32", [-1, spec.userFields.length]);
+  return spec.userFields.map((f, i) => lookup(ops, `emb/user/${f.name}`, f.vocabSize, E, ops.select(feats, 1, i)));
+}
+
+/**
+ * History pooled per field with the mask (masked mean over the window): one [B, E] per item field, then one for
+ * the ratings. An empty history pools to zeros. Declares hist_feats, hist_ratings, hist_mask.
+ */
+export function historyEmbeddings<T>(ops: Ops<T>, cfg: ModelConfig): T[] {
+  const { spec, embeddingDim: E } = cfg;
+  const L = spec.historyLength;
+  const feats = ops.input("hist_feats", "int32", [-1, L, spec.itemFields.length]);
+  const ratings = ops.input("hist_ratings", "int32", [-1, L]);
+  const mask = ops.input("hist_mask", "float32", [-1, L]);
+  const weights = ops.expandDims(mask, 2); // [B, L, 1]
+  const count = ops.add(ops.reduceSum(mask, [1], true), ops.constant([1e-6], [])); // [B, 1]
+  const pool = (seq: T) => ops.div(ops.reduceSum(ops.mul(seq, weights), [1], false), count);
+  const pooled = spec.itemFields.map((f, i) => pool(lookup(ops, `emb/item/${f.name}`, f.vocabSize, E, ops.select(feats, 2, i))));
+  pooled.push(pool(lookup(ops, "emb/rating", spec.ratingVocab, E, ratings)));
+  return pooled;
+}
+
+/** Stacks same-size field vectors [B, E] into [B, F, E]. */
+export function stackFields<T>(ops: Ops<T>, fields: T[]): T {
+  return ops.concat(
+    fields.map((f) => ops.expandDims(f, 1)),
+    1,
+  );
+}

@@ -1,0 +1,20 @@
+/** The extractor contract: per knowledge field, raw chunks (plus that side's own features) to one [B, E] vector. */
+import type { Ops } from "../../ops/ops.ts";
+import type { ModelConfig } from "../config.ts";
+
+export interface ExtractorOutput<T> {
+  /** Aligned knowledge vector [B, E]. */
+  know: T;
+  /** Per-chunk selection weights [B, K] (0 for missing chunks): the inspectable part. */
+  gate: T;
+}
+
+export interface Extractor {
+  name: string;
+  /** False for "none": no extractor graphs, no knowledge inputs on the backbone. */
+  usesKnowledge: boolean;
+  /** Declares user_chunks, user_chunk_mask and the user-side feature inputs it reads. */
+  user<T>(ops: Ops<T>, cfg: ModelConfig): ExtractorOutput<T>;
+  /** Declares item_chunks, item_chunk_mask, item_feats. */
+  item<T>(ops: Ops<T>, cfg: ModelConfig): ExtractorOutput<T>;
+}

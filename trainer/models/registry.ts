@@ -1,0 +1,24 @@
+/** Backbones and extractors by name. New ones (DCNv2, DIN, AutoInt; raw, kar) register here. */
+import type { Backbone } from "./backbones/backbone.ts";
+import { deepfm } from "./backbones/deepfm.ts";
+import type { Extractor } from "./extractors/extractor.ts";
+import { kser, kserNoAlign, kserNoFilter } from "./extractors/kser.ts";
+import { noExtractor } from "./extractors/none.ts";
+
+const BACKBONES = new Map<string, Backbone>([[deepfm.name, deepfm]]);
+const EXTRACTORS = new Map<string, Extractor>([noExtractor, kser, kserNoFilter, kserNoAlign].map((e) => [e.name, e]));
+
+export function getBackbone(name: string): Backbone {
+  const b = BACKBONES.get(name);
+  if (!b) throw new Error(`unknown backbone "${name}" (known: ${[...BACKBONES.keys()].join(", ")})`);
+  return b;
+}
+
+export function getExtractor(name: string): Extractor {
+  const e = EXTRACTORS.get(name);
+  if (!e) throw new Error(`unknown extractor "${name}" (known: ${[...EXTRACTORS.keys()].join(", ")})`);
+  return e;
+}
+
+export const backboneNames = () => [...BACKBONES.keys()];
+export const extractorNames = () => [...EXTRACTORS.keys()];

@@ -1,0 +1,51 @@
+/**
+ * Joins CTR samples to the knowledge bank: a sample's user chunks come from bank.user by its user id, its item
+ * chunks from bank.item by the raw id of its target item. An entity missing from the bank points at an extra
+ * all-masked row at the end of the bank tensors.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { ITEM_ID_FIELD } from "../../shared/feature-encoding.ts";
+import type { KnowledgeBank, KnowledgeBankField, PreparedDataset, SampleSplit } from "../data/types.ts";
+
+export interface BankTensors {
+  /** [N + 1, K, d]; row N is the "no knowledge" row (zeros, masked). */
+  values: tf.Tensor3D;
+  /** [N + 1, K]. */
+  mask: tf.Tensor2D;
+  absentRow: number;
+}
+
+export function bankTensors(field: KnowledgeBankField): BankTensors {
+  const n = field.ids.length;
+  const values = new Float32Array((n + 1) * field.chunks * field.dim);
+  values.set(field.values.subarray(0, n * field.chunks * field.dim));
+  const mask = new Float32Array((n + 1) * field.chunks);
+  mask.set(field.mask.subarray(0, n * field.chunks));
+  return {
+    values: tf.keep(tf.tensor3d(values, [n + 1, field.chunks, field.dim])),
+    mask: tf.keep(tf.tensor2d(mask, [n + 1, field.chunks])),
+    absentRow: n,
+  };
+}
+
+export function disposeBankTensors(b: BankTensors): void {
+  b.values.dispose();
+  b.mask.dispose();
+}
+
+/** Row of each sample's user and target item in the bank (absentRow when the bank lacks it). */
+export function joinSplit(data: PreparedDataset, bank: KnowledgeBank, split: SampleSplit): { userRow: Int32Array; itemRow: Int32Array } {
+  const userIndex = new Map(bank.user.ids.map((id, i) => [id, i]));
+  const itemIndex = new Map(bank.item.ids.map((id, i) => [id, i]));
+  const itemVocab = data.vocabulary.fields[ITEM_ID_FIELD];
+  const Fi = data.spec.itemFields.length;
+  const userRow = new Int32Array(split.count);
+  const itemRow = new Int32Array(split.count);
+  for (let s = 0; s < split.count; s++) {
+    userRow[s] = userIndex.get(data.userIds[split.userIndex[s]]) ?? bank.user.ids.length;
+    const itemId = itemVocab[split.itemFeats[s * Fi]];
+    // Row 0 of the vocabulary is the OOV token, never a real item.
+    itemRow[s] = (split.itemFeats[s * Fi] > 0 ? itemIndex.get(itemId) : undefined) ?? bank.item.ids.length;
+  }
+  return { userRow, itemRow };
+}
