@@ -1,9 +1,15 @@
+/**
+ * Worker entry. ORT's wasm backend starts at isolate start (top-level await), so its ~300 ms start-up is not paid
+ * by the first request. If it fails, requests still get JSON errors and /v1/health reports why.
+ */
+import { app } from "./app.ts";
+import { errorMessage, logEvent } from "./log.ts";
 import { ortReady } from "./ort-runtime.ts";
 
-await ortReady();
+try {
+  await ortReady();
+} catch (e) {
+  logEvent("error", "ort_start_failed", { reason: errorMessage(e) });
+}
 
-export default {
-  async fetch(): Promise<Response> {
-    return new Response("ok");
-  },
-};
+export default app;

@@ -1,0 +1,116 @@
+/** POST /v1/score: validate, pick the variant, load its model (or the fallback's), score, log the exposure. */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { formatIssues } from "../../../shared/manifest.ts";
+import type { RolloutVariant } from "../../../shared/rollout.ts";
+import { MODEL_HEADER, OVERRIDE_HEADER, type ScoreResponse, scoreRequestSchema, VARIANT_HEADER } from "../../../shared/score-api.ts";
+import { type AppEnv, hasAdminToken } from "../admin-auth.ts";
+import { settingsOf } from "../env.ts";
+import { ServiceError } from "../errors.ts";
+import { recordExposure } from "../exposure.ts";
+import { errorMessage, logEvent } from "../log.ts";
+import { loadProfile } from "../profile-store.ts";
+import { chooseVariant, fallbackVariant } from "../rollout.ts";
+import { type ScoreResult, scoreCandidates } from "../scorer.ts";
+import { servicesFor } from "../services.ts";
+
+export const FALLBACK_HEADER = "x-kser-fallback";
+
+export const scoreRoutes = new Hono<AppEnv>();
+
+scoreRoutes.post(
+  "/v1/score",
+  (c, next) =>
+    bodyLimit({
+      maxSize: settingsOf(c.env).maxBodyBytes,
+      onError: () => {
+        throw new ServiceError(413, "payload_too_large", `request body is over ${settingsOf(c.env).maxBodyBytes} bytes`);
+      },
+    })(c, next),
+  async (c) => {
+    const settings = settingsOf(c.env);
+    const { models, shards, rollout } = servicesFor(settings);
+    const kv = c.env.KSER_KV;
+
+    let body: unknown;
+    try {
+      body = JSON.parse(await c.req.text());
+    } catch {
+      throw new ServiceError(400, "invalid_json", "request body is not valid JSON");
+    }
+    const parsed = scoreRequestSchema(settings.maxCandidates).safeParse(body);
+    if (!parsed.success) {
+      const tooMany = parsed.error.issues.some((i) => i.path[0] === "candidates" && i.code === "too_big");
+      throw new ServiceError(400, tooMany ? "too_many_candidates" : "invalid_request", formatIssues(parsed.error.issues));
+    }
+    const req = parsed.data;
+
+    const forcedName = c.req.header(OVERRIDE_HEADER);
+    if (forcedName !== undefined && !(await hasAdminToken(c))) {
+      throw new ServiceError(403, "forbidden", `${OVERRIDE_HEADER} is honoured only with a valid admin bearer token`);
+    }
+
+    const [config, profile] = await Promise.all([
+      rollout.get(kv, settings.rolloutCacheMs),
+      req.attributes !== undefined && req.history !== undefined ? null : loadProfile(kv, req.userId),
+    ]);
+    const choice = chooseVariant(config, req.userId, forcedName);
+    const input = {
+      userId: req.userId,
+      attributes: { ...(profile?.attributes ?? {}), ...(req.attributes ?? {}) },
+      history: req.history ?? profile?.history ?? [],
+      candidates: req.candidates,
+    };
+
+    const attempt = async (variant: RolloutVariant): Promise<ScoreResult> => {
+      const model = await models.get(kv, variant.modelId);
+      return scoreCandidates(model, kv, shards, input);
+    };
+    let served = choice.variant;
+    let result: ScoreResult;
+    let fellBack = false;
+    try {
+      result = await attempt(served);
+    } catch (e) {
+      const reason = errorMessage(e);
+      // A forced variant is a QA request for that exact model: report its failure instead of hiding it.
+      const fallback = choice.forced ? undefined : fallbackVariant(config, served);
+      logEvent("error", "variant_failed", { variant: served.name, modelId: served.modelId, reason, fallback: fallback?.name ?? null });
+      if (!fallback) throw new ServiceError(503, "model_unavailable", `variant ${served.name} (model ${served.modelId}) cannot be served`);
+      try {
+        result = await attempt(fallback);
+      } catch (e2) {
+        logEvent("error", "fallback_failed", { variant: fallback.name, modelId: fallback.modelId, reason: errorMessage(e2) });
+        throw new ServiceError(503, "model_unavailable", `variant ${served.name} and fallback ${fallback.name} cannot be served`);
+      }
+      served = fallback;
+      fellBack = true;
+    }
+
+    const scores = Array.from(result.scores, (s) => Math.fround(s));
+    const ranked = req.candidates.map((itemId, i) => ({ itemId, score: scores[i], i }));
+    ranked.sort((a, b) => b.score - a.score || a.i - b.i);
+    const response: ScoreResponse = {
+      scores,
+      ranked: ranked.map(({ itemId, score }) => ({ itemId, score })),
+      variant: served.name,
+      modelId: served.modelId,
+      knowledge: result.knowledge,
+    };
+    recordExposure(c.env, {
+      userId: req.userId,
+      variant: served.name,
+      assignedVariant: choice.variant.name,
+      modelId: served.modelId,
+      bucket: choice.bucket,
+      candidates: req.candidates.length,
+      fallback: fellBack,
+      forced: choice.forced,
+      knowledge: result.knowledge,
+    });
+    c.header(VARIANT_HEADER, served.name);
+    c.header(MODEL_HEADER, served.modelId);
+    if (fellBack) c.header(FALLBACK_HEADER, choice.variant.name);
+    return c.json(response);
+  },
+);

@@ -1,0 +1,179 @@
+/**
+ * Scores N candidates for one user with a loaded model:
+ *   FeatureEncoder rows -> user extractor once (B = 1) -> item vectors (precomputed iv shards for this model, else
+ *   raw item knowledge through the item extractor, else the extractor on a fully masked input, as training saw
+ *   items without knowledge) -> backbone over all N rows.
+ * Each graph gets exactly the inputs its GraphRef lists.
+ */
+import type { EncodedRows } from "../../shared/feature-encoding.ts";
+import { kvKeys } from "../../shared/kv-keys.ts";
+import type { ScoreResponse } from "../../shared/score-api.ts";
+import type { HistoryEntry } from "../../shared/user-profile.ts";
+import type { ShardStore } from "./knowledge-store.ts";
+import type { LoadedGraph, LoadedModel } from "./model-store.ts";
+import { ort } from "./ort-runtime.ts";
+
+export interface ScoreInput {
+  userId: string;
+  attributes: Record<string, string>;
+  history: HistoryEntry[];
+  candidates: string[];
+}
+
+export interface ScoreResult {
+  scores: Float32Array;
+  knowledge: ScoreResponse["knowledge"];
+}
+
+type Feeds = Record<string, ort.Tensor>;
+
+export async function scoreCandidates(model: LoadedModel, kv: KVNamespace, shards: ShardStore, input: ScoreInput): Promise<ScoreResult> {
+  const { manifest, encoder } = model;
+  const spec = manifest.features;
+  const n = input.candidates.length;
+  const Fi = spec.itemFields.length;
+  const Fu = spec.userFields.length;
+  const L = spec.historyLength;
+  const E = manifest.embeddingDim;
+  const rows = encoder.encode(input);
+
+  // Per-user inputs of row 0 (identical in every row), for the user extractor's single row.
+  const userRow = {
+    user_feats: new ort.Tensor("int32", rows.userFeats.slice(0, Fu), [1, Fu]),
+    hist_feats: new ort.Tensor("int32", rows.histFeats.slice(0, L * Fi), [1, L, Fi]),
+    hist_ratings: new ort.Tensor("int32", rows.histRatings.slice(0, L), [1, L]),
+    hist_mask: new ort.Tensor("float32", rows.histMask.slice(0, L), [1, L]),
+  };
+  const [user, items] = await Promise.all([
+    userKnowledge(model, kv, shards, input.userId, userRow),
+    itemKnowledge(model, kv, shards, input.candidates, rows),
+  ]);
+
+  const backboneFeeds: Feeds = {
+    item_feats: new ort.Tensor("int32", rows.itemFeats, [n, Fi]),
+    user_feats: new ort.Tensor("int32", rows.userFeats, [n, Fu]),
+    hist_feats: new ort.Tensor("int32", rows.histFeats, [n, L, Fi]),
+    hist_ratings: new ort.Tensor("int32", rows.histRatings, [n, L]),
+    hist_mask: new ort.Tensor("float32", rows.histMask, [n, L]),
+  };
+  if (user.vector) {
+    const tiled = new Float32Array(n * E);
+    for (let i = 0; i < n; i++) tiled.set(user.vector, i * E);
+    backboneFeeds.user_know = new ort.Tensor("float32", tiled, [n, E]);
+  }
+  if (items.vectors) backboneFeeds.item_know = new ort.Tensor("float32", items.vectors, [n, E]);
+  const out = await run(model.backbone, backboneFeeds, "backbone");
+  const scores = out.score.data as Float32Array;
+  if (scores.length !== n) throw new Error(`backbone returned ${scores.length} scores for ${n} candidates`);
+  return {
+    scores,
+    knowledge: { user: user.status, itemsPrecomputed: items.precomputed, itemsFallback: items.fallback, itemsMissing: items.missing },
+  };
+}
+
+async function run(graph: LoadedGraph, available: Feeds, name: string): Promise<ort.InferenceSession.OnnxValueMapType> {
+  const feeds: Feeds = {};
+  for (const input of graph.ref.inputs) {
+    const tensor = available[input];
+    if (!tensor) throw new Error(`graph ${name} needs input ${input}, which this model does not provide`);
+    feeds[input] = tensor;
+  }
+  return graph.session.run(feeds);
+}
+
+async function userKnowledge(
+  model: LoadedModel,
+  kv: KVNamespace,
+  shards: ShardStore,
+  userId: string,
+  userRow: Feeds,
+): Promise<{ vector: Float32Array | null; status: "present" | "missing" | "none" }> {
+  const { manifest } = model;
+  if (!model.userExtractor || !manifest.knowledge) return { vector: null, status: "none" };
+  const { bankId, user: spec } = manifest.knowledge;
+  const found = await shards.lookup(kv, (s) => kvKeys.knowledgeShard(bankId, "user", s), spec.shards, [userId], {
+    chunks: spec.chunks,
+    dim: spec.dim,
+  });
+  const vectors = found.vectors[0];
+  const out = await run(
+    model.userExtractor,
+    {
+      ...userRow,
+      // Without knowledge the extractor sees every chunk masked out, as training does for such users.
+      user_chunks: new ort.Tensor("float32", vectors?.values ?? new Float32Array(spec.chunks * spec.dim), [1, spec.chunks, spec.dim]),
+      user_chunk_mask: new ort.Tensor("float32", vectors?.mask ?? new Float32Array(spec.chunks), [1, spec.chunks]),
+    },
+    "userExtractor",
+  );
+  return { vector: (out.user_know.data as Float32Array).slice(0, manifest.embeddingDim), status: vectors ? "present" : "missing" };
+}
+
+async function itemKnowledge(
+  model: LoadedModel,
+  kv: KVNamespace,
+  shards: ShardStore,
+  candidates: string[],
+  rows: EncodedRows,
+): Promise<{ vectors: Float32Array | null; precomputed: number; fallback: number; missing: number }> {
+  const { manifest } = model;
+  const n = candidates.length;
+  const E = manifest.embeddingDim;
+  if (!model.backbone.ref.inputs.includes("item_know")) return { vectors: null, precomputed: 0, fallback: 0, missing: 0 };
+  const vectors = new Float32Array(n * E);
+  const pending: number[] = []; // candidate positions still without a vector
+  let precomputed = 0;
+  if (manifest.itemVectors) {
+    const iv = manifest.itemVectors;
+    const found = await shards.lookup(kv, (s) => kvKeys.itemVectorShard(manifest.modelId, s), iv.shards, candidates, {
+      chunks: 1,
+      dim: iv.dim,
+    });
+    found.vectors.forEach((v, i) => {
+      if (v && v.mask[0] > 0) {
+        vectors.set(v.values, i * E);
+        precomputed++;
+      } else pending.push(i);
+    });
+  } else {
+    for (let i = 0; i < n; i++) pending.push(i);
+  }
+  if (pending.length === 0) return { vectors, precomputed, fallback: 0, missing: 0 };
+  if (!model.itemExtractor || !manifest.knowledge) return { vectors, precomputed, fallback: 0, missing: pending.length }; // zero vectors
+
+  const spec = manifest.knowledge.item;
+  const bankId = manifest.knowledge.bankId;
+  const ids = pending.map((i) => candidates[i]);
+  const found = await shards.lookup(kv, (s) => kvKeys.knowledgeShard(bankId, "item", s), spec.shards, ids, {
+    chunks: spec.chunks,
+    dim: spec.dim,
+  });
+  const m = pending.length;
+  const Fi = manifest.features.itemFields.length;
+  const chunkSize = spec.chunks * spec.dim;
+  const chunks = new Float32Array(m * chunkSize);
+  const mask = new Float32Array(m * spec.chunks);
+  const feats = new Int32Array(m * Fi);
+  let fallback = 0;
+  pending.forEach((pos, j) => {
+    const v = found.vectors[j];
+    if (v) {
+      chunks.set(v.values, j * chunkSize);
+      mask.set(v.mask, j * spec.chunks);
+      fallback++;
+    }
+    feats.set(rows.itemFeats.subarray(pos * Fi, (pos + 1) * Fi), j * Fi);
+  });
+  const out = await run(
+    model.itemExtractor,
+    {
+      item_chunks: new ort.Tensor("float32", chunks, [m, spec.chunks, spec.dim]),
+      item_chunk_mask: new ort.Tensor("float32", mask, [m, spec.chunks]),
+      item_feats: new ort.Tensor("int32", feats, [m, Fi]),
+    },
+    "itemExtractor",
+  );
+  const know = out.item_know.data as Float32Array;
+  for (const [j, pos] of pending.entries()) vectors.set(know.subarray(j * E, (j + 1) * E), pos * E);
+  return { vectors, precomputed, fallback, missing: m - fallback };
+}
