@@ -11,6 +11,8 @@ program.name("kser").description("KSER: LLM knowledge for recommenders, trained 
 const registrations: Array<() => Promise<{ register(program: Command): void }>> = [
   // Add one line per subcommand module.
   () => import("./commands/data.ts"),
+  () => import("./commands/publish.ts"),
+  () => import("./commands/rollout.ts"),
 ];
 for (const load of registrations) (await load()).register(program);
 

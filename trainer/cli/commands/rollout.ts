@@ -1,0 +1,159 @@
+/**
+ * `kser rollout status|set|ramp|promote|rollback`: edits the live rollout config (which model each user gets) in
+ * local wrangler state or Cloudflare KV. Every change prints variants, weights and bucket ranges before/after and
+ * the share of sampled users who would switch; --dry-run stops there.
+ */
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { Argument, type Command, Option } from "commander";
+import { openTarget, TARGET_KINDS, type TargetKind } from "../../publish/targets/open.ts";
+import { type RolloutAction, runRollout } from "../../rollout/actions.ts";
+import { buildConfig, parseVariantSpec, percentToWeight } from "../../rollout/plan.ts";
+import { readRolloutConfig } from "../../rollout/store.ts";
+import { UserFacingError } from "../../util/errors.ts";
+import { createRedactor, redactError } from "../../util/redact.ts";
+
+interface CommonOptions {
+  target: TargetKind;
+  config: string;
+  persistTo?: string;
+  env?: string;
+  dryRun?: boolean;
+  sampleIds?: string;
+}
+
+function withCommon(cmd: Command, dryRun = true): Command {
+  cmd
+    .addOption(
+      new Option("--target <kind>", "where the rollout config lives").choices(TARGET_KINDS as unknown as string[]).default("local"),
+    )
+    .option("--config <file>", "wrangler config with the KSER_KV binding (local target)", "wrangler.toml")
+    .option("--persist-to <dir>", "the --persist-to directory `wrangler dev` uses (local target)")
+    .option("--env <name>", "wrangler environment (local target)");
+  if (dryRun) {
+    cmd
+      .option("--dry-run", "print the change (and who would switch) without writing")
+      .option("--sample-ids <file>", "user ids, one per line, to estimate who switches (default: ids 1..20000)");
+  }
+  return cmd;
+}
+
+async function readIds(file: string): Promise<string[]> {
+  const ids = (await readFile(file, "utf8"))
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
+  if (ids.length === 0) throw new UserFacingError(`${file}: no user ids`);
+  return ids;
+}
+
+/** Opens the target, runs the action with output on stdout, closes the target; messages are redacted. */
+async function execute(
+  opts: CommonOptions,
+  action: RolloutAction | ((live: Awaited<ReturnType<typeof readRolloutConfig>>) => RolloutAction),
+) {
+  let redact = createRedactor([]);
+  try {
+    const sampleIds = opts.sampleIds ? await readIds(opts.sampleIds) : undefined;
+    const { target, secrets } = await openTarget({
+      kind: opts.target,
+      configPath: opts.config,
+      persistTo: opts.persistTo,
+      environment: opts.env,
+      log: (l) => console.error(l),
+    });
+    redact = createRedactor(secrets);
+    try {
+      const resolved = typeof action === "function" ? action(await readRolloutConfig(target)) : action;
+      await runRollout(target, resolved, { dryRun: opts.dryRun, sampleIds, print: (l) => console.log(redact(l)) });
+    } finally {
+      await target.close();
+    }
+  } catch (error) {
+    throw redactError(error, redact);
+  }
+}
+
+export function register(program: Command): void {
+  const rollout = program
+    .command("rollout")
+    .description("roll extractor/model versions out to users: status, set, ramp, promote, rollback")
+    .addHelpText(
+      "after",
+      "\nRamping is sticky: raising a candidate's weight only adds buckets to it, so nobody already in it moves\n" +
+        "(as long as variants listed before it keep their weights; variants after it move, see --allow-reshuffle).\n" +
+        "Every write keeps the previous config in rollout/history (last 20) for `kser rollout rollback`.",
+    );
+
+  withCommon(rollout.command("status").description("show the live config, bucket ranges and history size"), false).action(
+    (opts: CommonOptions) => execute(opts, { kind: "status" }),
+  );
+
+  withCommon(
+    rollout
+      .command("set")
+      .description("replace the live config (from --file, or from --variant specs)")
+      .option("--file <json>", "a complete rollout config (kser-rollout/1)")
+      .option("--variant <name:modelId[:percent]>", "a variant; repeat; the first (champion) gets what the others leave", collect, [])
+      .option("--salt <salt>", "bucketing salt (default: keep the live one; a new salt re-randomises everyone)")
+      .option("--fallback <name>", "variant served when the assigned one cannot be"),
+  ).action(async (opts: CommonOptions & { file?: string; variant: string[]; salt?: string; fallback?: string }) => {
+    if (opts.file && opts.variant.length) throw new UserFacingError("give either --file or --variant, not both");
+    if (opts.file) {
+      const text = await readFile(opts.file, "utf8").catch(() => {
+        throw new UserFacingError(`cannot read ${opts.file}`);
+      });
+      let config: unknown;
+      try {
+        config = JSON.parse(text);
+      } catch (error) {
+        throw new UserFacingError(`${opts.file}: not JSON (${(error as Error).message})`);
+      }
+      return execute(opts, { kind: "set", config });
+    }
+    if (!opts.variant.length) throw new UserFacingError("give --file or at least one --variant name:modelId[:percent]");
+    const variants = opts.variant.map(parseVariantSpec);
+    return execute(opts, (live) => ({
+      kind: "set",
+      config: buildConfig({
+        salt: opts.salt ?? live?.salt ?? `exp-${randomBytes(4).toString("hex")}`,
+        variants,
+        fallback: opts.fallback,
+        now: new Date().toISOString(),
+      }),
+    }));
+  });
+
+  withCommon(
+    rollout
+      .command("ramp")
+      .description("set a candidate's share of users (adding it with --model); the champion gives or takes the difference")
+      .addArgument(new Argument("<variant>", "candidate variant name"))
+      .addArgument(new Argument("<percent>", "its new share, 0-100"))
+      .option("--model <modelId>", "model of a new candidate")
+      .option("--allow-reshuffle", "accept moving users of variants listed after this one"),
+  ).action((variant: string, percent: string, opts: CommonOptions & { model?: string; allowReshuffle?: boolean }) =>
+    execute(opts, {
+      kind: "ramp",
+      variant,
+      weight: percentToWeight(Number(percent)),
+      modelId: opts.model,
+      allowReshuffle: opts.allowReshuffle,
+    }),
+  );
+
+  withCommon(
+    rollout
+      .command("promote")
+      .description("make a candidate the only variant (100%); the others are removed, the history keeps them")
+      .addArgument(new Argument("<variant>", "variant to promote")),
+  ).action((variant: string, opts: CommonOptions) => execute(opts, { kind: "promote", variant }));
+
+  withCommon(rollout.command("rollback").description("restore the previous config exactly (from rollout/history)")).action(
+    (opts: CommonOptions) => execute(opts, { kind: "rollback" }),
+  );
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}

@@ -1,0 +1,32 @@
+/** Opens the target a CLI invocation names (--target local|cloudflare), and says which values must be redacted. */
+import { cloudflareOptionsFromEnv, createCloudflareTarget } from "./cloudflare.ts";
+import { openLocalTarget } from "./local.ts";
+import type { KvTarget } from "./types.ts";
+
+export const TARGET_KINDS = ["local", "cloudflare"] as const;
+export type TargetKind = (typeof TARGET_KINDS)[number];
+
+export interface TargetChoice {
+  kind: TargetKind;
+  /** local: the wrangler config `wrangler dev` runs with. */
+  configPath?: string;
+  /** local: the directory given to `wrangler dev --persist-to`. */
+  persistTo?: string;
+  /** local: a wrangler environment. */
+  environment?: string;
+  log?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function openTarget(choice: TargetChoice): Promise<{ target: KvTarget; secrets: string[] }> {
+  if (choice.kind === "local") {
+    const target = await openLocalTarget({
+      configPath: choice.configPath ?? "wrangler.toml",
+      persistTo: choice.persistTo,
+      environment: choice.environment,
+    });
+    return { target, secrets: [] };
+  }
+  const options = cloudflareOptionsFromEnv(choice.env ?? process.env);
+  return { target: createCloudflareTarget({ ...options, log: choice.log }), secrets: [options.apiToken] };
+}
