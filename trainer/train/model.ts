@@ -3,7 +3,7 @@
  * export, chained user extractor -> item extractor -> backbone through one feeds map.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { FeatureSpec } from "../../shared/manifest.ts";
+import type { FeatureSpec, VocabularyBlob } from "../../shared/manifest.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { backboneGraph, itemExtractorGraph, userExtractorGraph } from "../models/graphs.ts";
 import { getExtractor } from "../models/registry.ts";
@@ -21,6 +21,8 @@ export interface EpochRecord {
 export interface TrainedModel {
   config: ModelConfig;
   spec: FeatureSpec;
+  /** The vocabulary the ids were encoded with (item id -> item feature row for precomputation and serving). */
+  vocabulary: VocabularyBlob;
   params: ParamValues;
   metrics: { valid: { auc: number; logloss: number }; test: { auc: number; logloss: number; gauc: number } };
   history: EpochRecord[];

@@ -266,6 +266,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainedModel> {
     return {
       config: cfg,
       spec: data.spec,
+      vocabulary: data.vocabulary,
       params: weights,
       metrics: {
         valid: { auc: auc(data.valid.labels, validScores), logloss: logloss(data.valid.labels, validScores) },

@@ -1,0 +1,47 @@
+/**
+ * Saves and loads a TrainedModel as a folder: model.json (config, spec, vocabulary, metrics, history, parameter
+ * index) and weights.bin (every parameter's float32 values, little endian, in index order).
+ */
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { ParamValues, TrainedModel } from "./model.ts";
+
+const FORMAT = "kser-trained-model/1";
+
+interface ModelJson extends Omit<TrainedModel, "params"> {
+  format: typeof FORMAT;
+  params: { name: string; shape: number[]; offset: number; length: number }[];
+}
+
+export async function saveModel(model: TrainedModel, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const index: ModelJson["params"] = [];
+  let offset = 0;
+  for (const [name, p] of model.params) {
+    index.push({ name, shape: p.shape, offset, length: p.values.length });
+    offset += p.values.length;
+  }
+  const weights = new Float32Array(offset);
+  for (const entry of index) weights.set(model.params.get(entry.name)!.values, entry.offset);
+  const { params: _params, ...rest } = model;
+  const json: ModelJson = { format: FORMAT, ...rest, params: index };
+  // Write then rename, so a crash never leaves a half-written checkpoint under the final names.
+  await writeFile(path.join(dir, "weights.bin.tmp"), new Uint8Array(weights.buffer));
+  await writeFile(path.join(dir, "model.json.tmp"), JSON.stringify(json));
+  await rename(path.join(dir, "weights.bin.tmp"), path.join(dir, "weights.bin"));
+  await rename(path.join(dir, "model.json.tmp"), path.join(dir, "model.json"));
+}
+
+export async function loadModel(dir: string): Promise<TrainedModel> {
+  const json = JSON.parse(await readFile(path.join(dir, "model.json"), "utf8")) as ModelJson;
+  if (json.format !== FORMAT) throw new Error(`${dir}/model.json is not a ${FORMAT} checkpoint`);
+  const bytes = await readFile(path.join(dir, "weights.bin"));
+  const weights = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const params: ParamValues = new Map();
+  for (const e of json.params) {
+    if (e.offset + e.length > weights.length) throw new Error(`${dir}/weights.bin is shorter than model.json says`);
+    params.set(e.name, { shape: e.shape, values: weights.slice(e.offset, e.offset + e.length) });
+  }
+  const { format: _format, params: _index, ...rest } = json;
+  return { ...rest, params };
+}
