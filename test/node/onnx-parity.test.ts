@@ -6,7 +6,8 @@
 import * as ortNode from "onnxruntime-node";
 import * as ortWeb from "onnxruntime-web";
 import { beforeAll, describe, expect, it } from "vitest";
-import { exportOnnx } from "../../trainer/export/onnx-export.ts";
+import type { KnowledgeBank } from "../../trainer/data/types.ts";
+import { computeItemVectors, exportOnnx } from "../../trainer/export/onnx-export.ts";
 import { type PredictBatch, predictTf, type TrainedModel } from "../../trainer/train/model.ts";
 import { mulberry32 } from "../../trainer/train/random.ts";
 import { trainModel } from "../../trainer/train/train.ts";
@@ -104,9 +105,11 @@ const runtimes: [string, Ort][] = [
 for (const extractor of ["kser", "none"]) {
   describe(`DeepFM + ${extractor}: ONNX export parity`, () => {
     let model: TrainedModel;
+    let knowledgeBank: KnowledgeBank;
     beforeAll(async () => {
       ortWeb.env.wasm.numThreads = 1;
       const { data, bank } = randomData({ seed: 7, users: 60, samplesPerUser: 20, chunks: 3, dim: 8 });
+      knowledgeBank = bank;
       model = await trainModel({ data, bank, backbone: "deepfm", extractor, embeddingDim: 8, epochs: 2, batchSize: 128, seed: 3 });
     });
 
@@ -132,6 +135,27 @@ for (const extractor of ["kser", "none"]) {
         expect(g.itemExtractor?.outputs).toEqual(["item_know", "item_gate"]);
         expect([...(g.itemExtractor?.inputs ?? [])].sort()).toEqual(["item_chunk_mask", "item_chunks", "item_feats"]);
       }
+    });
+
+    it("precomputes item vectors equal to the exported item graph's output", async () => {
+      const vectors = computeItemVectors(model, knowledgeBank);
+      if (extractor === "none") {
+        expect(vectors.size).toBe(0);
+        return;
+      }
+      const { chunks: K, dim: d } = model.config.knowledge!.item;
+      const ids = knowledgeBank.item.ids.slice(0, 5);
+      const rows = ids.map((id) => model.vocabulary.itemFeatures[model.vocabulary.fields.item_id.indexOf(id)]);
+      const session = await ortNode.InferenceSession.create(exportOnnx(model).itemExtractor!.bytes);
+      const out = await session.run({
+        item_feats: new ortNode.Tensor("int32", Int32Array.from(rows.flat()), [ids.length, rows[0].length]),
+        item_chunks: new ortNode.Tensor("float32", knowledgeBank.item.values.slice(0, ids.length * K * d), [ids.length, K, d]),
+        item_chunk_mask: new ortNode.Tensor("float32", knowledgeBank.item.mask.slice(0, ids.length * K), [ids.length, K]),
+      });
+      const E = model.config.embeddingDim;
+      const know = out.item_know.data as Float32Array;
+      expect(vectors.size).toBe(knowledgeBank.item.ids.length);
+      ids.forEach((id, i) => expect(maxAbsDiff(vectors.get(id)!, know.slice(i * E, (i + 1) * E))).toBeLessThan(1e-5));
     });
 
     for (const [runtime, ort] of runtimes) {
