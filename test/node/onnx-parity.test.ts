@@ -155,7 +155,9 @@ for (const extractor of ["kser", "none"]) {
       const E = model.config.embeddingDim;
       const know = out.item_know.data as Float32Array;
       expect(vectors.size).toBe(knowledgeBank.item.ids.length);
-      ids.forEach((id, i) => expect(maxAbsDiff(vectors.get(id)!, know.slice(i * E, (i + 1) * E))).toBeLessThan(1e-5));
+      ids.forEach((id, i) => {
+        expect(maxAbsDiff(vectors.get(id)!, know.slice(i * E, (i + 1) * E))).toBeLessThan(1e-5);
+      });
     });
 
     for (const [runtime, ort] of runtimes) {
