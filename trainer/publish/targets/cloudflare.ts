@@ -37,13 +37,20 @@ export const ENV = {
   apiToken: "CLOUDFLARE_API_TOKEN",
   namespaceId: "KSER_KV_NAMESPACE_ID",
   baseUrl: "KSER_CLOUDFLARE_API_BASE",
+  /** Attempts per request before giving up (default 8: about two minutes of backoff). */
+  maxAttempts: "KSER_KV_MAX_ATTEMPTS",
 } as const;
 
 /** Reads account, namespace and token from the environment; names the missing variables (never their values). */
 export function cloudflareOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): CloudflareTargetOptions {
   const missing = (["accountId", "namespaceId", "apiToken"] as const).filter((k) => !env[ENV[k]]);
   if (missing.length) throw new UserFacingError(`set ${missing.map((k) => ENV[k]).join(", ")} to publish to Cloudflare KV`);
+  const attempts = env[ENV.maxAttempts] ? Number(env[ENV.maxAttempts]) : undefined;
+  if (attempts !== undefined && !(Number.isInteger(attempts) && attempts >= 1)) {
+    throw new UserFacingError(`${ENV.maxAttempts} must be a whole number >= 1`);
+  }
   return {
+    maxAttempts: attempts,
     accountId: env[ENV.accountId]!,
     namespaceId: env[ENV.namespaceId]!,
     apiToken: env[ENV.apiToken]!,
