@@ -4,8 +4,8 @@
  * movies first (as on MovieLens sign-up) and drift to popularity-driven choices later, so a user's early interactions
  * (the knowledge prefix) reveal the taste more than the last few history items do: knowledge can help a CTR model.
  *
- * Latent facts are kept in attributes that are NOT model fields (`latent_*`), so a knowledge simulator can use them as
- * "world knowledge" while the backbone never sees them.
+ * Each movie's hidden theme (which moves ratings) is kept in `attributes.latent_theme`, NOT a model field: "world
+ * knowledge" an LLM would have about a film and the backbone lacks. Users' latent tastes are not exposed anywhere.
  */
 import { Rng } from "./rng.ts";
 import type { RawDataset, RawInteraction, RawItem, RawUser } from "./types.ts";
@@ -147,15 +147,8 @@ export function generateSyntheticDataset(options: SyntheticOptions): RawDataset 
     const id = String(u + 1);
     users.push({
       id,
-      attributes: {
-        age: AGE_BUCKETS[age],
-        gender,
-        occupation,
-        latent_likes: liked.map((g) => SYNTHETIC_GENRES[g]).join("|"),
-        latent_dislikes: disliked.map((g) => SYNTHETIC_GENRES[g]).join("|"),
-        latent_theme_like: THEMES[likedTheme],
-        latent_theme_dislike: THEMES[dislikedTheme],
-      },
+      // The latent tastes stay hidden: a user's taste is known only through behaviour (the knowledge prefix).
+      attributes: { age: AGE_BUCKETS[age], gender, occupation },
     });
 
     const n = Math.min(itemCount, Math.max(minInteractions, Math.round(Math.exp(mu + sigma * rng.normal()))));
