@@ -13,7 +13,8 @@ import { kvKeys } from "../../shared/kv-keys.ts";
 import { ROLLOUT_SCHEMA } from "../../shared/rollout.ts";
 import { blobEntry, jsonEntry, type KvBundle, valueBytes } from "../../trainer/publish/kv-bundle.ts";
 import { publishBundle } from "../../trainer/publish/publish.ts";
-import { localPersistPath, openLocalTarget } from "../../trainer/publish/targets/local.ts";
+import { localPersistPath } from "../../trainer/publish/targets/local.ts";
+import { withTarget } from "../../trainer/publish/targets/open.ts";
 
 describe("local wrangler state target", () => {
   it("publishes binary values that a separate getPlatformProxy on --persist-to X/v3 reads back intact", async () => {
@@ -40,14 +41,14 @@ describe("local wrangler state target", () => {
           ),
         ],
       };
-      const target = await openLocalTarget({ configPath, persistTo });
-      try {
-        const report = await publishBundle(bundle, target);
-        expect(report.verified).toBe(4);
+      const report = await withTarget({ kind: "local", configPath, persistTo }, async (target) => {
+        expect(target.description).toContain(join(persistTo, "v3"));
+        expect(await target.get(kvKeys.rolloutConfig())).toBeNull();
+        const r = await publishBundle(bundle, target);
         expect((await target.list("blob/")).length).toBe(1);
-      } finally {
-        await target.close();
-      }
+        return r;
+      });
+      expect(report.verified).toBe(4);
       expect(localPersistPath(configPath, persistTo)).toBe(join(persistTo, "v3"));
       expect(existsSync(join(persistTo, "v3", "kv"))).toBe(true);
 

@@ -30,3 +30,14 @@ export async function openTarget(choice: TargetChoice): Promise<{ target: KvTarg
   const options = cloudflareOptionsFromEnv(choice.env ?? process.env);
   return { target: createCloudflareTarget({ ...options, log: choice.log }), secrets: [options.apiToken] };
 }
+
+/** Opens a target, runs `fn`, and always closes it (stopping the local workerd), e.g. for the demo:
+ * `await withTarget({ kind: "local", configPath: "wrangler.toml", persistTo: X }, (t) => publishBundle(bundle, t))`. */
+export async function withTarget<T>(choice: TargetChoice, fn: (target: KvTarget, secrets: string[]) => Promise<T>): Promise<T> {
+  const { target, secrets } = await openTarget(choice);
+  try {
+    return await fn(target, secrets);
+  } finally {
+    await target.close();
+  }
+}
