@@ -1,0 +1,73 @@
+/**
+ * Shared machinery of the API-backed encoders: batches, bounded concurrency, a resumable JSONL cache keyed by
+ * hash(model, text), dimension checks, and optional L2 normalisation (so remote vectors live on the same scale as
+ * the hash encoder's).
+ */
+import { createHash } from "node:crypto";
+import { JsonlCache } from "../providers/cache.ts";
+import { MalformedResponseError } from "../providers/http.ts";
+import { mapPool } from "../providers/pool.ts";
+import type { KnowledgeEncoder } from "./types.ts";
+
+export interface RemoteEncoderOptions {
+  name: string;
+  dim: number;
+  /** Texts per request. */
+  batchSize: number;
+  concurrency?: number;
+  cachePath?: string;
+  /** L2-normalise returned vectors; default true. */
+  normalize?: boolean;
+  /** Called after each finished batch with (texts done, texts due). */
+  onProgress?: (done: number, total: number) => void;
+  /** One request: texts in, one vector per text out, in order. */
+  call(texts: string[]): Promise<number[][]>;
+}
+
+export function createRemoteEncoder(opts: RemoteEncoderOptions): KnowledgeEncoder {
+  const key = (text: string) => createHash("sha256").update(opts.name).update("\u0000").update(text).digest("hex").slice(0, 24);
+  return {
+    name: opts.name,
+    dim: opts.dim,
+    async encode(texts: string[]): Promise<Float32Array> {
+      const d = opts.dim;
+      const out = new Float32Array(texts.length * d);
+      const cache = opts.cachePath ? JsonlCache.open<number[]>(opts.cachePath) : undefined;
+      try {
+        const due: number[] = [];
+        texts.forEach((text, i) => {
+          const hit = cache?.get(key(text));
+          if (hit && hit.length === d) out.set(hit, i * d);
+          else due.push(i);
+        });
+        const batches: number[][] = [];
+        for (let s = 0; s < due.length; s += opts.batchSize) batches.push(due.slice(s, s + opts.batchSize));
+        let done = 0;
+        await mapPool(batches, opts.concurrency ?? 4, async (batch) => {
+          const vectors = await opts.call(batch.map((i) => texts[i]));
+          if (vectors.length !== batch.length)
+            throw new MalformedResponseError(`${opts.name}: ${vectors.length} vectors for ${batch.length} texts`);
+          vectors.forEach((v, b) => {
+            if (!Array.isArray(v) || v.length !== d || !v.every(Number.isFinite)) {
+              throw new MalformedResponseError(`${opts.name}: vector ${b} is not ${d} finite numbers`);
+            }
+            cache?.set(key(texts[batch[b]]), v);
+            out.set(v, batch[b] * d);
+          });
+          done += batch.length;
+          opts.onProgress?.(done, due.length);
+        });
+      } finally {
+        cache?.close();
+      }
+      if (opts.normalize ?? true) {
+        for (let r = 0; r < texts.length; r++) {
+          let norm = 0;
+          for (let j = 0; j < d; j++) norm += out[r * d + j] ** 2;
+          if (norm > 0) for (let j = 0; j < d; j++) out[r * d + j] /= Math.sqrt(norm);
+        }
+      }
+      return out;
+    },
+  };
+}

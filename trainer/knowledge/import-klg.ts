@@ -1,0 +1,40 @@
+/**
+ * Import of KAR's released knowledge files (*.klg): JSON objects {id: {prompt, ans}}, one file per field. The
+ * answers become knowledge texts (chunked later by the prompt factors of the dataset's domain).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { InputFormatError, UserFacingError } from "../util/errors.ts";
+import { type Domain, promptsFor } from "./prompts.ts";
+import type { EntityKnowledge, KnowledgeTexts } from "./types.ts";
+
+/** One .klg file as id -> knowledge text. */
+export function readKlg(path: string): Map<string, EntityKnowledge> {
+  if (!existsSync(path)) throw new UserFacingError(`knowledge file not found: ${path}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new InputFormatError(path, undefined, undefined, `not valid JSON (${(error as Error).message})`);
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    throw new InputFormatError(path, undefined, undefined, "expected a JSON object {id: {prompt, ans}}");
+  }
+  const out = new Map<string, EntityKnowledge>();
+  for (const [id, entry] of Object.entries(json as Record<string, unknown>)) {
+    const ans = (entry as { ans?: unknown } | null)?.ans;
+    if (typeof ans !== "string") throw new InputFormatError(path, undefined, `${id}.ans`, "missing or not a string");
+    out.set(id, { text: ans.trim() });
+  }
+  return out;
+}
+
+/** Both fields' .klg files as knowledge texts; factors come from the domain's prompts. */
+export function importKlg(paths: { user?: string; item?: string }, domain: Domain): KnowledgeTexts {
+  const prompts = promptsFor(domain);
+  return {
+    source: "klg",
+    factors: { user: prompts.user.factors, item: prompts.item.factors },
+    user: paths.user ? readKlg(paths.user) : new Map(),
+    item: paths.item ? readKlg(paths.item) : new Map(),
+  };
+}
