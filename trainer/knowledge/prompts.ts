@@ -80,7 +80,8 @@ function describeProfile(user: RawUser): string {
 }
 
 function describeItem(item: RawItem): string {
-  const year = item.year !== undefined ? ` (${item.year})` : "";
+  // MovieLens titles already end with "(1995)"; the year is added only when the title lacks it.
+  const year = item.year !== undefined && !item.title.includes(`(${item.year})`) ? ` (${item.year})` : "";
   const genres = item.genres.length > 0 ? `, genres: ${item.genres.join(" / ")}` : "";
   return `"${item.title}"${year}${genres}`;
 }

@@ -1,0 +1,330 @@
+/**
+ * `kser knowledge simulate|generate|import|encode|compress`: knowledge texts from the offline simulator or an LLM
+ * (or KAR's files), encoded into a chunk bank, optionally compressed for the edge.
+ *   texts (JSONL) --encode--> bank dir --compress--> smaller bank dir; `import --vectors-*` goes straight to a bank.
+ */
+import { readFileSync } from "node:fs";
+import cliProgress from "cli-progress";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { loadRawDataset, SOURCES, type SourceName } from "../../data/load.ts";
+import { DEFAULT_KNOWLEDGE_PREFIX, prepareDataset } from "../../data/prepare.ts";
+import { loadDataset } from "../../data/store.ts";
+import { CHUNK_KINDS, type PreparedDataset, type RawDataset } from "../../data/types.ts";
+import { buildBank, loadBank, NO_KIND, type StoredBank, saveBank } from "../../knowledge/bank.ts";
+import { compressBank } from "../../knowledge/compress.ts";
+import { HashEncoder } from "../../knowledge/encoders/hash.ts";
+import { createOpenAIEmbeddings } from "../../knowledge/encoders/openai.ts";
+import type { KnowledgeEncoder } from "../../knowledge/encoders/types.ts";
+import { createWorkersAiEmbeddings } from "../../knowledge/encoders/workers-ai.ts";
+import { importKlg } from "../../knowledge/import-klg.ts";
+import { bankFromVectors, importVectors, type VectorFileFormat } from "../../knowledge/import-vectors.ts";
+import { createOpenAIChat, createWorkersAiChat } from "../../knowledge/providers/chat.ts";
+import { generateKnowledge } from "../../knowledge/providers/generate.ts";
+import type { RetryPolicy } from "../../knowledge/providers/http.ts";
+import { simulateKnowledge } from "../../knowledge/simulator.ts";
+import { loadTexts, saveTexts } from "../../knowledge/texts-io.ts";
+import type { KnowledgeField } from "../../knowledge/types.ts";
+import { UserFacingError } from "../../util/errors.ts";
+
+function integer(min: number) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be a whole number >= ${min}`);
+    return n;
+  };
+}
+
+function share(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError("must be a number in [0, 1]");
+  return n;
+}
+
+function proportions(value: string): number[] {
+  const parts = value.split(",").map(Number);
+  if (parts.length !== 4 || parts.some((p) => !(p >= 0)))
+    throw new InvalidArgumentError("must be four shares: informative,hallucinated,redundant,homogeneous");
+  return parts;
+}
+
+function fields(value: string): KnowledgeField[] {
+  const parts = value.split(",").map((s) => s.trim());
+  if (parts.length === 0 || parts.some((p) => p !== "user" && p !== "item"))
+    throw new InvalidArgumentError("must be user, item or user,item");
+  return parts as KnowledgeField[];
+}
+
+interface DatasetOpts {
+  source: SourceName;
+  data?: string;
+  config?: string;
+  prepared?: string;
+  seed: number;
+  knowledgePrefix: number;
+  users?: number;
+  items?: number;
+}
+
+function datasetOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option("--source <name>", "dataset format").choices(SOURCES as unknown as string[]).makeOptionMandatory())
+    .option("--data <path>", "dataset folder (or interaction file for generic); not needed for synthetic")
+    .option("--config <file>", "column mapping for --source generic (JSON)")
+    .option("--prepared <dir>", "prepared dataset (kser data prepare) whose knowledge prefix to use; else prepared on the fly")
+    .option("--seed <n>", "seed (dataset split and simulation)", integer(0), 42)
+    .option("--knowledge-prefix <n>", "interactions per user for knowledge, when preparing on the fly", Number, DEFAULT_KNOWLEDGE_PREFIX)
+    .option("--users <n>", "synthetic: number of users", integer(1))
+    .option("--items <n>", "synthetic: number of items", integer(20));
+}
+
+/** The raw dataset (items, users) and the knowledge prefix; the prefix is the only interaction data knowledge sees. */
+async function loadInputs(opts: DatasetOpts): Promise<{ raw: RawDataset; prepared: Pick<PreparedDataset, "knowledgePrefix"> }> {
+  const raw = await loadRawDataset({
+    source: opts.source,
+    data: opts.data,
+    config: opts.config,
+    seed: opts.seed,
+    users: opts.users,
+    items: opts.items,
+  });
+  const prepared = opts.prepared
+    ? await loadDataset(opts.prepared)
+    : prepareDataset(raw, { seed: opts.seed, knowledgePrefix: opts.knowledgePrefix });
+  if (opts.prepared && (prepared as PreparedDataset).name !== raw.name) {
+    console.warn(`note: prepared dataset ${(prepared as PreparedDataset).name} was made from a different source than ${raw.name}`);
+  }
+  return { raw, prepared };
+}
+
+function progressBar(label: string): { update(done: number, total: number): void; stop(): void } {
+  let bar: cliProgress.SingleBar | undefined;
+  return {
+    update(done, total) {
+      if (!bar && total > 200 && process.stderr.isTTY) {
+        bar = new cliProgress.SingleBar({ format: `${label} {bar} {value}/{total} | {eta_formatted} left`, stream: process.stderr });
+        bar.start(total, 0);
+      }
+      bar?.update(done);
+    },
+    stop: () => bar?.stop(),
+  };
+}
+
+function policy(opts: { timeoutMs: number; retries: number }): RetryPolicy {
+  return { timeoutMs: opts.timeoutMs, retries: opts.retries };
+}
+
+function describeBank(bank: StoredBank): string {
+  const line = (f: "user" | "item") => {
+    const field = bank[f];
+    const present = field.mask.reduce((a, b) => a + b, 0);
+    return `${f}: ${field.ids.length} x ${field.chunks} x ${field.dim}, ${present} chunks present`;
+  };
+  return `bank ${bank.bankId} (${bank.encoder}, ${bank.codec}) ${line("user")}; ${line("item")}`;
+}
+
+function readIds(path: string | undefined): string[] | undefined {
+  if (!path) return undefined;
+  const text = readFileSync(path, "utf8").trim();
+  if (text.startsWith("[")) return (JSON.parse(text) as unknown[]).map(String);
+  return text.split(/\r?\n/).map((s) => s.trim());
+}
+
+export function register(program: Command): void {
+  const knowledge = program
+    .command("knowledge")
+    .description("LLM knowledge: simulate or generate texts, import KAR's files, encode and compress banks");
+
+  datasetOptions(knowledge.command("simulate").description("offline knowledge texts with known chunk kinds (the default without an LLM)"))
+    .option("--chunks <k>", "chunks per entity and field", integer(1), 6)
+    .option(
+      "--proportions <a,b,c,d>",
+      "shares of informative,hallucinated,redundant,homogeneous chunks",
+      proportions,
+      [0.5, 0.2, 0.15, 0.15],
+    )
+    .option("--missing-users <r>", "share of users without knowledge", share, 0)
+    .option("--missing-items <r>", "share of items without knowledge", share, 0)
+    .option("--drop-chunks <r>", "chance each chunk is dropped", share, 0)
+    .requiredOption("--out <file>", "knowledge texts (JSONL)")
+    .action(async (opts) => {
+      const { raw, prepared } = await loadInputs(opts);
+      const [informative, hallucinated, redundant, homogeneous] = opts.proportions as number[];
+      const texts = simulateKnowledge(raw, prepared, {
+        seed: opts.seed,
+        chunksPerField: opts.chunks,
+        proportions: { informative, hallucinated, redundant, homogeneous },
+        missingRate: { user: opts.missingUsers, item: opts.missingItems },
+        dropChunkRate: opts.dropChunks,
+      });
+      saveTexts(opts.out, texts);
+      const counts = new Map<string, number>();
+      for (const f of [texts.user, texts.item])
+        for (const e of f.values()) for (const c of e.chunks ?? []) counts.set(c.kind!, (counts.get(c.kind!) ?? 0) + 1);
+      console.log(
+        `simulated knowledge for ${texts.user.size} users and ${texts.item.size} items: ` +
+          CHUNK_KINDS.map((k) => `${k} ${counts.get(k) ?? 0}`).join(", "),
+      );
+      console.log(`saved to ${opts.out}\nnext: kser knowledge encode --texts ${opts.out} --out <bank dir>`);
+    });
+
+  datasetOptions(knowledge.command("generate").description("ask an LLM for user-preference and item-fact knowledge (resumable)"))
+    .addOption(new Option("--provider <name>", "chat API").choices(["openai", "workers-ai"]).default("openai"))
+    .option("--model <name>", "model name", "gpt-4o-mini")
+    .option("--base-url <url>", "OpenAI-compatible base URL (…/v1) or the Cloudflare API base")
+    .option("--api-key-env <name>", "environment variable with the API key (OPENAI_API_KEY / CLOUDFLARE_API_TOKEN)")
+    .option("--account-id <id>", "Cloudflare account (default CLOUDFLARE_ACCOUNT_ID)")
+    .option("--fields <list>", "user,item", fields, ["user", "item"])
+    .option("--concurrency <n>", "requests in flight", integer(1), 4)
+    .option("--timeout-ms <n>", "per-request timeout", integer(1), 60_000)
+    .option("--retries <n>", "retries on 429/5xx/timeouts/malformed answers", integer(0), 5)
+    .option("--max-tokens <n>", "answer length limit", integer(16), 800)
+    .option("--cache <file>", "JSONL cache; a rerun resumes from it", ".kser/knowledge-cache.jsonl")
+    .option("--limit <n>", "only the first n entities per field", integer(1))
+    .option("--dry-run", "print the prompts and call nothing")
+    .option("--out <file>", "knowledge texts (JSONL)")
+    .action(async (opts) => {
+      const { raw, prepared } = await loadInputs(opts);
+      if (opts.dryRun) {
+        await generateKnowledge(raw, prepared, undefined, { dryRun: true, fields: opts.fields, limit: opts.limit ?? 3 });
+        return;
+      }
+      if (!opts.out) throw new UserFacingError("generate needs --out <file> (or --dry-run)");
+      const common = { model: opts.model, maxTokens: opts.maxTokens, policy: policy(opts) };
+      const client =
+        opts.provider === "openai"
+          ? createOpenAIChat({ ...common, baseUrl: opts.baseUrl, apiKeyEnv: opts.apiKeyEnv })
+          : createWorkersAiChat({ ...common, baseUrl: opts.baseUrl, accountId: opts.accountId, apiTokenEnv: opts.apiKeyEnv });
+      const { texts, stats } = await generateKnowledge(raw, prepared, client, {
+        fields: opts.fields,
+        concurrency: opts.concurrency,
+        cachePath: opts.cache,
+        limit: opts.limit,
+        progress: true,
+      });
+      saveTexts(opts.out, texts);
+      console.log(
+        `${stats.requested} prompts: ${stats.fromCache} from cache, ${stats.generated} generated, ${stats.failures.length} failed; saved to ${opts.out}`,
+      );
+      if (stats.failures.length > 0) {
+        for (const f of stats.failures.slice(0, 5)) console.error(`  ${f.field} ${f.id}: ${f.error}`);
+        throw new UserFacingError(`${stats.failures.length} entities have no knowledge yet; rerun the same command to resume`, 3);
+      }
+    });
+
+  knowledge
+    .command("import")
+    .description("import KAR's .klg files (to texts) or precomputed vectors (to a bank)")
+    .option("--klg-user <file>", "KAR user knowledge {id: {prompt, ans}}")
+    .option("--klg-item <file>", "KAR item knowledge {id: {prompt, ans}}")
+    .addOption(
+      new Option("--domain <name>", "domain of the .klg prompts (chunking factors)")
+        .choices(["movies", "books", "generic"])
+        .default("movies"),
+    )
+    .option("--vectors-user <file>", "user vectors: .npy, .jsonl, or KAR *_augment .json")
+    .option("--vectors-item <file>", "item vectors: .npy, .jsonl, or KAR *_augment .json")
+    .addOption(new Option("--format <name>", "vector file format (default from the extension)").choices(["npy", "jsonl", "augment"]))
+    .option("--user-ids <file>", "ids of the .npy user rows (JSON array or one per line)")
+    .option("--item-ids <file>", "ids of the .npy item rows")
+    .option("--encoder-name <name>", "what produced the vectors (recorded in the manifest)", "imported")
+    .requiredOption("--out <path>", "texts file (.klg import) or bank folder (vector import)")
+    .action(async (opts) => {
+      if (opts.klgUser || opts.klgItem) {
+        const texts = importKlg({ user: opts.klgUser, item: opts.klgItem }, opts.domain);
+        saveTexts(opts.out, texts);
+        console.log(`imported ${texts.user.size} user and ${texts.item.size} item answers; saved to ${opts.out}`);
+        return;
+      }
+      if (!opts.vectorsUser || !opts.vectorsItem)
+        throw new UserFacingError("import needs --klg-user/--klg-item, or both --vectors-user and --vectors-item");
+      const format = opts.format as VectorFileFormat | undefined;
+      const user = importVectors(opts.vectorsUser, { format, ids: readIds(opts.userIds) });
+      const item = importVectors(opts.vectorsItem, { format, ids: readIds(opts.itemIds) });
+      const bank = bankFromVectors(user, item, opts.encoderName);
+      saveBank(opts.out, bank);
+      console.log(`${describeBank(bank)}; saved to ${opts.out}`);
+    });
+
+  knowledge
+    .command("encode")
+    .description("chunk knowledge texts and encode them into a bank")
+    .requiredOption("--texts <file>", "knowledge texts (JSONL from simulate/generate/import)")
+    .addOption(new Option("--encoder <name>", "text encoder").choices(["hash", "openai", "workers-ai"]).default("hash"))
+    .option("--dim <n>", "dimension (hash: buckets, default 128; openai: required for unknown models)", integer(1))
+    .option("--model <name>", "embedding model (openai: text-embedding-3-small; workers-ai: @cf/baai/bge-base-en-v1.5)")
+    .option("--base-url <url>", "API base URL")
+    .option("--api-key-env <name>", "environment variable with the API key")
+    .option("--account-id <id>", "Cloudflare account (default CLOUDFLARE_ACCOUNT_ID)")
+    .addOption(
+      new Option("--pooling <name>", "workers-ai pooling (mean and cls are not compatible)").choices(["mean", "cls"]).default("mean"),
+    )
+    .option("--concurrency <n>", "requests in flight", integer(1), 4)
+    .option("--timeout-ms <n>", "per-request timeout", integer(1), 60_000)
+    .option("--retries <n>", "retries on 429/5xx/timeouts/malformed answers", integer(0), 5)
+    .option("--cache <file>", "JSONL cache of remote vectors; a rerun resumes from it")
+    .option("--chunks <k>", "chunks per entity", integer(1), 6)
+    .requiredOption("--out <dir>", "bank folder")
+    .action(async (opts) => {
+      const texts = loadTexts(opts.texts);
+      const bar = progressBar("encode");
+      const remote = {
+        concurrency: opts.concurrency,
+        cachePath: opts.cache,
+        policy: policy(opts),
+        onProgress: bar.update,
+        baseUrl: opts.baseUrl,
+      };
+      let encoder: KnowledgeEncoder;
+      if (opts.encoder === "hash") encoder = new HashEncoder({ dim: opts.dim ?? 128 });
+      else if (opts.encoder === "openai") {
+        encoder = createOpenAIEmbeddings({
+          ...remote,
+          model: opts.model ?? "text-embedding-3-small",
+          dim: opts.dim,
+          apiKeyEnv: opts.apiKeyEnv,
+        });
+      } else {
+        encoder = createWorkersAiEmbeddings({
+          ...remote,
+          model: opts.model,
+          dim: opts.dim,
+          pooling: opts.pooling,
+          accountId: opts.accountId,
+          apiTokenEnv: opts.apiKeyEnv,
+        });
+      }
+      const started = performance.now();
+      const bank = await buildBank(texts, encoder, { chunks: opts.chunks }).finally(() => bar.stop());
+      saveBank(opts.out, bank);
+      console.log(`${describeBank(bank)}; encoded in ${((performance.now() - started) / 1000).toFixed(1)} s; saved to ${opts.out}`);
+      if (bank.user.kinds) {
+        const counts = CHUNK_KINDS.map((k, i) => `${k} ${[...bank.user.kinds!, ...bank.item.kinds!].filter((x) => x === i).length}`);
+        console.log(`true chunk kinds recorded (${counts.join(", ")}; masked slots hold ${NO_KIND})`);
+      }
+    });
+
+  knowledge
+    .command("compress")
+    .description("PCA to a smaller dimension and int8 quantisation (as the KV codec stores it), with the error it costs")
+    .requiredOption("--bank <dir>", "bank folder")
+    .requiredOption("--dim <n>", "target dimension", integer(1))
+    .addOption(new Option("--codec <name>", "storage codec").choices(["i8", "f16", "f32"]).default("i8"))
+    .option("--seed <n>", "seed of the PCA subsample and start", integer(0), 1)
+    .requiredOption("--out <dir>", "compressed bank folder")
+    .action(async (opts) => {
+      const bank = loadBank(opts.bank);
+      const maxDim = Math.min(bank.user.dim, bank.item.dim);
+      if (opts.dim > maxDim) throw new UserFacingError(`--dim ${opts.dim} is larger than the bank's dimension ${maxDim}`);
+      const { bank: small, report } = compressBank(bank, { dim: opts.dim, codec: opts.codec, seed: opts.seed });
+      saveBank(opts.out, small);
+      for (const f of ["user", "item"] as const) {
+        const r = report[f];
+        console.log(
+          `${f}: ${r.inputDim} -> ${r.outputDim} ${r.codec}; variance kept ${(100 * r.explainedVariance).toFixed(1)}%; ` +
+            `relative MSE ${r.pca.relativeMse.toFixed(4)} (PCA) / ${r.total.relativeMse.toFixed(4)} (+${r.codec}); mean cosine ${r.total.meanCosine.toFixed(4)}`,
+        );
+      }
+      console.log(`${describeBank(small)}; saved to ${opts.out}`);
+    });
+}
