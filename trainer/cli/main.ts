@@ -11,6 +11,7 @@ program.name("kser").description("KSER: LLM knowledge for recommenders, trained 
 const registrations: Array<() => Promise<{ register(program: Command): void }>> = [
   // Add one line per subcommand module.
   () => import("./commands/data.ts"),
+  () => import("./commands/demo.ts"),
   () => import("./commands/knowledge.ts"),
   () => import("./commands/publish.ts"),
   () => import("./commands/rollout.ts"),

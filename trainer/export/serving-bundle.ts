@@ -1,0 +1,184 @@
+/**
+ * Turns a trained model into the KV bundle the worker serves from: content-addressed ONNX graphs and vocabulary,
+ * the manifest, precomputed item-side vectors of this extractor version, raw (compressed) knowledge shards for the
+ * fallback path and the user extractor, user profiles, and optionally the rollout pointer (written last).
+ */
+
+import { kvKeys, shardOf } from "../../shared/kv-keys.ts";
+import { type GraphRef, MANIFEST_SCHEMA, type ModelManifest, parseManifest } from "../../shared/manifest.ts";
+import { parseRolloutConfig, type RolloutConfig } from "../../shared/rollout.ts";
+import { encodeShard, type VectorCodec } from "../../shared/vector-codec.ts";
+import type { KnowledgeBank, KnowledgeBankField, PreparedDataset } from "../data/types.ts";
+import { blobEntry, jsonEntry, type KvBundle, type KvEntry, sha256Hex } from "../publish/kv-bundle.ts";
+import type { TrainedModel } from "../train/model.ts";
+import { computeItemVectors, type ExportedGraph, exportOnnx } from "./onnx-export.ts";
+
+export interface ServingBundleOptions {
+  model: TrainedModel;
+  data: PreparedDataset;
+  /** The bank the model trained on (already quantised like `knowledgeCodec`); null for a model without knowledge. */
+  bank: KnowledgeBank | null;
+  /** Codec of the raw knowledge shards; training must have seen the same numbers (quantizeLikeCodec). */
+  knowledgeCodec?: VectorCodec;
+  /** Codec of the precomputed item vectors; f32 keeps worker scores equal to the trainer's. */
+  itemVectorCodec?: VectorCodec;
+  /** Entities per shard, aimed at: small shards keep the bytes read per candidate low. */
+  entitiesPerShard?: number;
+  /** Also publish user profiles (attributes + latest history). */
+  includeProfiles?: boolean;
+  /** Written as the rollout pointer, last. */
+  rollout?: RolloutConfig;
+  metrics?: Record<string, number>;
+  createdAt?: string;
+}
+
+export interface ServingBundle {
+  bundle: KvBundle;
+  manifest: ModelManifest;
+  graphs: { backbone: ExportedGraph; userExtractor: ExportedGraph | null; itemExtractor: ExportedGraph | null };
+}
+
+function graphRef(graph: ExportedGraph): GraphRef {
+  return { blob: sha256Hex(graph.bytes), bytes: graph.bytes.length, inputs: graph.inputs, outputs: graph.outputs };
+}
+
+function shardCount(entities: number, perShard: number): number {
+  return Math.max(1, Math.ceil(entities / perShard));
+}
+
+/** Groups entities into shards with the same placement function the worker uses to find them. */
+function shardEntries(
+  keyOf: (shard: number) => string,
+  shards: number,
+  codec: VectorCodec,
+  chunks: number,
+  dim: number,
+  entities: Iterable<{ id: string; values: Float32Array; mask: Float32Array }>,
+): KvEntry[] {
+  const groups: { id: string; values: Float32Array; mask: Float32Array }[][] = Array.from({ length: shards }, () => []);
+  for (const e of entities) groups[shardOf(e.id, shards)].push(e);
+  return groups.map((entities, shard) => ({
+    key: keyOf(shard),
+    value: encodeShard({ codec, chunks, dim, entities }),
+    stage: "data" as const,
+  }));
+}
+
+function* bankEntities(field: KnowledgeBankField) {
+  const { chunks: K, dim: d } = field;
+  for (let i = 0; i < field.ids.length; i++) {
+    yield {
+      id: field.ids[i],
+      values: field.values.subarray(i * K * d, (i + 1) * K * d),
+      mask: field.mask.subarray(i * K, (i + 1) * K),
+    };
+  }
+}
+
+export function buildServingBundle(options: ServingBundleOptions): ServingBundle {
+  const { model, data, bank } = options;
+  const cfg = model.config;
+  const knowledgeCodec = options.knowledgeCodec ?? "i8";
+  const itemVectorCodec = options.itemVectorCodec ?? "f32";
+  const perShard = options.entitiesPerShard ?? 32;
+  const graphs = exportOnnx(model);
+  const vocabularyBytes = new TextEncoder().encode(JSON.stringify(model.vocabulary));
+  const entries: KvEntry[] = [blobEntry(vocabularyBytes), blobEntry(graphs.backbone.bytes)];
+  if (graphs.userExtractor) entries.push(blobEntry(graphs.userExtractor.bytes));
+  if (graphs.itemExtractor) entries.push(blobEntry(graphs.itemExtractor.bytes));
+
+  const graphRefs = {
+    backbone: graphRef(graphs.backbone),
+    userExtractor: graphs.userExtractor ? graphRef(graphs.userExtractor) : null,
+    itemExtractor: graphs.itemExtractor ? graphRef(graphs.itemExtractor) : null,
+  };
+  // The id names the exact graphs: a retrained model with different weights is a different version.
+  const digest = sha256Hex(
+    [graphRefs.backbone.blob, graphRefs.userExtractor?.blob, graphRefs.itemExtractor?.blob, sha256Hex(vocabularyBytes)].join(":"),
+  );
+  const modelId = `${cfg.backbone}-${cfg.extractor}-${digest.slice(0, 12)}`;
+
+  let knowledge: ModelManifest["knowledge"] = null;
+  let itemVectors: ModelManifest["itemVectors"] = null;
+  if (cfg.knowledge && bank) {
+    const userShards = shardCount(bank.user.ids.length, perShard);
+    const itemShards = shardCount(bank.item.ids.length, perShard);
+    knowledge = {
+      bankId: bank.bankId,
+      user: { chunks: bank.user.chunks, dim: bank.user.dim, codec: knowledgeCodec, shards: userShards },
+      item: { chunks: bank.item.chunks, dim: bank.item.dim, codec: knowledgeCodec, shards: itemShards },
+    };
+    entries.push(
+      ...shardEntries(
+        (s) => kvKeys.knowledgeShard(bank.bankId, "user", s),
+        userShards,
+        knowledgeCodec,
+        bank.user.chunks,
+        bank.user.dim,
+        bankEntities(bank.user),
+      ),
+      ...shardEntries(
+        (s) => kvKeys.knowledgeShard(bank.bankId, "item", s),
+        itemShards,
+        knowledgeCodec,
+        bank.item.chunks,
+        bank.item.dim,
+        bankEntities(bank.item),
+      ),
+    );
+    const vectors = computeItemVectors(model, bank);
+    const vectorShards = shardCount(vectors.size, perShard);
+    const one = new Float32Array([1]);
+    entries.push(
+      ...shardEntries(
+        (s) => kvKeys.itemVectorShard(modelId, s),
+        vectorShards,
+        itemVectorCodec,
+        1,
+        cfg.embeddingDim,
+        [...vectors].map(([id, values]) => ({ id, values, mask: one })),
+      ),
+    );
+    itemVectors = { shards: vectorShards, dim: cfg.embeddingDim, count: vectors.size };
+  }
+
+  const manifest = parseManifest({
+    schema: MANIFEST_SCHEMA,
+    modelId,
+    createdAt: options.createdAt ?? new Date().toISOString(),
+    backbone: cfg.backbone,
+    extractor: cfg.extractor,
+    strategy: (cfg as { strategy?: string }).strategy === "extractor-only" ? "extractor-only" : "all-params",
+    embeddingDim: cfg.embeddingDim,
+    features: model.spec,
+    knowledge,
+    graphs: graphRefs,
+    vocabulary: { blob: sha256Hex(vocabularyBytes), bytes: vocabularyBytes.length },
+    itemVectors,
+    metrics: options.metrics ?? {
+      validAuc: model.metrics.valid.auc,
+      validLogloss: model.metrics.valid.logloss,
+      testAuc: model.metrics.test.auc,
+      testLogloss: model.metrics.test.logloss,
+      testGauc: model.metrics.test.gauc,
+    },
+  } satisfies ModelManifest);
+  entries.push(jsonEntry(kvKeys.model(modelId), manifest, "manifest"));
+
+  if (options.includeProfiles) {
+    for (const profile of data.profiles) entries.push(jsonEntry(kvKeys.userProfile(profile.userId), profile, "data"));
+  }
+  if (options.rollout) entries.push(jsonEntry(kvKeys.rolloutConfig(), parseRolloutConfig(options.rollout), "pointer"));
+  return { bundle: { entries }, manifest, graphs };
+}
+
+/** Merges bundles (several model versions published together); the same key must carry the same bytes. */
+export function mergeBundles(...bundles: KvBundle[]): KvBundle {
+  const byKey = new Map<string, KvEntry>();
+  for (const entry of bundles.flatMap((b) => b.entries)) {
+    const seen = byKey.get(entry.key);
+    if (seen && sha256Hex(seen.value) !== sha256Hex(entry.value)) throw new Error(`two bundles disagree on the value of ${entry.key}`);
+    byKey.set(entry.key, entry);
+  }
+  return { entries: [...byKey.values()] };
+}
