@@ -1,12 +1,16 @@
-/** Backbones and extractors by name. New ones (DCNv2, DIN, AutoInt; raw, kar) register here. */
+/** Backbones and extractors by name. */
 import type { Backbone } from "./backbones/backbone.ts";
+import { dcnv2 } from "./backbones/dcnv2.ts";
 import { deepfm } from "./backbones/deepfm.ts";
+import { din } from "./backbones/din.ts";
 import type { Extractor } from "./extractors/extractor.ts";
+import { kar } from "./extractors/kar.ts";
 import { kser, kserNoAlign, kserNoFilter } from "./extractors/kser.ts";
 import { noExtractor } from "./extractors/none.ts";
+import { rawExtractor } from "./extractors/raw.ts";
 
-const BACKBONES = new Map<string, Backbone>([[deepfm.name, deepfm]]);
-const EXTRACTORS = new Map<string, Extractor>([noExtractor, kser, kserNoFilter, kserNoAlign].map((e) => [e.name, e]));
+const BACKBONES = new Map<string, Backbone>([deepfm, dcnv2, din].map((b) => [b.name, b]));
+const EXTRACTORS = new Map<string, Extractor>([noExtractor, kser, kserNoFilter, kserNoAlign, rawExtractor, kar].map((e) => [e.name, e]));
 
 export function getBackbone(name: string): Backbone {
   const b = BACKBONES.get(name);

@@ -121,6 +121,19 @@ export class OnnxOps implements Ops<OnnxValue> {
     ]);
   }
 
+  take(x: OnnxValue, axis: number, indices: number[]): OnnxValue {
+    const ax = normAxis(axis, x.shape.length);
+    const name = this.fresh("const_i32");
+    this.initializers.push({
+      name,
+      dims: [indices.length],
+      dataType: onnx.TensorProto.DataType.INT32,
+      rawData: bytesOf(Int32Array.from(indices)),
+    });
+    const shape = x.shape.map((d, i) => (i === ax ? indices.length : d));
+    return this.node("Gather", [x.name, name], shape, x.dtype, [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: ax }]);
+  }
+
   matMul(a: OnnxValue, b: OnnxValue): OnnxValue {
     return this.node("MatMul", [a.name, b.name], [...a.shape.slice(0, -1), b.shape[b.shape.length - 1]], "float32");
   }

@@ -25,6 +25,8 @@ export interface Ops<T> {
   mapOutOfRange(ids: T, vocabSize: number): T;
   /** x[..., index, ...] along axis (the axis is removed). Works on int32 and float32. */
   select(x: T, axis: number, index: number): T;
+  /** x at constant indices along axis (the axis keeps its place, length = indices.length). Float32 or int32. */
+  take(x: T, axis: number, indices: number[]): T;
 
   /** Batched matrix product over the last two axes (leading axes must match or be absent on b). */
   matMul(a: T, b: T): T;

@@ -109,6 +109,9 @@ export class TfOps implements Ops<tf.Tensor> {
     const size = x.shape.map((d, i) => (i === ax ? 1 : d));
     return tf.squeeze(tf.slice(x, begin, size), [ax]);
   }
+  take(x: tf.Tensor, axis: number, indices: number[]) {
+    return tf.gather(x, tf.tensor1d(indices, "int32"), axis < 0 ? x.rank + axis : axis);
+  }
   matMul(a: tf.Tensor, b: tf.Tensor) {
     if (a.rank > 2 && b.rank === 2) {
       // Flatten the leading axes: the kernel and its gradient are simplest (and fastest) in 2-D.
