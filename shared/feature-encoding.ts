@@ -37,7 +37,9 @@ export class FeatureEncoder {
     }
     if (spec.itemFields[0]?.name !== ITEM_ID_FIELD) throw new Error(`the first item field must be ${ITEM_ID_FIELD}`);
     if (vocabulary.itemFeatures.length !== spec.itemFields[0].vocabSize) {
-      throw new Error(`vocabulary.itemFeatures has ${vocabulary.itemFeatures.length} rows, item_id vocabulary has ${spec.itemFields[0].vocabSize}`);
+      throw new Error(
+        `vocabulary.itemFeatures has ${vocabulary.itemFeatures.length} rows, item_id vocabulary has ${spec.itemFields[0].vocabSize}`,
+      );
     }
   }
 

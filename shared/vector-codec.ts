@@ -118,7 +118,8 @@ export interface DecodedShard {
 /** Decodes and verifies a shard; throws ShardFormatError naming what is wrong (length, magic, checksum). */
 export function decodeShard(buffer: ArrayBuffer | Uint8Array): DecodedShard {
   const bytes = buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer);
-  if (bytes.length < HEADER_BYTES) throw new ShardFormatError(`shard is ${bytes.length} bytes, shorter than its ${HEADER_BYTES}-byte header`);
+  if (bytes.length < HEADER_BYTES)
+    throw new ShardFormatError(`shard is ${bytes.length} bytes, shorter than its ${HEADER_BYTES}-byte header`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) throw new ShardFormatError("shard does not start with the KSV1 magic");
   const codec = CODEC_NAMES[view.getUint8(4)];
