@@ -27,7 +27,7 @@ export interface PcaModel {
 export interface FitPcaOptions {
   /** Rows with mask 0 are skipped. */
   mask?: Float32Array;
-  /** At most this many rows enter the covariance (a seeded subsample beyond it); default 20,000. */
+  /** At most this many rows enter the covariance (a seeded subsample beyond it); default 8,192: the covariance is O(n d^2). */
   maxSamples?: number;
   seed?: number;
   maxIterations?: number;
@@ -98,6 +98,27 @@ function orthonormalise(q: Float64Array, d: number, m: number, rng: () => number
   }
 }
 
+/** out = cov (d x d) times q (d x m), row-major; four columns of cov per pass over an output row. */
+function multiplyCov(cov: Float64Array, q: Float64Array, out: Float64Array, d: number, m: number): void {
+  out.fill(0);
+  for (let i = 0; i < d; i++) {
+    const row = i * m;
+    let k = 0;
+    for (; k + 3 < d; k += 4) {
+      const c0 = cov[i * d + k];
+      const c1 = cov[i * d + k + 1];
+      const c2 = cov[i * d + k + 2];
+      const c3 = cov[i * d + k + 3];
+      const q0 = k * m;
+      for (let j = 0; j < m; j++) out[row + j] += c0 * q[q0 + j] + c1 * q[q0 + m + j] + c2 * q[q0 + 2 * m + j] + c3 * q[q0 + 3 * m + j];
+    }
+    for (; k < d; k++) {
+      const c = cov[i * d + k];
+      for (let j = 0; j < m; j++) out[row + j] += c * q[k * m + j];
+    }
+  }
+}
+
 export function fitPca(vectors: Float32Array, dim: number, outputDim: number, opts: FitPcaOptions = {}): PcaModel {
   if (!Number.isInteger(outputDim) || outputDim < 1 || outputDim > dim)
     throw new RangeError(`PCA dimension must be in 1..${dim}, got ${outputDim}`);
@@ -106,7 +127,7 @@ export function fitPca(vectors: Float32Array, dim: number, outputDim: number, op
   for (let i = 0; i < total; i++) if (!opts.mask || opts.mask[i] > 0) rows.push(i);
   if (rows.length < 2) throw new RangeError("PCA needs at least two present vectors");
   const rng = mulberry32(opts.seed ?? 1);
-  const maxSamples = opts.maxSamples ?? 20_000;
+  const maxSamples = opts.maxSamples ?? 8192;
   let used = rows;
   if (rows.length > maxSamples) {
     for (let i = rows.length - 1; i > 0; i--) {
@@ -119,16 +140,23 @@ export function fitPca(vectors: Float32Array, dim: number, outputDim: number, op
   const mean = new Float64Array(d);
   for (const r of used) for (let j = 0; j < d; j++) mean[j] += vectors[r * d + j];
   for (let j = 0; j < d; j++) mean[j] /= used.length;
-  // Upper triangle of the covariance, then mirrored.
+  // Upper triangle of the covariance, then mirrored. Rows go in blocks of four so each covariance entry is read and
+  // written once per four rows: the loop is bound by memory traffic on the d x d matrix, not by arithmetic.
   const cov = new Float64Array(d * d);
-  const x = new Float64Array(d);
-  for (const r of used) {
-    for (let j = 0; j < d; j++) x[j] = vectors[r * d + j] - mean[j];
+  const block = new Float64Array(4 * d);
+  for (let start = 0; start < used.length; start += 4) {
+    block.fill(0);
+    for (let b = 0; b < 4 && start + b < used.length; b++) {
+      const r = used[start + b];
+      for (let j = 0; j < d; j++) block[b * d + j] = vectors[r * d + j] - mean[j];
+    }
     for (let i = 0; i < d; i++) {
-      const xi = x[i];
-      if (xi === 0) continue;
+      const a0 = block[i];
+      const a1 = block[d + i];
+      const a2 = block[2 * d + i];
+      const a3 = block[3 * d + i];
       const base = i * d;
-      for (let j = i; j < d; j++) cov[base + j] += xi * x[j];
+      for (let j = i; j < d; j++) cov[base + j] += a0 * block[j] + a1 * block[d + j] + a2 * block[2 * d + j] + a3 * block[3 * d + j];
     }
   }
   const denom = used.length - 1;
@@ -147,29 +175,22 @@ export function fitPca(vectors: Float32Array, dim: number, outputDim: number, op
   orthonormalise(q, d, m, rng);
   const z = new Float64Array(d * m);
   const maxIterations = opts.maxIterations ?? 100;
-  let previous = new Float64Array(m);
+  let previous = 0;
   for (let iter = 0; iter < maxIterations; iter++) {
-    z.fill(0);
-    for (let i = 0; i < d; i++) {
-      for (let k = 0; k < d; k++) {
-        const c = cov[i * d + k];
-        if (c === 0) continue;
-        for (let j = 0; j < m; j++) z[i * m + j] += c * q[k * m + j];
-      }
-    }
-    // Rayleigh quotients of the current basis, to stop once they settle.
-    const rayleigh = new Float64Array(m);
-    for (let j = 0; j < m; j++) for (let r = 0; r < d; r++) rayleigh[j] += q[r * m + j] * z[r * m + j];
-    let change = 0;
-    for (let j = 0; j < outputDim; j++) change = Math.max(change, Math.abs(rayleigh[j] - previous[j]) / (Math.abs(rayleigh[j]) + 1e-30));
-    previous = rayleigh;
+    multiplyCov(cov, q, z, d, m);
+    // Variance captured by the basis (sum of Rayleigh quotients): stop once it settles. Individual directions inside
+    // a cluster of near-equal eigenvalues may keep rotating, but that does not change what the projection keeps.
+    let captured = 0;
+    for (let r = 0; r < d * m; r++) captured += q[r] * z[r];
+    const change = Math.abs(captured - previous) / (Math.abs(captured) + 1e-30);
+    previous = captured;
     q = Float64Array.from(z);
     orthonormalise(q, d, m, rng);
-    if (iter > 2 && change < 1e-6) break;
+    if (iter > 2 && change < 1e-9) break;
   }
   // Rayleigh-Ritz: the eigenvectors of Q^T C Q rotate the basis onto the principal directions.
   const cq = new Float64Array(d * m);
-  for (let i = 0; i < d; i++) for (let k = 0; k < d; k++) for (let j = 0; j < m; j++) cq[i * m + j] += cov[i * d + k] * q[k * m + j];
+  multiplyCov(cov, q, cq, d, m);
   const t = new Float64Array(m * m);
   for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) for (let r = 0; r < d; r++) t[a * m + b] += q[r * m + a] * cq[r * m + b];
   const eig = symmetricEigen(t, m);
