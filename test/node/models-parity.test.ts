@@ -147,6 +147,48 @@ describe("parameter groups", () => {
     expect(shape("ext/item/kar/dedicated/l1/w")).toEqual([8, 3 * 128]);
     expect(shape("ext/item/kar/gate/w")).toEqual([8, 5]);
   });
+
+  it("KAR gives each field its own shared experts when the chunk dimensions differ", () => {
+    const cfg = { ...configFor("deepfm", "kar"), knowledge: { user: { chunks: 3, dim: 8 }, item: { chunks: 2, dim: 6 } } };
+    const weights = seededWeights(cfg);
+    expect(weights.get("ext/user/kar/shared/l1/w")?.shape).toEqual([8, 2 * 128]);
+    expect(weights.get("ext/item/kar/shared/l1/w")?.shape).toEqual([6, 2 * 128]);
+    expect([...weights.keys()].some((n) => n.startsWith("ext/kar/"))).toBe(false);
+  });
+
+  it("KAR's output is a softmax mix of ReLU experts: non-negative, and one learned constant without knowledge", () => {
+    const cfg = configFor("deepfm", "kar");
+    const batch = randomBatch(cfg, 40, 3);
+    const out = forwardAll(cfg, seededWeights(cfg), batch);
+    const E = cfg.embeddingDim;
+    expect(out.itemKnow!.every((v) => v >= 0)).toBe(true);
+    // Rows 0, 7, 14, ... have every item chunk masked (see randomBatch): identical vectors.
+    const row = (i: number) => Array.from(out.itemKnow!.slice(i * E, (i + 1) * E));
+    expect(row(7)).toEqual(row(0));
+    expect(row(14)).toEqual(row(0));
+    expect(row(1)).not.toEqual(row(0));
+  });
+});
+
+describe("history padding", () => {
+  it.each(backboneNames())("%s: ids at masked history positions do not change the logit", (backbone) => {
+    const cfg = configFor(backbone, "kar");
+    const params = seededWeights(cfg);
+    const batch = randomBatch(cfg, 16, 5);
+    const Fi = cfg.spec.itemFields.length;
+    const scrambled = { ...batch, histFeats: batch.histFeats.slice(), histRatings: batch.histRatings.slice() };
+    let changed = 0;
+    batch.histMask.forEach((m, p) => {
+      if (m !== 0) return;
+      scrambled.histRatings[p] = (batch.histRatings[p] + 1) % cfg.spec.ratingVocab;
+      for (let i = 0; i < Fi; i++) scrambled.histFeats[p * Fi + i] = (batch.histFeats[p * Fi + i] + 1) % cfg.spec.itemFields[i].vocabSize;
+      changed++;
+    });
+    expect(changed).toBeGreaterThan(5);
+    const a = forwardAll(cfg, params, batch).logit;
+    const b = forwardAll(cfg, params, scrambled).logit;
+    expect(maxAbsDiff(a, b)).toBeLessThan(1e-6);
+  });
 });
 
 const combos = backboneNames().flatMap((b) => extractorNames().map((e) => [b, e] as const));
