@@ -6,7 +6,7 @@
 import { createRequire } from "node:module";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
-import { registerBatchMatMulFix, registerSegmentSumFix } from "./kernel-fixes.ts";
+import { registerBatchMatMulFix, registerGatherFix, registerSegmentSumFix } from "./kernel-fixes.ts";
 import { registerGradients } from "./tfjs-gradients.ts";
 
 export type BackendPreference = "auto" | "tensorflow" | "webgpu" | "wasm" | "cpu";
@@ -65,6 +65,7 @@ async function tryWasm(): Promise<string | null> {
     wasm.setWasmPaths(`${dist}${path.sep}`);
     registerSegmentSumFix("wasm");
     registerBatchMatMulFix();
+    registerGatherFix();
     return (await tf.setBackend("wasm")) ? "wasm" : null;
   } catch {
     return null;

@@ -4,6 +4,8 @@
  *     a linear-time kernel adds each row into its segment.
  *  2. wasm BatchMatMul with transposeA/transposeB takes a path ~10x slower than the plain one: transpose explicitly
  *     with the wasm Transpose kernel, then run the original kernel without transposes (keeping its setupFunc).
+ *  3. wasm GatherV2 computes every output element's offset in a generic N-d loop (~25 ms for 5k embedding rows of
+ *     32 floats): row lookups along axis 0 are plain row copies on the heap instead.
  * Both must be registered before tf.setBackend(name) so that the backend's setup functions see them.
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -98,16 +100,75 @@ export function registerBatchMatMulFix(): void {
       const { a, b } = inputs as unknown as { a: tf.TensorInfo; b: tf.TensorInfo };
       const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
       if (!transposeA && !transposeB) return plain(args);
-      const at = transposeA ? swapLastTwo(a, backend as tf.KernelBackend) : a;
-      const bt = transposeB ? swapLastTwo(b, backend as tf.KernelBackend) : b;
-      const out = plain({ inputs: { a: at, b: bt }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } });
+      const kb = backend as tf.KernelBackend;
       const wb = backend as Backend;
+      const size = (x: tf.TensorInfo) => x.shape.reduce((p, d) => p * d, 1);
+      const batch = (x: tf.TensorInfo) => size(x) / (x.shape[x.shape.length - 1] * x.shape[x.shape.length - 2]);
+      const rows = (x: tf.TensorInfo, t: boolean) => x.shape[x.shape.length - (t ? 1 : 2)];
+      const cols = (x: tf.TensorInfo, t: boolean) => x.shape[x.shape.length - (t ? 2 : 1)];
+      // A gradient's transposed operand is often the big one (a data batch); (b^T a)^T or (b a^T)^T then
+      // transposes the small operand and the output instead: pick whichever moves fewer elements.
+      const outSize = Math.max(batch(a), batch(b)) * rows(a, transposeA) * cols(b, transposeB);
+      const direct = (transposeA ? size(a) : 0) + (transposeB ? size(b) : 0);
+      const swapped = (transposeA !== transposeB ? (transposeA ? size(b) : size(a)) : 0) + outSize;
+      if (transposeA !== transposeB && swapped < direct) {
+        // a^T b = (b^T a)^T and a b^T = (b a^T)^T.
+        const small = swapLastTwo(transposeA ? b : a, kb);
+        const inner = (
+          transposeA
+            ? plain({ inputs: { a: small, b: a }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } })
+            : plain({ inputs: { a: b, b: small }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } })
+        ) as tf.TensorInfo;
+        const out = swapLastTwo(inner, kb);
+        wb.disposeData(small.dataId);
+        wb.disposeData(inner.dataId);
+        return out;
+      }
+      const at = transposeA ? swapLastTwo(a, kb) : a;
+      const bt = transposeB ? swapLastTwo(b, kb) : b;
+      const out = plain({ inputs: { a: at, b: bt }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } });
       if (transposeA) wb.disposeData(at.dataId);
       if (transposeB) wb.disposeData(bt.dataId);
       return out;
     },
   });
 }
+
+export function registerGatherFix(): void {
+  if (isPatched(tf.GatherV2, "wasm")) return;
+  const original = tf.getKernel(tf.GatherV2, "wasm");
+  if (!original) throw new Error("the wasm GatherV2 kernel is not registered; import @tensorflow/tfjs-backend-wasm first");
+  const generic = original.kernelFunc;
+  replaceKernel({
+    kernelName: tf.GatherV2,
+    backendName: "wasm",
+    setupFunc: original.setupFunc,
+    disposeFunc: original.disposeFunc,
+    kernelFunc: (args) => {
+      const { inputs, backend, attrs } = args;
+      const { x, indices } = inputs as unknown as { x: tf.TensorInfo; indices: tf.TensorInfo };
+      const { axis, batchDims } = attrs as unknown as { axis: number; batchDims: number };
+      const b = backend as Backend;
+      if ((axis !== 0 && axis !== -x.shape.length) || batchDims || x.dtype === "string" || !b.makeOutput || !b.typedArrayFromHeap)
+        return generic(args);
+      const ids = b.readSync(indices.dataId) as ArrayLike<number>;
+      const rows = x.shape[0];
+      const rowSize = x.shape.slice(1).reduce((a, c) => a * c, 1);
+      const out = b.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+      // Views are taken after makeOutput: allocating may grow (and so detach) the heap.
+      const src = b.typedArrayFromHeap(x);
+      const dst = b.typedArrayFromHeap(out);
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i];
+        if (!(id >= 0 && id < rows)) throw new Error(`GatherV2: the index value ${id} is not in [0, ${rows - 1}]`);
+        dst.set(src.subarray(id * rowSize, (id + 1) * rowSize), i * rowSize);
+      }
+      return out;
+    },
+  });
+}
+
+export const gatherFixRegistered = (): boolean => isPatched(tf.GatherV2, "wasm");
 
 /** Whether both fixes are in place for a backend (tests and diagnostics). */
 export function kernelFixesRegistered(backendName: "wasm" | "cpu"): { segmentSum: boolean; batchMatMul: boolean } {

@@ -39,21 +39,34 @@ function extractSide<T>(ops: Ops<T>, cfg: ModelConfig, side: "user" | "item", co
     const hidden = denseLayer(ops, `${prefix}/esf/hidden`, ops.concat([squeezed, ctx], 1), K + ctxDim, ESF_HIDDEN, "relu");
     gate = ops.mul(denseLayer(ops, `${prefix}/esf/gate`, hidden, ESF_HIDDEN, K, "sigmoid"), mask);
   }
-  const gated = ops.mul(chunks, ops.expandDims(gate, 2)); // [B, K, d]
-
   if (!flags.align) {
+    const gated = ops.mul(chunks, ops.expandDims(gate, 2)); // [B, K, d]
     const count = ops.add(ops.reduceSum(mask, [1], true), ops.constant([1e-6], []));
     const mean = ops.div(ops.reduceSum(gated, [1], false), count);
     return { know: denseLayer(ops, `${prefix}/proj`, mean, d, E, "linear"), gate };
   }
-  const keys = denseLayer(ops, `${prefix}/align/key`, gated, d, E, "linear"); // [B, K, E]
-  const values = denseLayer(ops, `${prefix}/align/value`, gated, d, E, "linear");
+  // Same function as keys/values = dense(gated chunks) with scaled dot-product attention, rearranged so that no
+  // [B, K, d] x [d, E] product is needed (the training bottleneck): with g the gate and c the chunks,
+  //   score_k = (g_k c_k Wk + bk) . q = g_k c_k . (Wk q) + bk . q
+  //   sum_k a_k (g_k c_k Wv + bv) = (sum_k a_k g_k c_k) Wv + (sum_k a_k) bv.
+  // Parameter names, shapes and inits are those of the dense layers they replace.
+  const glorot = { kind: "glorot" } as const;
+  const zeros = { kind: "zeros" } as const;
+  const keyW = ops.param(`${prefix}/align/key/w`, [d, E], glorot);
+  const keyB = ops.param(`${prefix}/align/key/b`, [E], zeros);
+  const valueW = ops.param(`${prefix}/align/value/w`, [d, E], glorot);
+  const valueB = ops.param(`${prefix}/align/value/b`, [E], zeros);
   const query = denseLayer(ops, `${prefix}/align/query`, ctx, ctxDim, E, "linear"); // [B, E]
-  const scores = ops.scale(ops.reshape(ops.matMul(keys, ops.expandDims(query, 2)), [-1, K]), 1 / Math.sqrt(E));
+  const queryInChunkSpace = ops.matMul(query, ops.transpose(keyW, [1, 0])); // [B, d]
+  const queryBias = ops.reduceSum(ops.mul(query, keyB), [1], true); // [B, 1]
+  const chunkDots = ops.reshape(ops.matMul(chunks, ops.expandDims(queryInChunkSpace, 2)), [-1, K]); // [B, K]
+  const scores = ops.scale(ops.add(ops.mul(chunkDots, gate), queryBias), 1 / Math.sqrt(E));
   // Missing chunks get -1e9 (exactly 0 after softmax); multiplying by the mask zeroes the all-missing case too.
   const penalty = ops.scale(ops.add(mask, ops.constant([-1], [])), MASK_PENALTY);
   const attention = ops.mul(ops.softmax(ops.add(scores, penalty)), mask); // [B, K]
-  const pooled = ops.reshape(ops.matMul(ops.expandDims(attention, 1), values), [-1, E]);
+  const mixedChunks = ops.reshape(ops.matMul(ops.expandDims(ops.mul(attention, gate), 1), chunks), [-1, d]); // [B, d]
+  const attentionMass = ops.reduceSum(attention, [1], true); // [B, 1]: 0 when every chunk is missing
+  const pooled = ops.add(ops.dense(mixedChunks, valueW, null, "linear"), ops.mul(attentionMass, valueB));
   return { know: denseLayer(ops, `${prefix}/align/out`, pooled, E, E, "linear"), gate };
 }
 
