@@ -1,7 +1,9 @@
 /**
- * Trains one backbone + extractor in tfjs: BCE with logits, AdamW (Adam plus decoupled weight decay), early
- * stopping on validation AUC keeping the best weights, seeded init and shuffling, knowledge dropout (a whole
- * entity's chunks masked at random, so entities without knowledge still get sane scores) and a NaN/Inf guard.
+ * Trains one backbone + extractor in tfjs: BCE with logits, AdamW (Adam plus decoupled weight decay) under a
+ * learning-rate schedule, early stopping on validation AUC keeping the best weights, seeded init and shuffling,
+ * knowledge dropout (a whole entity's chunks masked at random, so entities without knowledge still get sane
+ * scores), a NaN/Inf guard, the all-params / extractor-only strategies, and a checkpoint per epoch in a run
+ * directory from which a killed run resumes to the same result.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { KnowledgeBank, PreparedDataset, SampleSplit } from "../data/types.ts";
@@ -9,10 +11,14 @@ import { auc, gauc, logloss } from "../eval/metrics.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { getBackbone, getExtractor } from "../models/registry.ts";
 import { ParamStore, TfOps } from "../ops/tf-ops.ts";
-import { initBackend } from "../runtime/backend.ts";
+import { type BackendPreference, initBackend } from "../runtime/backend.ts";
 import { type BankTensors, bankTensors, disposeBankTensors, joinSplit } from "./knowledge-join.ts";
 import { type EpochRecord, featureFeeds, forwardTf, type TrainedModel } from "./model.ts";
+import { AdamW } from "./optimizer.ts";
 import { mulberry32, shuffled } from "./random.ts";
+import { loadTrainState, saveTrainState } from "./run-state.ts";
+import { type LrSchedule, learningRateAt } from "./schedule.ts";
+import { planAllParams, planExtractorOnly, type Strategy } from "./strategy.ts";
 
 export interface TrainOptions {
   data: PreparedDataset;
@@ -29,7 +35,44 @@ export interface TrainOptions {
   knowledgeDropout?: number;
   /** Epochs without a better validation AUC before stopping. */
   patience?: number;
+  /** Learning-rate schedule over all steps of the run (default: constant). */
+  schedule?: LrSchedule;
+  strategy?: Strategy;
+  /** extractor-only: the trained backbone-only model to start from. */
+  from?: TrainedModel;
+  backend?: BackendPreference;
+  /** Checkpoint every epoch here; an existing checkpoint of the same run is resumed. */
+  runDir?: string;
+  /** Stop (as if killed) after this epoch's checkpoint: TrainingStoppedError. */
+  stopAfterEpoch?: number;
+  /** Checked after every epoch's checkpoint; aborting stops the run the same way. */
+  signal?: AbortSignal;
+  /** Called after every step with (steps done in the epoch, steps in the epoch, epoch). */
+  onStep?: (done: number, total: number, epoch: number) => void;
   log?: (msg: string) => void;
+}
+
+/** Wall time per training step phase, summed over the run (ms); exact on synchronous backends (wasm, cpu). */
+export interface StepTiming {
+  steps: number;
+  examples: number;
+  inputMs: number;
+  forwardBackwardMs: number;
+  optimizerMs: number;
+}
+
+export interface TrainResult extends TrainedModel {
+  timing: StepTiming;
+  backend: string;
+  /** Epoch the run resumed after (0 = fresh start). */
+  resumedFrom: number;
+}
+
+export class TrainingStoppedError extends Error {
+  constructor(readonly epoch: number) {
+    super(`training stopped after epoch ${epoch}; run again with the same run directory to resume`);
+    this.name = "TrainingStoppedError";
+  }
 }
 
 export class TrainingDivergedError extends Error {
@@ -142,8 +185,8 @@ function predictSplit(
   return scores;
 }
 
-export async function trainModel(opts: TrainOptions): Promise<TrainedModel> {
-  await initBackend();
+export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
+  const backend = (await initBackend(opts.backend ?? "auto")).name;
   const { data, bank } = opts;
   const log = opts.log ?? (() => {});
   const seed = opts.seed ?? 42;
@@ -153,17 +196,22 @@ export async function trainModel(opts: TrainOptions): Promise<TrainedModel> {
   const wd = opts.weightDecay ?? 0.01;
   const patience = opts.patience ?? 3;
   const dropout = opts.knowledgeDropout ?? 0.1;
+  const schedule: LrSchedule = opts.schedule ?? { kind: "constant" };
+  const strategy = opts.strategy ?? "all-params";
   if (!(lr > 0) || !(wd >= 0) || !(batchSize >= 1))
     throw new Error(`bad hyperparameters: learningRate ${lr}, weightDecay ${wd}, batchSize ${batchSize}`);
   getBackbone(opts.backbone);
   const extractor = getExtractor(opts.extractor);
   if (extractor.usesKnowledge && !bank) throw new Error(`extractor "${opts.extractor}" needs a knowledge bank`);
   if (data.train.count === 0 || data.valid.count === 0) throw new Error("the training and validation splits must not be empty");
+  if (strategy === "extractor-only" && !opts.from) throw new Error("extractor-only training needs the backbone model to start from");
+  if (opts.from && opts.from.config.backbone !== opts.backbone)
+    throw new Error(`the starting model is a ${opts.from.config.backbone} backbone, not ${opts.backbone}`);
 
   const cfg: ModelConfig = {
     backbone: opts.backbone,
     extractor: opts.extractor,
-    embeddingDim: opts.embeddingDim ?? 32,
+    embeddingDim: opts.from?.config.embeddingDim ?? opts.embeddingDim ?? 32,
     spec: data.spec,
     knowledge:
       extractor.usesKnowledge && bank
@@ -171,6 +219,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainedModel> {
         : null,
     seed,
   };
+  // The knowledge join is the same every epoch: computed once per run.
   const knowledge: Knowledge | null =
     extractor.usesKnowledge && bank
       ? {
@@ -183,6 +232,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainedModel> {
       : null;
 
   const params = new ParamStore(true, seed);
+  let optimizer: AdamW | null = null;
   try {
     // Build once on a tiny batch so that every variable exists before the optimizer sees the list.
     tf.tidy(() => {
@@ -191,45 +241,92 @@ export async function trainModel(opts: TrainOptions): Promise<TrainedModel> {
       if (knowledge) knowledgeFeeds(feeds, knowledge, knowledge.train, order, 0, 1, 0, Math.random);
       forwardTf(new TfOps(params, feeds), cfg);
     });
-    const variables = params.variables();
-    const optimizer = tf.train.adam(lr);
-    const random = mulberry32(seed);
-    const history: EpochRecord[] = [];
-    let best: { auc: number; epoch: number; weights: Map<string, { shape: number[]; values: Float32Array }> } | null = null;
-    const started = Date.now();
-    let examples = 0;
+    const plan = strategy === "extractor-only" ? planExtractorOnly(params, opts.from!) : planAllParams(params);
+    if (plan.frozen.length > 0) log(`frozen: ${plan.frozen.join(", ")}`);
+    const opt = new AdamW(plan.trainable, { weightDecay: wd });
+    optimizer = opt;
+    for (const [name, rows] of plan.rowMasks) opt.freezeRows(name, rows);
+    const variables = [...plan.trainable.values()];
+    const names = [...plan.trainable.keys()];
+    const stepsPerEpoch = Math.ceil(data.train.count / batchSize);
+    const totalSteps = stepsPerEpoch * epochs;
+    const fingerprint = JSON.stringify({
+      cfg,
+      data: [data.name, data.train.count, data.valid.count],
+      bank: bank?.bankId ?? null,
+      lr,
+      wd,
+      batchSize,
+      dropout,
+      schedule,
+      strategy,
+      epochs,
+      patience,
+    });
 
-    for (let epoch = 1; epoch <= epochs; epoch++) {
+    let random = mulberry32(seed);
+    let history: EpochRecord[] = [];
+    let best: { auc: number; epoch: number; weights: Map<string, { shape: number[]; values: Float32Array }> } | null = null;
+    let firstEpoch = 1;
+    let stopped = false;
+    const resumed = opts.runDir ? await loadTrainState(opts.runDir) : null;
+    if (resumed) {
+      if (resumed.fingerprint !== fingerprint)
+        throw new Error(`${opts.runDir} holds a checkpoint of a different run (model, data or hyperparameters differ)`);
+      tf.tidy(() => {
+        for (const [name, p] of resumed.params) (params.tensors.get(name) as tf.Variable).assign(tf.tensor(p.values, p.shape));
+      });
+      opt.setState(resumed.optimizer);
+      random = mulberry32(resumed.rngState);
+      history = resumed.history;
+      best = resumed.best;
+      firstEpoch = resumed.epoch + 1;
+      stopped = best !== null && history.length > 0 && history[history.length - 1].epoch - best.epoch >= patience;
+      log(`resumed from the checkpoint after epoch ${resumed.epoch}`);
+    }
+    const timing: StepTiming = { steps: 0, examples: 0, inputMs: 0, forwardBackwardMs: 0, optimizerMs: 0 };
+    const started = Date.now();
+
+    for (let epoch = firstEpoch; epoch <= epochs && !stopped; epoch++) {
       const order = shuffled(data.train.count, random);
       let lossSum: tf.Tensor = tf.keep(tf.scalar(0));
       let steps = 0;
       for (let start = 0; start < data.train.count; start += batchSize) {
         const end = Math.min(data.train.count, start + batchSize);
+        const rate = learningRateAt(schedule, lr, (epoch - 1) * stepsPerEpoch + steps, totalSteps);
+        const t0 = performance.now();
         const batch = sliceRows(data.train, order, start, end, data);
-        const cost: tf.Tensor = tf.tidy(() => {
-          const feeds = featureFeeds(cfg.spec, batch);
-          if (knowledge) knowledgeFeeds(feeds, knowledge, knowledge.train, order, start, end, dropout, random);
-          const labels = tf.tensor1d(batch.labels);
-          const loss = optimizer.minimize(
-            () => bceWithLogits(forwardTf(new TfOps(params, feeds), cfg).logit, labels),
-            true,
-            variables,
-          ) as tf.Scalar;
-          // AdamW: decay decoupled from the adaptive gradient step.
-          if (wd > 0) for (const v of variables) v.assign(tf.mul(v, 1 - lr * wd));
-          return loss;
+        // One tidy for the inputs: the bank-row index tensors die here, the feeds live until the step is done.
+        const inputs = tf.tidy(() => {
+          const f = featureFeeds(cfg.spec, batch);
+          if (knowledge) knowledgeFeeds(f, knowledge, knowledge.train, order, start, end, dropout, random);
+          return { feeds: Object.fromEntries(f), labels: tf.tensor1d(batch.labels) };
         });
-        const next = tf.keep(tf.add(lossSum, cost));
+        const feeds = new Map(Object.entries(inputs.feeds));
+        const labels = inputs.labels;
+        const t1 = performance.now();
+        const { value, grads } = tf.variableGrads(() => bceWithLogits(forwardTf(new TfOps(params, feeds), cfg).logit, labels), variables);
+        const t2 = performance.now();
+        // variableGrads keys gradients by tf.Variable name; ParamStore names variables by parameter name.
+        opt.apply(Object.fromEntries(names.map((n) => [n, grads[n]])), rate);
+        const t3 = performance.now();
+        tf.dispose([...feeds.values(), labels, ...Object.values(grads)]);
+        timing.inputMs += t1 - t0;
+        timing.forwardBackwardMs += t2 - t1;
+        timing.optimizerMs += t3 - t2;
+        const next = tf.keep(tf.add(lossSum, value));
         lossSum.dispose();
-        cost.dispose();
+        value.dispose();
         lossSum = next;
         steps++;
-        examples += end - start;
+        timing.steps++;
+        timing.examples += end - start;
+        opts.onStep?.(steps, stepsPerEpoch, epoch);
         if (steps % GUARD_EVERY === 0 || end === data.train.count) {
-          const value = (await lossSum.data())[0];
-          if (!Number.isFinite(value)) {
+          const loss = (await lossSum.data())[0];
+          if (!Number.isFinite(loss)) {
             lossSum.dispose();
-            throw new TrainingDivergedError(epoch, steps, value);
+            throw new TrainingDivergedError(epoch, steps, loss);
           }
         }
       }
@@ -244,17 +341,28 @@ export async function trainModel(opts: TrainOptions): Promise<TrainedModel> {
         validLogloss: logloss(data.valid.labels, validScores),
       };
       history.push(record);
-      const rate = Math.round(examples / ((Date.now() - started) / 1000));
+      const rate = Math.round(timing.examples / ((Date.now() - started) / 1000));
       log(
         `epoch ${epoch}: train loss ${trainLoss.toFixed(4)}, valid AUC ${record.validAuc.toFixed(4)}, logloss ${record.validLogloss.toFixed(4)} (${rate} examples/s)`,
       );
       if (!best || record.validAuc > best.auc) best = { auc: record.validAuc, epoch, weights: params.snapshot() };
       else if (epoch - best.epoch >= patience) {
         log(`early stop: no better valid AUC since epoch ${best.epoch}`);
-        break;
+        stopped = true;
       }
+      if (opts.runDir) {
+        await saveTrainState(opts.runDir, {
+          epoch,
+          rngState: random.state(),
+          params: params.snapshot(),
+          optimizer: opt.getState(),
+          best,
+          history,
+          fingerprint,
+        });
+      }
+      if (!stopped && epoch < epochs && (opts.stopAfterEpoch === epoch || opts.signal?.aborted)) throw new TrainingStoppedError(epoch);
     }
-    optimizer.dispose();
     const weights = best!.weights;
     tf.tidy(() => {
       for (const [name, p] of weights) (params.tensors.get(name) as tf.Variable).assign(tf.tensor(p.values, p.shape));
@@ -277,8 +385,12 @@ export async function trainModel(opts: TrainOptions): Promise<TrainedModel> {
         },
       },
       history,
+      timing,
+      backend,
+      resumedFrom: firstEpoch - 1,
     };
   } finally {
+    optimizer?.dispose();
     params.dispose();
     if (knowledge) {
       disposeBankTensors(knowledge.user);

@@ -1,0 +1,68 @@
+/**
+ * Training strategies. all-params: every parameter trains from its seeded init. extractor-only: start from a
+ * trained backbone-only model (extractor "none"), copy its weights, keep every core/ parameter frozen and train
+ * ext/ plus emb/ and out/.
+ *
+ * Knowledge fields change input dimensions: a backbone appends the two aligned knowledge vectors (2 x E) after its
+ * feature fields, so the layer that reads them (DeepFM: core/dnn/0/w, [F*E, H] -> [(F+2)*E, H]; a backbone that
+ * feeds them to its output layer: out/...) grows by 2E input rows at the end. Grown parameters keep the backbone's
+ * rows and start the new rows at zero, so the starting model scores exactly like the backbone. In core/ the
+ * backbone's rows stay frozen bit-for-bit and only the new rows train (the knowledge must enter somewhere).
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { ParamStore } from "../ops/tf-ops.ts";
+import type { TrainedModel } from "./model.ts";
+
+export type Strategy = "all-params" | "extractor-only";
+export const STRATEGIES: Strategy[] = ["all-params", "extractor-only"];
+
+export interface StrategyPlan {
+  /** Parameters the optimizer updates. */
+  trainable: Map<string, tf.Variable>;
+  /** Partly frozen parameters: row i trains when the flag is true. */
+  rowMasks: Map<string, boolean[]>;
+  /** Parameters (or rows) kept exactly as loaded. */
+  frozen: string[];
+}
+
+const isFrozenGroup = (name: string) => name.startsWith("core/");
+
+/** Copies a backbone's weights into a freshly built store and says what trains. */
+export function planExtractorOnly(store: ParamStore, backbone: TrainedModel): StrategyPlan {
+  if (backbone.config.extractor !== "none")
+    throw new Error(`extractor-only training starts from a backbone-only model (extractor none), got "${backbone.config.extractor}"`);
+  const trainable = new Map<string, tf.Variable>();
+  const rowMasks = new Map<string, boolean[]>();
+  const frozen: string[] = [];
+  for (const [name, t] of store.tensors) {
+    const v = t as tf.Variable;
+    const old = backbone.params.get(name);
+    if (!old) {
+      if (isFrozenGroup(name)) throw new Error(`parameter ${name} is new in core/ and cannot be frozen: backbones differ?`);
+      trainable.set(name, v);
+      continue;
+    }
+    const rowSize = v.shape.slice(1).reduce((a, c) => a * c, 1);
+    const sameTail = old.shape.slice(1).join(",") === v.shape.slice(1).join(",");
+    if (!sameTail || old.shape[0] > v.shape[0])
+      throw new Error(`parameter ${name}: backbone shape [${old.shape}] cannot grow into [${v.shape}]`);
+    const values = new Float32Array(v.size);
+    values.set(old.values); // new rows (appended knowledge inputs) stay zero
+    tf.tidy(() => v.assign(tf.tensor(values, v.shape)));
+    const grown = old.shape[0] < v.shape[0];
+    if (!isFrozenGroup(name)) trainable.set(name, v);
+    else if (grown) {
+      trainable.set(name, v);
+      rowMasks.set(
+        name,
+        Array.from({ length: v.shape[0] }, (_, r) => r >= old.values.length / rowSize),
+      );
+      frozen.push(`${name}[0:${old.shape[0]}]`);
+    } else frozen.push(name);
+  }
+  return { trainable, rowMasks, frozen };
+}
+
+export function planAllParams(store: ParamStore): StrategyPlan {
+  return { trainable: new Map([...store.tensors].map(([n, t]) => [n, t as tf.Variable])), rowMasks: new Map(), frozen: [] };
+}
