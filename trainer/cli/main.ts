@@ -15,6 +15,7 @@ const registrations: Array<() => Promise<{ register(program: Command): void }>> 
   () => import("./commands/knowledge.ts"),
   () => import("./commands/publish.ts"),
   () => import("./commands/rollout.ts"),
+  () => import("./commands/train.ts"),
 ];
 for (const load of registrations) (await load()).register(program);
 
