@@ -13,6 +13,7 @@ const registrations: Array<() => Promise<{ register(program: Command): void }>> 
   () => import("./commands/data.ts"),
   () => import("./commands/demo.ts"),
   () => import("./commands/knowledge.ts"),
+  () => import("./commands/nightly.ts"),
   () => import("./commands/publish.ts"),
   () => import("./commands/rollout.ts"),
   () => import("./commands/train.ts"),

@@ -1,0 +1,186 @@
+/**
+ * Scores candidate and champion on the same holdout (this run's test split). The split is encoded with this
+ * run's vocabulary; a champion trained on an earlier night has its own, so each sample is decoded to raw values
+ * and re-encoded with the model's vocabulary (values it never saw become OOV, exactly as serving treats them).
+ * For a knowledge model the ESFNet gates are read per chunk on the same samples and averaged per chunk kind.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { ITEM_ID_FIELD } from "../../shared/feature-encoding.ts";
+import { CHUNK_KINDS, type KnowledgeBank, type PreparedDataset, type SampleSplit } from "../data/types.ts";
+import { auc, gauc, logloss } from "../eval/metrics.ts";
+import { getExtractor } from "../models/registry.ts";
+import { ParamStore, TfOps } from "../ops/tf-ops.ts";
+import { featureFeeds, forwardTf, type PredictBatch, type TrainedModel } from "../train/model.ts";
+
+export interface HoldoutMetrics {
+  auc: number;
+  logloss: number;
+  gauc: number;
+  samples: number;
+}
+
+export interface GateReport {
+  /** Mean gate of present chunks, per chunk kind (simulated knowledge knows each chunk's kind). */
+  byKind: Record<"user" | "item", Record<string, { mean: number; count: number }>>;
+  /** Mean gate per chunk slot, with the share of each kind in that slot. */
+  bySlot: Record<"user" | "item", { slot: number; mean: number; count: number; kinds: Record<string, number> }[]>;
+}
+
+const BATCH = 2048;
+
+/** index-in-`from` -> index-in-`to` for one field (0 = OOV when `to` lacks the value). */
+function remap(from: string[], to: string[]): Int32Array {
+  const at = new Map(to.map((v, i) => [v, i]));
+  return Int32Array.from(from, (v, i) => (i === 0 ? 0 : (at.get(v) ?? 0)));
+}
+
+/** The split's feature arrays re-encoded into the model's vocabulary. */
+function splitFor(model: TrainedModel, data: PreparedDataset, split: SampleSplit): SampleSplit {
+  const same = JSON.stringify(model.vocabulary.fields) === JSON.stringify(data.vocabulary.fields);
+  if (same) return split;
+  if (model.spec.historyLength !== data.spec.historyLength)
+    throw new Error(`the champion was trained with history length ${model.spec.historyLength}, this run uses ${data.spec.historyLength}`);
+  const maps = (fields: { name: string }[], own: { name: string }[]) =>
+    own.map((f) => {
+      const source = data.vocabulary.fields[f.name];
+      if (!source || !fields.some((g) => g.name === f.name)) throw new Error(`field ${f.name} is missing from this run's data`);
+      return remap(source, model.vocabulary.fields[f.name]);
+    });
+  const itemMaps = maps(data.spec.itemFields, model.spec.itemFields);
+  const userMaps = maps(data.spec.userFields, model.spec.userFields);
+  const Fi = itemMaps.length;
+  const Fu = userMaps.length;
+  if (Fi !== data.spec.itemFields.length || Fu !== data.spec.userFields.length) throw new Error("the champion's feature fields differ");
+  const map = (arr: Int32Array, m: Int32Array[]) => Int32Array.from(arr, (v, i) => m[i % m.length][v]);
+  return {
+    ...split,
+    itemFeats: map(split.itemFeats, itemMaps),
+    histFeats: map(split.histFeats, itemMaps),
+    userFeats: Fu ? map(split.userFeats, userMaps) : split.userFeats,
+  };
+}
+
+function chunkFeeds(bank: KnowledgeBank, side: "user" | "item", ids: string[]) {
+  const f = bank[side];
+  const { chunks: K, dim: d } = f;
+  const rowOf = new Map(f.ids.map((id, i) => [id, i]));
+  const values = new Float32Array(ids.length * K * d);
+  const mask = new Float32Array(ids.length * K);
+  const rows = Int32Array.from(ids, () => -1);
+  ids.forEach((id, i) => {
+    const row = rowOf.get(id);
+    if (row === undefined) return;
+    rows[i] = row;
+    values.set(f.values.subarray(row * K * d, (row + 1) * K * d), i * K * d);
+    mask.set(f.mask.subarray(row * K, (row + 1) * K), i * K);
+  });
+  return { values, mask, rows };
+}
+
+export interface HoldoutResult {
+  metrics: HoldoutMetrics;
+  scores: Float32Array;
+  gates: GateReport | null;
+}
+
+export async function evaluateOnHoldout(model: TrainedModel, data: PreparedDataset, bank: KnowledgeBank | null): Promise<HoldoutResult> {
+  const split = data.test;
+  const encoded = splitFor(model, data, split);
+  const cfg = model.config;
+  const usesKnowledge = getExtractor(cfg.extractor).usesKnowledge && cfg.knowledge !== null;
+  if (usesKnowledge && !bank) throw new Error(`model ${cfg.backbone}+${cfg.extractor} needs the knowledge bank`);
+  const Fi = data.spec.itemFields.length;
+  const Fu = data.spec.userFields.length;
+  const L = data.spec.historyLength;
+  const itemVocab = data.vocabulary.fields[ITEM_ID_FIELD];
+  const scores = new Float32Array(split.count);
+  const sums = {
+    user: { kind: new Map<string, [number, number]>(), slot: [] as { sum: number; count: number; kinds: Record<string, number> }[] },
+    item: { kind: new Map<string, [number, number]>(), slot: [] as { sum: number; count: number; kinds: Record<string, number> }[] },
+  };
+  const params = ParamStore.fromValues(model.params);
+  try {
+    for (let start = 0; start < split.count; start += BATCH) {
+      const n = Math.min(split.count, start + BATCH) - start;
+      const batch: PredictBatch = {
+        count: n,
+        itemFeats: encoded.itemFeats.subarray(start * Fi, (start + n) * Fi),
+        userFeats: encoded.userFeats.subarray(start * Fu, (start + n) * Fu),
+        histFeats: encoded.histFeats.subarray(start * L * Fi, (start + n) * L * Fi),
+        histRatings: encoded.histRatings.subarray(start * L, (start + n) * L),
+        histMask: encoded.histMask.subarray(start * L, (start + n) * L),
+      };
+      const userIds = Array.from({ length: n }, (_, i) => data.userIds[split.userIndex[start + i]]);
+      // Raw item ids from this run's encoding (the bank is keyed by raw id; OOV items have no knowledge).
+      const itemIds = Array.from({ length: n }, (_, i) => {
+        const idx = split.itemFeats[(start + i) * Fi];
+        return idx > 0 ? itemVocab[idx] : "\u0000oov";
+      });
+      const know = usesKnowledge && bank ? { user: chunkFeeds(bank, "user", userIds), item: chunkFeeds(bank, "item", itemIds) } : null;
+      const out = tf.tidy(() => {
+        const feeds = featureFeeds(cfg.spec, batch);
+        if (know && cfg.knowledge) {
+          for (const side of ["user", "item"] as const) {
+            const { chunks: K, dim: d } = cfg.knowledge[side];
+            feeds.set(`${side}_chunks`, tf.tensor3d(know[side].values, [n, K, d]));
+            feeds.set(`${side}_chunk_mask`, tf.tensor2d(know[side].mask, [n, K]));
+          }
+        }
+        const r = forwardTf(new TfOps(params, feeds), cfg);
+        return { score: tf.sigmoid(r.logit), userGate: r.userGate, itemGate: r.itemGate };
+      });
+      scores.set((await out.score.data()) as Float32Array, start);
+      out.score.dispose();
+      for (const side of ["user", "item"] as const) {
+        const gate = side === "user" ? out.userGate : out.itemGate;
+        if (!gate) continue;
+        const g = (await gate.data()) as Float32Array;
+        gate.dispose();
+        if (!know || !bank) continue;
+        const K = bank[side].chunks;
+        const kinds = bank[side].kinds;
+        const acc = sums[side];
+        for (let i = 0; i < n; i++) {
+          const row = know[side].rows[i];
+          if (row < 0) continue;
+          for (let c = 0; c < K; c++) {
+            if (know[side].mask[i * K + c] === 0) continue;
+            const kind = kinds ? (CHUNK_KINDS[kinds[row * K + c]] ?? "unknown") : "unknown";
+            const k = acc.kind.get(kind) ?? [0, 0];
+            k[0] += g[i * K + c];
+            k[1]++;
+            acc.kind.set(kind, k);
+            acc.slot[c] ??= { sum: 0, count: 0, kinds: {} };
+            acc.slot[c].sum += g[i * K + c];
+            acc.slot[c].count++;
+            acc.slot[c].kinds[kind] = (acc.slot[c].kinds[kind] ?? 0) + 1;
+          }
+        }
+      }
+    }
+  } finally {
+    params.dispose();
+  }
+  const gates: GateReport | null = usesKnowledge
+    ? {
+        byKind: {
+          user: Object.fromEntries([...sums.user.kind].map(([k, [s, c]]) => [k, { mean: s / c, count: c }])),
+          item: Object.fromEntries([...sums.item.kind].map(([k, [s, c]]) => [k, { mean: s / c, count: c }])),
+        },
+        bySlot: {
+          user: sums.user.slot.map((s, slot) => ({ slot, mean: s.sum / s.count, count: s.count, kinds: s.kinds })),
+          item: sums.item.slot.map((s, slot) => ({ slot, mean: s.sum / s.count, count: s.count, kinds: s.kinds })),
+        },
+      }
+    : null;
+  return {
+    metrics: {
+      auc: auc(split.labels, scores),
+      logloss: logloss(split.labels, scores),
+      gauc: gauc(split.labels, scores, split.userIndex),
+      samples: split.count,
+    },
+    scores,
+    gates,
+  };
+}
