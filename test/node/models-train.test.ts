@@ -7,7 +7,7 @@ import { backboneNames } from "../../trainer/models/registry.ts";
 import { trainModel } from "../../trainer/train/train.ts";
 import { randomData } from "./fixtures/random-data.ts";
 
-const dataset = randomData({ seed: 21, users: 120, samplesPerUser: 30, chunks: 3, dim: 8 });
+const dataset = randomData({ seed: 21, users: 100, samplesPerUser: 30, chunks: 3, dim: 8 });
 
 async function smoke(backbone: string, extractor: string) {
   const model = await trainModel({
