@@ -55,4 +55,40 @@ describe("real trained model: worker scores equal the trainer's tfjs scores", ()
     const diffs = stored.scores.map((s, i) => Math.abs(s - c.expected[i]));
     expect(Math.max(...diffs)).toBeLessThan(TOLERANCE);
   });
+
+  it("reports a request's KV reads in a debug header, only to an admin", async () => {
+    const c = fixture.cases[0];
+    const req = { userId: c.request.userId, candidates: c.request.candidates };
+    const anonymous = await score(req, { "x-kser-debug": "kv" });
+    expect(anonymous.headers.get("x-kser-kv-reads")).toBeNull();
+    await flushCaches();
+    const cold = await score(req, adminHeaders({ "x-kser-debug": "kv" }));
+    const coldStats = JSON.parse(cold.headers.get("x-kser-kv-reads") ?? "null");
+    // Cold: rollout, profile, manifest, vocabulary, graphs, then user/item knowledge and iv shards.
+    expect(coldStats.reads).toBeGreaterThan(5);
+    expect(coldStats.knowledgeReads).toBeGreaterThan(0);
+    expect(coldStats.knowledgeBytes).toBeGreaterThan(0);
+    const warm = await score(req, adminHeaders({ "x-kser-debug": "kv" }));
+    const warmStats = JSON.parse(warm.headers.get("x-kser-kv-reads") ?? "null");
+    expect(warmStats.knowledgeReads).toBe(0); // decoded shards come from the isolate cache
+    expect(warmStats.reads).toBeLessThan(coldStats.reads);
+  });
+
+  it("times the backbone alone on the admin bench route, with the scores /v1/score gives", async () => {
+    const c = fixture.cases[0];
+    const bench = (repeats: number, headers: Record<string, string>) =>
+      call("/v1/admin/bench/backbone", {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify({ userId: c.request.userId, candidates: c.request.candidates, repeats }),
+      });
+    expect((await bench(3, {})).status).toBe(401);
+    expect((await bench(0, adminHeaders())).status).toBe(400);
+    const res = await bench(3, adminHeaders());
+    expect(res.status).toBe(200);
+    const body = await json<{ modelId: string; repeats: number; candidates: number; checksum: number }>(res);
+    expect(body).toMatchObject({ modelId: fixture.modelId, repeats: 3, candidates: c.request.candidates.length });
+    const scored = await json<ScoreResponse>(await score({ userId: c.request.userId, candidates: c.request.candidates }));
+    expect(body.checksum).toBeCloseTo(3 * scored.scores[0], 5);
+  });
 });

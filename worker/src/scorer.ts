@@ -25,9 +25,29 @@ export interface ScoreResult {
   knowledge: ScoreResponse["knowledge"];
 }
 
-type Feeds = Record<string, ort.Tensor>;
+export type Feeds = Record<string, ort.Tensor>;
 
 export async function scoreCandidates(model: LoadedModel, kv: KVNamespace, shards: ShardStore, input: ScoreInput): Promise<ScoreResult> {
+  const { feeds, knowledge } = await backboneInputs(model, kv, shards, input);
+  const scores = await runBackbone(model, feeds);
+  if (scores.length !== input.candidates.length)
+    throw new Error(`backbone returned ${scores.length} scores for ${input.candidates.length} candidates`);
+  return { scores, knowledge };
+}
+
+/** One backbone pass over prepared feeds (also what the admin model-only timing route repeats). */
+export async function runBackbone(model: LoadedModel, feeds: Feeds): Promise<Float32Array> {
+  const out = await run(model.backbone, feeds, "backbone");
+  return out.score.data as Float32Array;
+}
+
+/** Everything before the backbone: encoded rows, user vector (user extractor), item vectors (iv shards / item extractor). */
+export async function backboneInputs(
+  model: LoadedModel,
+  kv: KVNamespace,
+  shards: ShardStore,
+  input: ScoreInput,
+): Promise<{ feeds: Feeds; knowledge: ScoreResult["knowledge"] }> {
   const { manifest, encoder } = model;
   const spec = manifest.features;
   const n = input.candidates.length;
@@ -62,11 +82,8 @@ export async function scoreCandidates(model: LoadedModel, kv: KVNamespace, shard
     backboneFeeds.user_know = new ort.Tensor("float32", tiled, [n, E]);
   }
   if (items.vectors) backboneFeeds.item_know = new ort.Tensor("float32", items.vectors, [n, E]);
-  const out = await run(model.backbone, backboneFeeds, "backbone");
-  const scores = out.score.data as Float32Array;
-  if (scores.length !== n) throw new Error(`backbone returned ${scores.length} scores for ${n} candidates`);
   return {
-    scores,
+    feeds: backboneFeeds,
     knowledge: { user: user.status, itemsPrecomputed: items.precomputed, itemsFallback: items.fallback, itemsMissing: items.missing },
   };
 }

@@ -6,7 +6,9 @@ import { type AppEnv, requireAdmin } from "../admin-auth.ts";
 import { settingsOf } from "../env.ts";
 import { ServiceError } from "../errors.ts";
 import { logEvent } from "../log.ts";
+import { loadProfile } from "../profile-store.ts";
 import { chooseVariant } from "../rollout.ts";
+import { backboneInputs, runBackbone } from "../scorer.ts";
 import { flushServices, servicesFor } from "../services.ts";
 
 export const adminRoutes = new Hono<AppEnv>();
@@ -32,6 +34,47 @@ adminRoutes.get("/v1/admin/assignment", async (c) => {
 adminRoutes.get("/v1/admin/cache", (c) => {
   const { models, shards } = servicesFor(settingsOf(c.env));
   return c.json({ models: models.loadedIds(), shards: shards.stats() });
+});
+
+/**
+ * Model-only timing: builds the backbone inputs of a score request once (the same code path as /v1/score), then runs
+ * the backbone session `repeats` times back to back. performance.now/Date.now do not advance during CPU work on
+ * Cloudflare (only across I/O), so the caller should time this route from outside with two repeat counts and divide
+ * the difference; workerMs is reported for local runs, where the clock does advance.
+ */
+adminRoutes.post("/v1/admin/bench/backbone", async (c) => {
+  const body = (await c.req.json().catch(() => null)) as {
+    userId?: unknown;
+    candidates?: unknown;
+    modelId?: unknown;
+    repeats?: unknown;
+  } | null;
+  const repeats = Number(body?.repeats ?? 1);
+  if (!body || typeof body.userId !== "string" || !Array.isArray(body.candidates) || !body.candidates.every((x) => typeof x === "string")) {
+    throw new ServiceError(400, "invalid_request", "body needs userId, candidates (strings), optional modelId and repeats");
+  }
+  if (!Number.isInteger(repeats) || repeats < 1 || repeats > 1000)
+    throw new ServiceError(400, "invalid_request", "repeats must be 1..1000");
+  const settings = settingsOf(c.env);
+  const { models, shards, rollout } = servicesFor(settings);
+  const kv = c.env.KSER_KV;
+  const modelId =
+    typeof body.modelId === "string"
+      ? body.modelId
+      : chooseVariant(await rollout.get(kv, settings.rolloutCacheMs), body.userId).variant.modelId;
+  const model = await models.get(kv, modelId);
+  const profile = await loadProfile(kv, body.userId);
+  const input = {
+    userId: body.userId,
+    attributes: profile?.attributes ?? {},
+    history: profile?.history ?? [],
+    candidates: body.candidates as string[],
+  };
+  const { feeds } = await backboneInputs(model, kv, shards, input);
+  const started = Date.now();
+  let checksum = 0;
+  for (let r = 0; r < repeats; r++) checksum += (await runBackbone(model, feeds))[0];
+  return c.json({ modelId, candidates: input.candidates.length, repeats, workerMs: Date.now() - started, checksum });
 });
 
 adminRoutes.post("/v1/admin/cache/flush", async (c) => {

@@ -8,6 +8,7 @@ import { type AppEnv, hasAdminToken } from "../admin-auth.ts";
 import { settingsOf } from "../env.ts";
 import { ServiceError } from "../errors.ts";
 import { recordExposure } from "../exposure.ts";
+import { countingKv } from "../kv-metrics.ts";
 import { errorMessage, logEvent } from "../log.ts";
 import { loadProfile } from "../profile-store.ts";
 import { chooseVariant, fallbackVariant } from "../rollout.ts";
@@ -15,6 +16,9 @@ import { type ScoreResult, scoreCandidates } from "../scorer.ts";
 import { servicesFor } from "../services.ts";
 
 export const FALLBACK_HEADER = "x-kser-fallback";
+/** With an admin token, `x-kser-debug: kv` adds x-kser-kv-reads: this request's KV reads (kv-metrics.ts), as JSON. */
+export const DEBUG_HEADER = "x-kser-debug";
+export const KV_READS_HEADER = "x-kser-kv-reads";
 
 export const scoreRoutes = new Hono<AppEnv>();
 
@@ -30,7 +34,8 @@ scoreRoutes.post(
   async (c) => {
     const settings = settingsOf(c.env);
     const { models, shards, rollout } = servicesFor(settings);
-    const kv = c.env.KSER_KV;
+    const counted = countingKv(c.env.KSER_KV);
+    const kv = counted.kv;
 
     let body: unknown;
     try {
@@ -111,6 +116,7 @@ scoreRoutes.post(
     c.header(VARIANT_HEADER, served.name);
     c.header(MODEL_HEADER, served.modelId);
     if (fellBack) c.header(FALLBACK_HEADER, choice.variant.name);
+    if (c.req.header(DEBUG_HEADER) === "kv" && (await hasAdminToken(c))) c.header(KV_READS_HEADER, JSON.stringify(counted.stats));
     return c.json(response);
   },
 );
