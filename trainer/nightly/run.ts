@@ -499,6 +499,8 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
         };
     st.outcome = { exitCode: outcome.exitCode, status: outcome.status, message: outcome.message, finishedAt: new Date().toISOString() };
     await saveState(dir, st);
+    // Written again so the report's header shows the outcome (the report stage ran before it was known).
+    await writeReport(dir);
     log(`[nightly] ${outcome.status}: ${outcome.message} (exit ${outcome.exitCode})`);
     return outcome;
   } catch (error) {
