@@ -85,17 +85,20 @@ export async function runDemo(options: DemoOptions): Promise<{ parity: number; s
   const backend = await initBackend(options.backend ?? "auto", (line) => log(`[backend] ${line}`));
   log(`[backend] training on tfjs backend: ${backend.name}`);
 
-  const train = async (extractor: string): Promise<TrainedModel> => {
+  const train = async (extractor: string, from?: TrainedModel): Promise<TrainedModel> => {
     const t0 = performance.now();
-    const model = await trainModel({ data, bank: extractor === "none" ? null : bank, backbone: "deepfm", extractor, epochs, seed });
+    const strategy = from ? "extractor-only" : "all-params";
+    const model = await trainModel({ data, bank: from ? bank : null, backbone: "deepfm", extractor, epochs, seed, strategy, from });
     const m = model.metrics.test;
     log(
-      `[train] deepfm + ${extractor}: test AUC ${m.auc.toFixed(4)}, LogLoss ${m.logloss.toFixed(4)}, GAUC ${m.gauc.toFixed(4)} (${seconds(t0)})`,
+      `[train] deepfm + ${extractor} (${strategy}): test AUC ${m.auc.toFixed(4)}, LogLoss ${m.logloss.toFixed(4)}, ` +
+        `GAUC ${m.gauc.toFixed(4)} (${seconds(t0)})`,
     );
     return model;
   };
+  // The champion is the backbone alone; the candidate adds KSER's extractor on top of it, backbone core frozen.
   const champion = await train("none");
-  const candidate = await train("kser");
+  const candidate = await train("kser", champion);
 
   t = performance.now();
   const ort = ortWeb as unknown as OrtLike;
@@ -105,7 +108,14 @@ export async function runDemo(options: DemoOptions): Promise<{ parity: number; s
   const parityRequest = { ...profile, candidates: pickCandidates(data, userIndex, 257, seed) };
   let parity = 0;
   const championBundle = buildServingBundle({ model: champion, data, bank: null });
-  const candidateBundle = buildServingBundle({ model: candidate, data, bank, knowledgeCodec: bank.codec, includeProfiles: true });
+  const candidateBundle = buildServingBundle({
+    model: candidate,
+    data,
+    bank,
+    knowledgeCodec: bank.codec,
+    includeProfiles: true,
+    strategy: "extractor-only",
+  });
   for (const [model, built] of [
     [champion, championBundle],
     [candidate, candidateBundle],

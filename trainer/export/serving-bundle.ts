@@ -29,6 +29,8 @@ export interface ServingBundleOptions {
   /** Written as the rollout pointer, last. */
   rollout?: RolloutConfig;
   metrics?: Record<string, number>;
+  /** How the model was trained (recorded in the manifest). */
+  strategy?: "all-params" | "extractor-only";
   createdAt?: string;
 }
 
@@ -148,7 +150,7 @@ export function buildServingBundle(options: ServingBundleOptions): ServingBundle
     createdAt: options.createdAt ?? new Date().toISOString(),
     backbone: cfg.backbone,
     extractor: cfg.extractor,
-    strategy: (cfg as { strategy?: string }).strategy === "extractor-only" ? "extractor-only" : "all-params",
+    strategy: options.strategy ?? "all-params",
     embeddingDim: cfg.embeddingDim,
     features: model.spec,
     knowledge,
