@@ -52,7 +52,7 @@ export function kserNightly(
     let out = "";
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
-      if (opts.killWhen && opts.killWhen.test(out) && child.exitCode === null) child.kill("SIGKILL");
+      if (opts.killWhen?.test(out) && child.exitCode === null) child.kill("SIGKILL");
     };
     child.stdout.on("data", onData);
     child.stderr.on("data", onData);
