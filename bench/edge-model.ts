@@ -24,7 +24,7 @@ import { compressBank } from "../trainer/knowledge/compress.ts";
 import { createHashEncoder } from "../trainer/knowledge/encoders/hash.ts";
 import { simulateKnowledge } from "../trainer/knowledge/simulator.ts";
 import { valueBytes } from "../trainer/publish/kv-bundle.ts";
-import { initBackend } from "../trainer/runtime/backend.ts";
+import { type BackendPreference, initBackend } from "../trainer/runtime/backend.ts";
 import { predictTf, type TrainedModel } from "../trainer/train/model.ts";
 import { trainModel } from "../trainer/train/train.ts";
 
@@ -46,6 +46,7 @@ export interface EdgeModelOptions {
   epochs?: number;
   /** Entities per knowledge / item-vector shard. */
   entitiesPerShard?: number;
+  backend?: BackendPreference;
 }
 
 export interface EdgeModel {
@@ -69,7 +70,7 @@ export async function trainEdgeModel(options: EdgeModelOptions = {}): Promise<Ed
   const texts = simulateKnowledge(raw, data, { seed, chunksPerField: chunks, missingRate: { user: 0.15, item: 0.15 } });
   const encoded = await buildBank(texts, createHashEncoder({ dim: 64 }), { chunks });
   const { bank } = compressBank(encoded, { dim: options.knowledgeDim ?? 32, codec: "i8", seed });
-  await initBackend("cpu", () => undefined);
+  await initBackend(options.backend ?? "cpu", () => undefined);
   const model = await trainModel({
     data,
     bank,

@@ -32,7 +32,29 @@ export interface LoadedModel {
   userExtractor: LoadedGraph | null;
   itemExtractor: LoadedGraph | null;
   loadedAt: string;
+  /** User extractor outputs by user id and encoded rows (bounded; dropped with the model). */
+  userVectors: BoundedMap<{ vector: Float32Array; status: "present" | "missing" }>;
 }
+
+/** A Map that forgets its oldest entries beyond a count (insertion order; re-set moves an entry to the end). */
+export class BoundedMap<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly max: number) {}
+  get(key: string): V | undefined {
+    return this.map.get(key);
+  }
+  set(key: string, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    while (this.map.size > this.max) this.map.delete(this.map.keys().next().value as string);
+  }
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+/** User vectors kept per loaded model: 4096 x embeddingDim floats (0.5 MB at E = 32) plus keys. */
+const USER_VECTOR_CACHE = 4096;
 
 /** At most this many models keep sessions in one isolate (a rollout rarely has more than a few variants). */
 const MAX_MODELS = 8;
@@ -99,7 +121,15 @@ async function load(kv: KVNamespace, modelId: string): Promise<LoadedModel> {
     throw new ModelLoadError(modelId, `vocabulary blob is invalid: ${errorMessage(e)}`);
   }
   logEvent("info", "model_loaded", { modelId, ms: Date.now() - started });
-  return { manifest, encoder, backbone, userExtractor, itemExtractor, loadedAt: new Date().toISOString() };
+  return {
+    manifest,
+    encoder,
+    backbone,
+    userExtractor,
+    itemExtractor,
+    loadedAt: new Date().toISOString(),
+    userVectors: new BoundedMap(USER_VECTOR_CACHE),
+  };
 }
 
 async function readManifest(kv: KVNamespace, modelId: string): Promise<ModelManifest> {

@@ -107,6 +107,10 @@ async function userKnowledge(
 ): Promise<{ vector: Float32Array | null; status: "present" | "missing" | "none" }> {
   const { manifest } = model;
   if (!model.userExtractor || !manifest.knowledge) return { vector: null, status: "none" };
+  // The user vector depends only on the user's knowledge and encoded rows: repeat requests skip the extractor.
+  const cacheKey = `${userId}\u0000${userRow.user_feats.data}|${userRow.hist_feats.data}|${userRow.hist_ratings.data}|${userRow.hist_mask.data}`;
+  const cached = model.userVectors.get(cacheKey);
+  if (cached) return cached;
   const { bankId, user: spec } = manifest.knowledge;
   const found = await shards.lookup(kv, (s) => kvKeys.knowledgeShard(bankId, "user", s), spec.shards, [userId], {
     chunks: spec.chunks,
@@ -123,7 +127,13 @@ async function userKnowledge(
     },
     "userExtractor",
   );
-  return { vector: (out.user_know.data as Float32Array).slice(0, manifest.embeddingDim), status: vectors ? "present" : "missing" };
+  const result = {
+    vector: (out.user_know.data as Float32Array).slice(0, manifest.embeddingDim),
+    status: vectors ? ("present" as const) : ("missing" as const),
+  };
+  // Only vectors computed from cached (or absent) knowledge are kept; a faulty shard read is retried next time.
+  if (found.faults.length === 0) model.userVectors.set(cacheKey, result);
+  return result;
 }
 
 async function itemKnowledge(

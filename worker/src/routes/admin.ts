@@ -38,7 +38,8 @@ adminRoutes.get("/v1/admin/cache", (c) => {
 
 /**
  * Model-only timing: builds the backbone inputs of a score request once (the same code path as /v1/score), then runs
- * the backbone session `repeats` times back to back. performance.now/Date.now do not advance during CPU work on
+ * the backbone session `repeats` times back to back; with stage "inputs" it repeats building those inputs instead
+ * (encoding, user extractor, shard lookups and item extractor: everything of a score request before the backbone). performance.now/Date.now do not advance during CPU work on
  * Cloudflare (only across I/O), so the caller should time this route from outside with two repeat counts and divide
  * the difference; workerMs is reported for local runs, where the clock does advance.
  */
@@ -48,7 +49,10 @@ adminRoutes.post("/v1/admin/bench/backbone", async (c) => {
     candidates?: unknown;
     modelId?: unknown;
     repeats?: unknown;
+    stage?: unknown;
   } | null;
+  const stage = body?.stage ?? "backbone";
+  if (stage !== "backbone" && stage !== "inputs") throw new ServiceError(400, "invalid_request", 'stage must be "backbone" or "inputs"');
   const repeats = Number(body?.repeats ?? 1);
   if (!body || typeof body.userId !== "string" || !Array.isArray(body.candidates) || !body.candidates.every((x) => typeof x === "string")) {
     throw new ServiceError(400, "invalid_request", "body needs userId, candidates (strings), optional modelId and repeats");
@@ -73,8 +77,11 @@ adminRoutes.post("/v1/admin/bench/backbone", async (c) => {
   const { feeds } = await backboneInputs(model, kv, shards, input);
   const started = Date.now();
   let checksum = 0;
-  for (let r = 0; r < repeats; r++) checksum += (await runBackbone(model, feeds))[0];
-  return c.json({ modelId, candidates: input.candidates.length, repeats, workerMs: Date.now() - started, checksum });
+  for (let r = 0; r < repeats; r++) {
+    if (stage === "backbone") checksum += (await runBackbone(model, feeds))[0];
+    else checksum += (await backboneInputs(model, kv, shards, input)).knowledge.itemsPrecomputed;
+  }
+  return c.json({ modelId, stage, candidates: input.candidates.length, repeats, workerMs: Date.now() - started, checksum });
 });
 
 adminRoutes.post("/v1/admin/cache/flush", async (c) => {
