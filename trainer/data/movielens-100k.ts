@@ -5,7 +5,8 @@
 import { join } from "node:path";
 import { InputFormatError } from "../util/errors.ts";
 import { parseIdField, parseNumberField, readLines, splitFields } from "./lines.ts";
-import type { RawDataset, RawInteraction, RawItem, RawUser } from "./types.ts";
+import { loadMovieLensRatings, type RatingsFormat } from "./movielens-ratings.ts";
+import type { RawDataset, RawItem, RawUser } from "./types.ts";
 
 export const ML100K_GENRES = [
   "unknown",
@@ -30,10 +31,22 @@ export const ML100K_GENRES = [
 ];
 const ITEM_COLUMNS = ["movie_id", "title", "release_date", "video_release_date", "imdb_url", ...ML100K_GENRES.map((g) => `genre:${g}`)];
 
+const RATINGS_FORMAT: RatingsFormat = {
+  separator: "\t",
+  columns: ["user_id", "item_id", "rating", "timestamp"],
+  usersFile: "u.user",
+  itemsFile: "u.item",
+};
+
 export async function loadMovieLens100k(dir: string): Promise<RawDataset> {
   const items = await loadItems(join(dir, "u.item"));
   const users = await loadUsers(join(dir, "u.user"));
-  const interactions = await loadRatings(join(dir, "u.data"), new Set(users.map((u) => u.id)), new Set(items.map((i) => i.id)));
+  const interactions = await loadMovieLensRatings(
+    join(dir, "u.data"),
+    RATINGS_FORMAT,
+    new Set(users.map((u) => u.id)),
+    new Set(items.map((i) => i.id)),
+  );
   return {
     name: "ml-100k",
     domain: "movies",
@@ -45,23 +58,6 @@ export async function loadMovieLens100k(dir: string): Promise<RawDataset> {
     minPositiveRating: 4,
     ratingLevels: 5,
   };
-}
-
-async function loadRatings(file: string, users: Set<string>, items: Set<string>): Promise<RawInteraction[]> {
-  const names = ["user_id", "item_id", "rating", "timestamp"];
-  const out: RawInteraction[] = [];
-  for await (const line of readLines(file, "latin1")) {
-    if (line.text.trim() === "") continue;
-    const [u, i, r, t] = splitFields(file, line, "\t", names);
-    const userId = parseIdField(file, line.number, "user_id", u);
-    const itemId = parseIdField(file, line.number, "item_id", i);
-    if (!users.has(userId)) throw new InputFormatError(file, line.number, "user_id", `unknown user ${userId} (not in u.user)`);
-    if (!items.has(itemId)) throw new InputFormatError(file, line.number, "item_id", `unknown item ${itemId} (not in u.item)`);
-    const rating = parseNumberField(file, line.number, "rating", r, { integer: true, min: 1, max: 5 });
-    const timestamp = parseNumberField(file, line.number, "timestamp", t, { integer: true, min: 0 });
-    out.push({ userId, itemId, rating, timestamp });
-  }
-  return out;
 }
 
 async function loadItems(file: string): Promise<RawItem[]> {

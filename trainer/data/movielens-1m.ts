@@ -6,7 +6,8 @@
 import { join } from "node:path";
 import { InputFormatError } from "../util/errors.ts";
 import { parseIdField, parseNumberField, readLines, splitFields } from "./lines.ts";
-import type { RawDataset, RawInteraction, RawItem, RawUser } from "./types.ts";
+import { loadMovieLensRatings, type RatingsFormat } from "./movielens-ratings.ts";
+import type { RawDataset, RawItem, RawUser } from "./types.ts";
 
 // The occupation codes of the dataset's README, in code order.
 const OCCUPATIONS = [
@@ -34,10 +35,22 @@ const OCCUPATIONS = [
 ];
 const AGE_BUCKETS = new Set(["1", "18", "25", "35", "45", "50", "56"]);
 
+const RATINGS_FORMAT: RatingsFormat = {
+  separator: "::",
+  columns: ["UserID", "MovieID", "Rating", "Timestamp"],
+  usersFile: "users.dat",
+  itemsFile: "movies.dat",
+};
+
 export async function loadMovieLens1m(dir: string): Promise<RawDataset> {
   const items = await loadMovies(join(dir, "movies.dat"));
   const users = await loadUsers(join(dir, "users.dat"));
-  const interactions = await loadRatings(join(dir, "ratings.dat"), new Set(users.map((u) => u.id)), new Set(items.map((i) => i.id)));
+  const interactions = await loadMovieLensRatings(
+    join(dir, "ratings.dat"),
+    RATINGS_FORMAT,
+    new Set(users.map((u) => u.id)),
+    new Set(items.map((i) => i.id)),
+  );
   return {
     name: "ml-1m",
     domain: "movies",
@@ -49,23 +62,6 @@ export async function loadMovieLens1m(dir: string): Promise<RawDataset> {
     minPositiveRating: 4,
     ratingLevels: 5,
   };
-}
-
-async function loadRatings(file: string, users: Set<string>, items: Set<string>): Promise<RawInteraction[]> {
-  const names = ["UserID", "MovieID", "Rating", "Timestamp"];
-  const out: RawInteraction[] = [];
-  for await (const line of readLines(file, "latin1")) {
-    if (line.text.trim() === "") continue;
-    const [u, i, r, t] = splitFields(file, line, "::", names);
-    const userId = parseIdField(file, line.number, "UserID", u);
-    const itemId = parseIdField(file, line.number, "MovieID", i);
-    if (!users.has(userId)) throw new InputFormatError(file, line.number, "UserID", `unknown user ${userId} (not in users.dat)`);
-    if (!items.has(itemId)) throw new InputFormatError(file, line.number, "MovieID", `unknown movie ${itemId} (not in movies.dat)`);
-    const rating = parseNumberField(file, line.number, "Rating", r, { integer: true, min: 1, max: 5 });
-    const timestamp = parseNumberField(file, line.number, "Timestamp", t, { integer: true, min: 0 });
-    out.push({ userId, itemId, rating, timestamp });
-  }
-  return out;
 }
 
 async function loadMovies(file: string): Promise<RawItem[]> {
