@@ -7,6 +7,7 @@
  *     dense inputs projected to 16-d, MLP 160-256-128-1, Adam, batch 1024; measured there at 21,500 examples/s).
  * Prints one JSON object as the LAST line.
  */
+import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs-core";
 import { prepareDataset } from "../trainer/data/prepare.ts";
@@ -18,9 +19,20 @@ import { denseLayer, mlp } from "../trainer/ops/ops.ts";
 import { ParamStore, TfOps } from "../trainer/ops/tf-ops.ts";
 import { type BackendPreference, initBackend } from "../trainer/runtime/backend.ts";
 import { AdamW } from "../trainer/train/optimizer.ts";
+import { SparseEmbeddings, sparseTables } from "../trainer/train/sparse-embeddings.ts";
 import { bceWithLogits, trainModel } from "../trainer/train/train.ts";
 
-const { values } = parseArgs({ options: { backend: { type: "string", default: "auto" }, users: { type: "string", default: "600" } } });
+const { values } = parseArgs({
+  options: {
+    backend: { type: "string", default: "auto" },
+    users: { type: "string", default: "600" },
+    /** all | reference | kser (reference: only the notes' shape, quick). */
+    only: { type: "string", default: "all" },
+    steps: { type: "string", default: "40" },
+    /** Dense AdamW over whole embedding tables (the pre-sparse path), for comparison. */
+    "dense-embeddings": { type: "boolean", default: false },
+  },
+});
 const backend = (await initBackend(values.backend as BackendPreference)).name;
 const rssMiB = () => Math.round(process.memoryUsage().rss / 2 ** 20);
 
@@ -39,6 +51,7 @@ async function kser(batchSize: number, epochs: number) {
     batchSize,
     seed: 1,
     patience: 99,
+    sparseEmbeddings: !values["dense-embeddings"],
     log: (m) => {
       if (m.startsWith("epoch")) rss.push(rssMiB());
       console.log(`  b${batchSize} ${m}`);
@@ -49,6 +62,8 @@ async function kser(batchSize: number, epochs: number) {
   return {
     batchSize,
     examplesPerSecond: Math.round(t.examples / (ms / 1000)),
+    cpuMsPerStep: +(t.cpuMs / t.steps).toFixed(2),
+    examplesPerCpuSecond: Math.round(t.examples / (t.cpuMs / 1000)),
     stepMs: {
       input: +(t.inputMs / t.steps).toFixed(2),
       forwardBackward: +(t.forwardBackwardMs / t.steps).toFixed(2),
@@ -67,8 +82,7 @@ function referenceShape(steps: number) {
   const ids = tf.keep(tf.randomUniform([B, F], 0, V, "int32", 1));
   const dense = [tf.keep(tf.randomNormal([B, 128], 0, 1, "float32", 2)), tf.keep(tf.randomNormal([B, 128], 0, 1, "float32", 3))];
   const labels = tf.keep(tf.cast(tf.greater(tf.randomUniform([B], 0, 1, "float32", 4), 0.5), "float32"));
-  const forward = () => {
-    const ops = new TfOps(params, new Map());
+  const forward = (ops: TfOps = new TfOps(params, new Map())) => {
     const fields = Array.from({ length: F }, (_, f) =>
       ops.gather(ops.param(`emb/f${f}`, [V, 16], { kind: "normal", std: 0.01 }), ops.select(ids, 1, f)),
     );
@@ -81,36 +95,70 @@ function referenceShape(steps: number) {
   });
   const vars = new Map([...params.tensors].map(([n, t]) => [n, t as tf.Variable]));
   const opt = new AdamW(vars);
-  const list = [...vars.values()];
+  const tables = values["dense-embeddings"]
+    ? new Map<string, tf.Variable>()
+    : sparseTables(params, vars, (makeOps) => bceWithLogits(forward(makeOps(new Map())), labels));
+  const sparse = new SparseEmbeddings(tables);
+  const list = [...[...vars].filter(([n]) => !tables.has(n)).map(([, v]) => v), sparse.anchor];
   const step = () =>
     tf.tidy(() => {
-      const { grads } = tf.variableGrads(() => bceWithLogits(forward(), labels), list);
-      opt.apply(grads, 1e-3);
+      sparse.reset();
+      const { grads } = tf.variableGrads(() => bceWithLogits(forward(sparse.ops(params, new Map())), labels), list);
+      opt.apply(grads, 1e-3, sparse.rows);
     });
   for (let i = 0; i < 5; i++) step();
-  const t0 = performance.now();
-  for (let i = 0; i < steps; i++) step();
-  const ms = (performance.now() - t0) / steps;
+  // Per-step CPU and wall times; medians, since other processes' load makes single steps noisy.
+  const cpuMs: number[] = [];
+  const wallMs: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    step();
+    const c = process.cpuUsage(c0);
+    cpuMs.push((c.user + c.system) / 1000);
+    wallMs.push(performance.now() - t0);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const ms = median(wallMs);
+  const cpu = median(cpuMs);
   opt.dispose();
+  sparse.dispose();
   params.dispose();
   tf.dispose([ids, ...dense, labels]);
-  return { batchSize: B, examplesPerSecond: Math.round((B / ms) * 1000), stepMs: +ms.toFixed(2) };
+  return {
+    batchSize: B,
+    sparseTables: tables.size,
+    examplesPerSecond: Math.round((B / ms) * 1000),
+    /** Medians over the measured steps. */
+    stepMs: +ms.toFixed(2),
+    cpuMsPerStep: +cpu.toFixed(2),
+    minCpuMsPerStep: +Math.min(...cpuMs).toFixed(2),
+    /** Examples per CPU-second: the rate on an idle core (wall time counts other processes' load too). */
+    examplesPerCpuSecond: Math.round((B / cpu) * 1000),
+  };
 }
 
-console.log(`backend ${backend}; ${data.train.count} training samples; bank 2 x 6 chunks x 128-d`);
-const b1024 = await kser(1024, 3);
-console.log(JSON.stringify(b1024));
-const b8192 = await kser(8192, 1);
-console.log(JSON.stringify(b8192));
-const reference = referenceShape(40);
-console.log(JSON.stringify(reference));
+console.log(
+  `backend ${backend}; ${data.train.count} training samples; bank 2 x 6 chunks x 128-d; load ${loadavg().map((l) => l.toFixed(2))}`,
+);
+const runKser = values.only === "all" || values.only === "kser";
+const runReference = values.only === "all" || values.only === "reference";
+const b1024 = runKser ? await kser(1024, 3) : null;
+if (b1024) console.log(JSON.stringify(b1024));
+const b8192 = runKser ? await kser(8192, 1) : null;
+if (b8192) console.log(JSON.stringify(b8192));
+const reference = runReference ? referenceShape(Number(values.steps)) : null;
+if (reference) console.log(JSON.stringify(reference));
 console.log(
   JSON.stringify({
     backend,
     trainSamples: data.train.count,
+    /** 1-minute load average at the end: wall-time rates are only comparable at similar load. */
+    loadAverage: +loadavg()[0].toFixed(2),
+    cpus: availableParallelism(),
     kser1024: b1024,
     kser8192: b8192,
-    reference: { ...reference, notesExamplesPerSecond: 21_500, target: 40_000 },
+    reference: reference && { ...reference, notesExamplesPerSecond: 21_500, target: 40_000 },
     peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
   }),
 );

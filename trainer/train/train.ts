@@ -13,11 +13,12 @@ import { getBackbone, getExtractor } from "../models/registry.ts";
 import { ParamStore, TfOps } from "../ops/tf-ops.ts";
 import { type BackendPreference, initBackend } from "../runtime/backend.ts";
 import { type BankTensors, bankTensors, disposeBankTensors, joinSplit } from "./knowledge-join.ts";
-import { type EpochRecord, featureFeeds, forwardTf, type TrainedModel } from "./model.ts";
+import { type EpochRecord, featureFeeds, forwardTf, type TrainedModel, withAuxLoss } from "./model.ts";
 import { AdamW } from "./optimizer.ts";
 import { mulberry32, shuffled } from "./random.ts";
 import { loadTrainState, saveTrainState } from "./run-state.ts";
 import { type LrSchedule, learningRateAt } from "./schedule.ts";
+import { SparseEmbeddings, sparseTables } from "./sparse-embeddings.ts";
 import { planAllParams, planExtractorOnly, type Strategy } from "./strategy.ts";
 
 export interface TrainOptions {
@@ -47,6 +48,11 @@ export interface TrainOptions {
   stopAfterEpoch?: number;
   /** Checked after every epoch's checkpoint; aborting stops the run the same way. */
   signal?: AbortSignal;
+  /**
+   * Embedding tables (parameters the model only reads by gather) take lazy sparse AdamW updates of the rows a batch
+   * touched (default); false: dense AdamW over every row every step, as tfjs's gather gradient gives.
+   */
+  sparseEmbeddings?: boolean;
   /** Called after every step with (steps done in the epoch, steps in the epoch, epoch). */
   onStep?: (done: number, total: number, epoch: number) => void;
   log?: (msg: string) => void;
@@ -59,6 +65,8 @@ export interface StepTiming {
   inputMs: number;
   forwardBackwardMs: number;
   optimizerMs: number;
+  /** Process CPU time (user + system) of the steps: comparable across machine loads, unlike wall time. */
+  cpuMs: number;
 }
 
 export interface TrainResult extends TrainedModel {
@@ -233,6 +241,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
 
   const params = new ParamStore(true, seed);
   let optimizer: AdamW | null = null;
+  let sparse: SparseEmbeddings | null = null;
   try {
     // Build once on a tiny batch so that every variable exists before the optimizer sees the list.
     tf.tidy(() => {
@@ -246,8 +255,20 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     const opt = new AdamW(plan.trainable, { weightDecay: wd });
     optimizer = opt;
     for (const [name, rows] of plan.rowMasks) opt.freezeRows(name, rows);
-    const variables = [...plan.trainable.values()];
-    const names = [...plan.trainable.keys()];
+    const lazy = opts.sparseEmbeddings ?? true;
+    const tables = lazy
+      ? sparseTables(params, plan.trainable, (makeOps) => {
+          const order = Int32Array.of(0, Math.min(1, data.train.count - 1));
+          const batch = sliceRows(data.train, order, 0, 2, data);
+          const feeds = featureFeeds(cfg.spec, batch);
+          if (knowledge) knowledgeFeeds(feeds, knowledge, knowledge.train, order, 0, 2, 0, Math.random);
+          return bceWithLogits(forwardTf(makeOps(feeds), cfg).logit, tf.tensor1d(batch.labels));
+        })
+      : new Map<string, tf.Variable>();
+    const sparseEmbeddings = new SparseEmbeddings(tables);
+    sparse = sparseEmbeddings;
+    const names = [...plan.trainable.keys()].filter((n) => !tables.has(n));
+    const variables = [...names.map((n) => plan.trainable.get(n)!), sparseEmbeddings.anchor];
     const stepsPerEpoch = Math.ceil(data.train.count / batchSize);
     const totalSteps = stepsPerEpoch * epochs;
     const fingerprint = JSON.stringify({
@@ -262,6 +283,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
       strategy,
       epochs,
       patience,
+      embeddingUpdates: lazy ? "lazy" : "dense",
     });
 
     let random = mulberry32(seed);
@@ -284,7 +306,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
       stopped = best !== null && history.length > 0 && history[history.length - 1].epoch - best.epoch >= patience;
       log(`resumed from the checkpoint after epoch ${resumed.epoch}`);
     }
-    const timing: StepTiming = { steps: 0, examples: 0, inputMs: 0, forwardBackwardMs: 0, optimizerMs: 0 };
+    const timing: StepTiming = { steps: 0, examples: 0, inputMs: 0, forwardBackwardMs: 0, optimizerMs: 0, cpuMs: 0 };
     const started = Date.now();
 
     for (let epoch = firstEpoch; epoch <= epochs && !stopped; epoch++) {
@@ -295,6 +317,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
         const end = Math.min(data.train.count, start + batchSize);
         const rate = learningRateAt(schedule, lr, (epoch - 1) * stepsPerEpoch + steps, totalSteps);
         const t0 = performance.now();
+        const c0 = process.cpuUsage();
         const batch = sliceRows(data.train, order, start, end, data);
         // One tidy for the inputs: the bank-row index tensors die here, the feeds live until the step is done.
         const inputs = tf.tidy(() => {
@@ -305,15 +328,21 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
         const feeds = new Map(Object.entries(inputs.feeds));
         const labels = inputs.labels;
         const t1 = performance.now();
-        const { value, grads } = tf.variableGrads(() => bceWithLogits(forwardTf(new TfOps(params, feeds), cfg).logit, labels), variables);
+        sparseEmbeddings.reset();
+        const { value, grads } = tf.variableGrads(() => {
+          const out = forwardTf(sparseEmbeddings.ops(params, feeds), cfg);
+          return withAuxLoss(bceWithLogits(out.logit, labels), out);
+        }, variables);
         const t2 = performance.now();
         // variableGrads keys gradients by tf.Variable name; ParamStore names variables by parameter name.
-        opt.apply(Object.fromEntries(names.map((n) => [n, grads[n]])), rate);
+        opt.apply(Object.fromEntries(names.map((n) => [n, grads[n]])), rate, sparseEmbeddings.rows);
         const t3 = performance.now();
         tf.dispose([...feeds.values(), labels, ...Object.values(grads)]);
         timing.inputMs += t1 - t0;
         timing.forwardBackwardMs += t2 - t1;
         timing.optimizerMs += t3 - t2;
+        const c1 = process.cpuUsage(c0);
+        timing.cpuMs += (c1.user + c1.system) / 1000;
         const next = tf.keep(tf.add(lossSum, value));
         lossSum.dispose();
         value.dispose();
@@ -391,6 +420,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     };
   } finally {
     optimizer?.dispose();
+    sparse?.dispose();
     params.dispose();
     if (knowledge) {
       disposeBankTensors(knowledge.user);
