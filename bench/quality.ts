@@ -13,8 +13,9 @@
  *   --epochs N --patience N --batch N --lr X --embedding N --users N
  *   --quick             smoke run: deepfm, 1 seed, 1 epoch, 200 users (full run default: 2 epochs, patience 1, batch 1024, E 16)
  *   --out FILE          default runs/quality-<timestamp>.json
+ *   --summarize FILE    print the summary of an existing results file (e.g. a run cut short) and exit
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadRawDataset } from "../trainer/data/load.ts";
@@ -49,8 +50,18 @@ const { values } = parseArgs({
     quick: { type: "boolean", default: false },
     out: { type: "string" },
     backend: { type: "string", default: "auto" },
+    summarize: { type: "string" },
   },
 });
+
+// --summarize FILE: print the table, claims and the JSON summary of a results file (e.g. of a run cut short).
+if (values.summarize) {
+  const r = JSON.parse(readFileSync(values.summarize, "utf8")) as QualityResults & { backend?: string };
+  const s = summary(r);
+  for (const line of s.lines) console.log(line);
+  console.log(JSON.stringify({ backend: r.backend, out: values.summarize, ...s.json }));
+  process.exit(0);
+}
 
 const list = (v: string | undefined, fallback: string[]) =>
   v === undefined
@@ -135,3 +146,4 @@ for (const signal of ["SIGTERM", "SIGINT"] as const)
 const results = await runQuality({ raw, settings, log: (l) => console.log(l), onProgress: write });
 write(results);
 finish(results);
+process.exit(0); // nothing left to do; do not wait on backend handles
