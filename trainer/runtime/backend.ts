@@ -6,7 +6,7 @@
 import { createRequire } from "node:module";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
-import { registerBatchMatMulFix, registerGatherFix, registerSegmentSumFix } from "./kernel-fixes.ts";
+import { registerBatchMatMulFix, registerGatherFix, registerLayoutFixes, registerSegmentSumFix } from "./kernel-fixes.ts";
 import { registerGradients } from "./tfjs-gradients.ts";
 
 export type BackendPreference = "auto" | "tensorflow" | "webgpu" | "wasm" | "cpu";
@@ -64,6 +64,8 @@ async function tryWasm(): Promise<string | null> {
     const dist = path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm"));
     wasm.setWasmPaths(`${dist}${path.sep}`);
     registerSegmentSumFix("wasm");
+    // Before the matMul fix: its explicit transposes then use the fast Transpose.
+    if (process.env.KSER_NO_LAYOUT_FIXES !== "1") registerLayoutFixes();
     registerBatchMatMulFix();
     registerGatherFix();
     return (await tf.setBackend("wasm")) ? "wasm" : null;

@@ -6,7 +6,9 @@
  *     with the wasm Transpose kernel, then run the original kernel without transposes (keeping its setupFunc).
  *  3. wasm GatherV2 computes every output element's offset in a generic N-d loop (~25 ms for 5k embedding rows of
  *     32 floats): row lookups along axis 0 are plain row copies on the heap instead.
- * Both must be registered before tf.setBackend(name) so that the backend's setup functions see them.
+ *  4. Layout kernels of the backward pass (Transpose, Concat, SplitV, 2-D Sum over axis 0) as JS copies on the
+ *     heap (registerLayoutFixes; KSER_NO_LAYOUT_FIXES=1 leaves wasm's own, for comparison in bench:train).
+ * All must be registered before tf.setBackend(name) so that the backend's setup functions see them.
  */
 import * as tf from "@tensorflow/tfjs-core";
 
@@ -176,4 +178,162 @@ export function kernelFixesRegistered(backendName: "wasm" | "cpu"): { segmentSum
     segmentSum: isPatched(tf.UnsortedSegmentSum, backendName),
     batchMatMul: backendName === "wasm" ? isPatched(tf.BatchMatMul, "wasm") : false,
   };
+}
+
+/** Wraps a wasm kernel: `fast` returns null to fall back to the original (whose setup stays registered). */
+function wrapWasmKernel(
+  kernelName: string,
+  fast: (args: Parameters<tf.KernelFunc>[0] & { backend: Backend }, original: tf.KernelFunc) => tf.TensorInfo | tf.TensorInfo[] | null,
+): void {
+  if (isPatched(kernelName, "wasm")) return;
+  const original = tf.getKernel(kernelName, "wasm");
+  if (!original) throw new Error(`the wasm ${kernelName} kernel is not registered; import @tensorflow/tfjs-backend-wasm first`);
+  const generic = original.kernelFunc;
+  replaceKernel({
+    kernelName,
+    backendName: "wasm",
+    setupFunc: original.setupFunc,
+    disposeFunc: original.disposeFunc,
+    kernelFunc: (args) => {
+      const b = args.backend as Backend;
+      if (!b.makeOutput || !b.typedArrayFromHeap) return generic(args);
+      return fast(args as Parameters<tf.KernelFunc>[0] & { backend: Backend }, generic) ?? generic(args);
+    },
+  });
+}
+
+/** Copies `rows` rows of `width` elements between strided layouts (a loop beats subarray+set for narrow rows). */
+function copyRows(
+  src: tf.backend_util.TypedArray,
+  srcOff: number,
+  srcStride: number,
+  dst: tf.backend_util.TypedArray,
+  dstOff: number,
+  dstStride: number,
+  rows: number,
+  width: number,
+) {
+  if (width >= 64) {
+    for (let i = 0; i < rows; i++) dst.set(src.subarray(srcOff + i * srcStride, srcOff + i * srcStride + width), dstOff + i * dstStride);
+    return;
+  }
+  for (let i = 0; i < rows; i++) {
+    const s = srcOff + i * srcStride;
+    const d = dstOff + i * dstStride;
+    for (let j = 0; j < width; j++) dst[d + j] = src[s + j];
+  }
+}
+
+const sizeOf = (shape: number[]) => shape.reduce((a, c) => a * c, 1);
+const isNumeric = (x: tf.TensorInfo) => x.dtype === "float32" || x.dtype === "int32";
+
+/** dst[j * rows + i] = src[i * cols + j], cache-blocked. */
+function transposeBlock(
+  src: tf.backend_util.TypedArray,
+  srcOff: number,
+  dst: tf.backend_util.TypedArray,
+  dstOff: number,
+  rows: number,
+  cols: number,
+) {
+  const T = 32;
+  for (let i0 = 0; i0 < rows; i0 += T) {
+    const i1 = Math.min(rows, i0 + T);
+    for (let j0 = 0; j0 < cols; j0 += T) {
+      const j1 = Math.min(cols, j0 + T);
+      for (let i = i0; i < i1; i++) {
+        const s = srcOff + i * cols;
+        for (let j = j0; j < j1; j++) dst[dstOff + j * rows + i] = src[s + j];
+      }
+    }
+  }
+}
+
+/**
+ * 4. Layout kernels of every backward pass, as plain copies on the heap: wasm's generic paths cost several ns per
+ * element (a [1024, 256] transpose ~2 ms, splitting the [B, 160] concat gradient into 10 parts ~5 ms):
+ *  - Transpose that swaps the last two axes (2-D transposes, the batched matMul fix),
+ *  - Concat and SplitV along the last axis (field concatenation and its gradient),
+ *  - Sum of a 2-D tensor over axis 0 (bias gradients; wasm transposes first).
+ */
+export function registerLayoutFixes(): void {
+  wrapWasmKernel(tf.Transpose, ({ inputs, backend, attrs }) => {
+    const { x } = inputs as unknown as { x: tf.TensorInfo };
+    const { perm } = attrs as unknown as { perm: number[] };
+    const r = x.shape.length;
+    if (r < 2 || !isNumeric(x) || perm.some((p, i) => p !== (i === r - 2 ? r - 1 : i === r - 1 ? r - 2 : i))) return null;
+    const rows = x.shape[r - 2];
+    const cols = x.shape[r - 1];
+    const out = backend.makeOutput!(
+      perm.map((p) => x.shape[p]),
+      x.dtype,
+    );
+    const src = backend.typedArrayFromHeap!(x);
+    const dst = backend.typedArrayFromHeap!(out);
+    const mat = rows * cols;
+    for (let off = 0; off < src.length; off += mat) transposeBlock(src, off, dst, off, rows, cols);
+    return out;
+  });
+  wrapWasmKernel(tf.Concat, ({ inputs, backend, attrs }) => {
+    const xs = Object.values(inputs as unknown as Record<string, tf.TensorInfo>);
+    const r = xs[0]?.shape.length ?? 0;
+    const axis = (attrs as unknown as { axis: number }).axis;
+    if (r < 1 || (axis !== r - 1 && axis !== -1)) return null;
+    const lead = xs[0].shape.slice(0, -1);
+    if (xs.some((x) => x.dtype !== xs[0].dtype || !isNumeric(x) || x.shape.length !== r || x.shape.slice(0, -1).join() !== lead.join()))
+      return null;
+    const rows = sizeOf(lead);
+    const widths = xs.map((x) => x.shape[r - 1]);
+    const total = widths.reduce((a, c) => a + c, 0);
+    const out = backend.makeOutput!([...lead, total], xs[0].dtype);
+    const dst = backend.typedArrayFromHeap!(out);
+    let col = 0;
+    xs.forEach((x, k) => {
+      const w = widths[k];
+      if (w === 0) return;
+      const src = backend.typedArrayFromHeap!(x);
+      copyRows(src, 0, w, dst, col, total, rows, w);
+      col += w;
+    });
+    return out;
+  });
+  wrapWasmKernel(tf.SplitV, ({ inputs, backend, attrs }) => {
+    const { x } = inputs as unknown as { x: tf.TensorInfo };
+    const { numOrSizeSplits, axis } = attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
+    const r = x.shape.length;
+    if (r < 1 || !isNumeric(x) || (axis !== r - 1 && axis !== -1)) return null;
+    const total = x.shape[r - 1];
+    const widths = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, r - 1) as number[];
+    if (widths.reduce((a, c) => a + c, 0) !== total) return null;
+    const lead = x.shape.slice(0, -1);
+    const rows = sizeOf(lead);
+    const outs = widths.map((w) => backend.makeOutput!([...lead, w], x.dtype));
+    let col = 0;
+    outs.forEach((out, k) => {
+      const w = widths[k];
+      const src = backend.typedArrayFromHeap!(x);
+      const dst = backend.typedArrayFromHeap!(out);
+      copyRows(src, col, total, dst, 0, w, rows, w);
+      col += w;
+    });
+    return outs;
+  });
+  wrapWasmKernel(tf.Sum, ({ inputs, backend, attrs }) => {
+    const { x } = inputs as unknown as { x: tf.TensorInfo };
+    const { axis, keepDims } = attrs as unknown as { axis: number | number[]; keepDims: boolean };
+    const axes = (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + x.shape.length : a));
+    if (x.shape.length !== 2 || x.dtype !== "float32" || axes.length !== 1 || axes[0] !== 0) return null;
+    const [rows, cols] = x.shape;
+    const out = backend.makeOutput!(keepDims ? [1, cols] : [cols], "float32");
+    const src = backend.typedArrayFromHeap!(x);
+    const dst = backend.typedArrayFromHeap!(out);
+    // Accumulate in float64 rows-first (cache-friendly), then store.
+    const acc = new Float64Array(cols);
+    for (let i = 0; i < rows; i++) {
+      const o = i * cols;
+      for (let j = 0; j < cols; j++) acc[j] += src[o + j];
+    }
+    for (let j = 0; j < cols; j++) dst[j] = acc[j];
+    return out;
+  });
 }

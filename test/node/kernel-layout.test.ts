@@ -1,0 +1,57 @@
+/**
+ * The wasm layout kernels (Transpose of the last two axes, Concat / SplitV along the last axis, 2-D Sum over axis
+ * 0) give the cpu backend's values, on float32 and int32, including the shapes they hand back to the original
+ * kernels (other perms and axes).
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { describe, expect, it } from "vitest";
+import { initBackend } from "../../trainer/runtime/backend.ts";
+
+function cases() {
+  return tf.tidy(() => {
+    const x = tf.tensor3d(
+      Float32Array.from({ length: 2 * 37 * 45 }, (_, i) => Math.sin(i * 0.37)),
+      [2, 37, 45],
+    );
+    const ints = tf.tensor2d(
+      Int32Array.from({ length: 9 * 8 }, (_, i) => (i * 7) % 11),
+      [9, 8],
+      "int32",
+    );
+    const m = tf.reshape(x, [74, 45]);
+    const parts = tf.split(m, [5, 0, 30, 10], 1);
+    const out: Record<string, tf.Tensor> = {
+      t2: tf.transpose(m),
+      t3: tf.transpose(x, [0, 2, 1]),
+      tOther: tf.transpose(x, [1, 0, 2]),
+      tInt: tf.transpose(ints),
+      concat: tf.concat([parts[3], parts[0], parts[2]], 1),
+      concat0: tf.concat([m, m], 0),
+      concatInt: tf.concat([ints, ints], 1),
+      split: tf.concat(tf.split(x, 3, 2), 0),
+      sum0: tf.sum(m, 0),
+      sum0Keep: tf.sum(m, 0, true),
+      sum1: tf.sum(m, 1),
+      sumInt: tf.sum(ints, 0),
+      // Gradients through them: concat -> split, transpose -> transpose.
+      grad: tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.concat([a, tf.transpose(a)], 1), tf.range(0, 90))))(tf.slice(m, [0, 0], [45, 45])),
+    };
+    return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, { shape: t.shape, values: Array.from(t.dataSync()) }]));
+  });
+}
+
+describe("wasm layout kernels", () => {
+  it("match the cpu backend", async () => {
+    await initBackend("wasm");
+    await import("@tensorflow/tfjs-backend-cpu");
+    const wasm = cases();
+    await tf.setBackend("cpu");
+    const cpu = cases();
+    await tf.setBackend("wasm");
+    for (const key of Object.keys(cpu)) {
+      expect(wasm[key].shape, key).toEqual(cpu[key].shape);
+      const diff = Math.max(0, ...wasm[key].values.map((v, i) => Math.abs(v - cpu[key].values[i])));
+      expect(diff, key).toBeLessThan(1e-4);
+    }
+  });
+});
