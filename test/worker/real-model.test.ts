@@ -45,8 +45,13 @@ describe("real trained model: worker scores equal the trainer's tfjs scores", ()
     const c = fixture.cases[0];
     const body = await json<ScoreResponse>(await score({ userId: c.request.userId, candidates: [fixture.fallbackItem] }));
     expect(body.knowledge).toMatchObject({ itemsPrecomputed: 0, itemsFallback: 1 });
-    const stats = await json<{ models: string[] }>(await call("/v1/admin/cache", { headers: adminHeaders() }));
+    const stats = await json<{ models: string[]; loadTimings: Record<string, { totalMs: number; sessionsMs: number }> }>(
+      await call("/v1/admin/cache", { headers: adminHeaders() }),
+    );
     expect(stats.models).toContain(fixture.modelId);
+    const t = stats.loadTimings[fixture.modelId];
+    expect(t.sessionsMs).toBeGreaterThanOrEqual(0);
+    expect(t.totalMs).toBeGreaterThanOrEqual(0);
   });
 
   it("scores the stored profile the same as the same profile sent in the request", async () => {

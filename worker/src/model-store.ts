@@ -23,6 +23,8 @@ type GraphName = keyof typeof SUPPLIABLE;
 export interface LoadedGraph {
   ref: GraphRef;
   session: ort.InferenceSession;
+  /** Time ORT took to create the session (Date.now: whole ms, and only advancing locally; see docs/worker.md). */
+  sessionMs: number;
 }
 
 export interface LoadedModel {
@@ -32,6 +34,8 @@ export interface LoadedModel {
   userExtractor: LoadedGraph | null;
   itemExtractor: LoadedGraph | null;
   loadedAt: string;
+  /** How long the load took in all, and in ORT session creation (summed over graphs). */
+  loadTimings: { totalMs: number; sessionsMs: number };
   /** User extractor outputs by user id and encoded rows (bounded; dropped with the model). */
   userVectors: BoundedMap<{ vector: Float32Array; status: "present" | "missing" }>;
 }
@@ -81,6 +85,14 @@ export class ModelStore {
     return [...this.models.keys()];
   }
 
+  /** Load timings of the models in this isolate (waits for loads in progress; failed loads are left out). */
+  async loadTimings(): Promise<Record<string, LoadedModel["loadTimings"]>> {
+    const settled = await Promise.all(
+      [...this.models.entries()].map(([id, p]) => p.then((m) => [id, m.loadTimings] as const).catch(() => null)),
+    );
+    return Object.fromEntries(settled.filter((x) => x !== null));
+  }
+
   async flush(): Promise<number> {
     const all = [...this.models.values()];
     this.models.clear();
@@ -120,8 +132,11 @@ async function load(kv: KVNamespace, modelId: string): Promise<LoadedModel> {
   } catch (e) {
     throw new ModelLoadError(modelId, `vocabulary blob is invalid: ${errorMessage(e)}`);
   }
-  logEvent("info", "model_loaded", { modelId, ms: Date.now() - started });
+  const totalMs = Date.now() - started;
+  const sessionsMs = [backbone, userExtractor, itemExtractor].reduce((sum, g) => sum + (g?.sessionMs ?? 0), 0);
+  logEvent("info", "model_loaded", { modelId, ms: totalMs, sessionsMs });
   return {
+    loadTimings: { totalMs, sessionsMs },
     manifest,
     encoder,
     backbone,
@@ -180,6 +195,7 @@ async function readBlob(kv: KVNamespace, modelId: string, what: string, ref: { b
 async function loadGraph(kv: KVNamespace, modelId: string, name: GraphName, ref: GraphRef): Promise<LoadedGraph> {
   const bytes = await readBlob(kv, modelId, name, ref);
   let session: ort.InferenceSession;
+  const started = Date.now();
   try {
     session = await createSession(bytes);
   } catch (e) {
@@ -194,5 +210,5 @@ async function loadGraph(kv: KVNamespace, modelId: string, name: GraphName, ref:
       `graph ${name} inputs differ from the manifest (missing: ${missing.join(",") || "-"}; unlisted: ${extra.join(",") || "-"})`,
     );
   }
-  return { ref, session };
+  return { ref, session, sessionMs: Date.now() - started };
 }

@@ -31,9 +31,9 @@ adminRoutes.get("/v1/admin/assignment", async (c) => {
   return c.json({ userId, bucket, variant: variant.name, modelId: variant.modelId });
 });
 
-adminRoutes.get("/v1/admin/cache", (c) => {
+adminRoutes.get("/v1/admin/cache", async (c) => {
   const { models, shards } = servicesFor(settingsOf(c.env));
-  return c.json({ models: models.loadedIds(), shards: shards.stats() });
+  return c.json({ models: models.loadedIds(), loadTimings: await models.loadTimings(), shards: shards.stats() });
 });
 
 /**
