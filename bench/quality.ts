@@ -14,6 +14,7 @@
  *   --quick             smoke run: deepfm, 1 seed, 1 epoch, 200 users (full run default: 2 epochs, patience 1, batch 1024, E 16)
  *   --out FILE          default runs/quality-<timestamp>.json
  *   --summarize FILE    print the summary of an existing results file (e.g. a run cut short) and exit
+ *                       [--markdown: the table, claims and gate scores as Markdown]
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -30,7 +31,7 @@ import {
   type QualitySettings,
   runQuality,
 } from "./quality/run.ts";
-import { summary } from "./quality/summary.ts";
+import { markdown, summary } from "./quality/summary.ts";
 
 const { values } = parseArgs({
   options: {
@@ -51,6 +52,7 @@ const { values } = parseArgs({
     out: { type: "string" },
     backend: { type: "string", default: "auto" },
     summarize: { type: "string" },
+    markdown: { type: "boolean", default: false },
   },
 });
 
@@ -58,7 +60,8 @@ const { values } = parseArgs({
 if (values.summarize) {
   const r = JSON.parse(readFileSync(values.summarize, "utf8")) as QualityResults & { backend?: string };
   const s = summary(r);
-  for (const line of s.lines) console.log(line);
+  if (values.markdown) console.log(markdown(r));
+  else for (const line of s.lines) console.log(line);
   console.log(JSON.stringify({ backend: r.backend, out: values.summarize, ...s.json }));
   process.exit(0);
 }

@@ -68,3 +68,36 @@ export function summary(r: QualityResults): { lines: string[]; json: Record<stri
     },
   };
 }
+
+/** The results as Markdown: the table (with every seed's AUC), the claims, the gate scores. */
+export function markdown(r: QualityResults): string {
+  const out: string[] = [];
+  out.push("| backbone | config | test AUC (mean ± std) | test LogLoss (mean ± std) | n | AUC per seed |");
+  out.push("| --- | --- | --- | --- | --- | --- |");
+  for (const [backbone, row] of Object.entries(r.table))
+    for (const [cell, c] of Object.entries(row))
+      out.push(
+        `| ${backbone} | ${cell} | ${f4(c.auc.mean)} ± ${f4(c.auc.std)} | ${f4(c.logloss.mean)} ± ${f4(c.logloss.std)} | ${c.auc.n} | ${c.auc.values.map(f4).join(", ")} |`,
+      );
+  out.push("");
+  out.push("| claim | holds | per backbone (mean AUC; seeds where it held) |");
+  out.push("| --- | --- | --- |");
+  for (const c of r.claims)
+    out.push(
+      `| ${c.id} | ${c.holds} | ${Object.entries(c.perBackbone)
+        .map(([b, p]) => `${b}: ${p.holds} (${p.seedsHolding}/${p.seeds}; ${p.detail})`)
+        .join("<br>")} |`,
+    );
+  out.push("");
+  out.push(
+    "| gated config | Spearman kinds vs quality (mean ± std, runs x fields) | pooled user / item | point-biserial | AUC(informative) | mean gate user (inf / hal / red / hom) | mean gate item |",
+  );
+  out.push("| --- | --- | --- | --- | --- | --- | --- |");
+  const kinds = (m: Record<string, number>) =>
+    ["informative", "hallucinated", "redundant", "homogeneous"].map((k) => (m[k] ?? Number.NaN).toFixed(4)).join(" / ");
+  for (const [config, g] of Object.entries(r.gateCorrelation.byConfig))
+    out.push(
+      `| ${config} | ${f4(g.spearman.mean)} ± ${f4(g.spearman.std)} (n ${g.spearman.n}) | ${f4(g.pooledSpearman.user)} / ${f4(g.pooledSpearman.item)} | ${f4(g.pointBiserial.mean)} ± ${f4(g.pointBiserial.std)} | ${f4(g.aucInformative.mean)} ± ${f4(g.aucInformative.std)} | ${kinds(g.meanByKind.user)} | ${kinds(g.meanByKind.item)} |`,
+    );
+  return out.join("\n");
+}
