@@ -13,6 +13,7 @@
  *   --epochs N --patience N --batch N --lr X --embedding N --users N
  *   --quick             smoke run: deepfm, 1 seed, 1 epoch, 200 users (full run default: 2 epochs, patience 1, batch 1024, E 16)
  *   --out FILE          default runs/quality-<timestamp>.json
+ *   --resume FILE       keep the runs of an earlier (cut-short) results file of the same settings; train the rest
  *   --summarize FILE    print the summary of an existing results file (e.g. a run cut short) and exit
  *                       [--markdown: the table, claims and gate scores as Markdown]
  */
@@ -53,6 +54,7 @@ const { values } = parseArgs({
     backend: { type: "string", default: "auto" },
     summarize: { type: "string" },
     markdown: { type: "boolean", default: false },
+    resume: { type: "string" },
   },
 });
 
@@ -146,7 +148,8 @@ for (const signal of ["SIGTERM", "SIGINT"] as const)
     if (partial) finish(partial);
     process.exit(124);
   });
-const results = await runQuality({ raw, settings, log: (l) => console.log(l), onProgress: write });
+const resume = values.resume ? (JSON.parse(readFileSync(values.resume, "utf8")) as QualityResults) : undefined;
+const results = await runQuality({ raw, settings, log: (l) => console.log(l), onProgress: write, resume });
 write(results);
 finish(results);
 process.exit(0); // nothing left to do; do not wait on backend handles

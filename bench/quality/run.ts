@@ -126,6 +126,10 @@ export interface QualityResults {
   seconds: { prepare: number; train: number; total: number };
   peakRssMiB: number;
   complete: boolean;
+  /** Trainings that threw (e.g. extractor-only on a backbone whose frozen layers cannot grow), with the error. */
+  failures: { backbone: string; config: ConfigName; noise: "default" | "high"; seed: number; error: string }[];
+  /** Runs taken from an earlier results file (--resume) instead of being trained again. */
+  resumed: number;
 }
 
 export interface GateCorrelation {
@@ -151,6 +155,8 @@ export interface RunQualityOptions {
   log?: (line: string) => void;
   /** Called after every training with the results so far (for partial writes). */
   onProgress?: (partial: QualityResults) => void | Promise<void>;
+  /** An earlier results file of the same settings: its runs are kept, only the missing ones train. */
+  resume?: QualityResults;
 }
 
 /** Deterministic pick of `count` users and their interactions (a seeded partial shuffle). */
@@ -377,6 +383,16 @@ export async function runQuality(opts: RunQualityOptions): Promise<QualityResult
 
   const jobs = plan(s);
   const runs: RunResult[] = [];
+  const failures: QualityResults["failures"] = [];
+  let resumed = 0;
+  if (opts.resume) {
+    if (JSON.stringify(opts.resume.settings) !== JSON.stringify(s))
+      throw new Error("--resume: the results file was made with other settings");
+    if (opts.resume.banks.default.bankId !== def.summary.bankId || (high && opts.resume.banks.high?.bankId !== high.summary.bankId))
+      throw new Error("--resume: the knowledge banks differ from the results file's");
+  }
+  const earlier = (job: (typeof jobs)[number]) =>
+    opts.resume?.runs.find((r) => r.backbone === job.backbone && r.config === job.config && r.noise === job.noise && r.seed === job.seed);
   const backbonesOnly = new Map<string, TrainedModel>();
   const tTrain = performance.now();
   const results = (complete: boolean): QualityResults => ({
@@ -402,6 +418,8 @@ export async function runQuality(opts: RunQualityOptions): Promise<QualityResult
     },
     peakRssMiB: rssMiB(),
     complete,
+    failures,
+    resumed,
   });
 
   for (const [i, job] of jobs.entries()) {
@@ -409,24 +427,52 @@ export async function runQuality(opts: RunQualityOptions): Promise<QualityResult
     const bank: KnowledgeBank = noise === "high" ? high!.bank : def.bank;
     const extractor = config === "kser-xo" ? "kser" : config;
     const strategy = config === "kser-xo" ? "extractor-only" : "all-params";
-    const from = config === "kser-xo" ? backbonesOnly.get(`${backbone}/${seed}`) : undefined;
-    if (config === "kser-xo" && !from) throw new Error(`no ${backbone} backbone model for seed ${seed}`);
+    const before = earlier(job);
+    if (before) {
+      runs.push(before);
+      resumed++;
+      log(
+        `[${i + 1}/${jobs.length}] ${backbone} ${cellKey(config, noise)} seed ${seed}: kept from the resumed file (test AUC ${before.test.auc.toFixed(4)})`,
+      );
+      continue;
+    }
+    const train = (cfg: ConfigName, from?: TrainedModel) =>
+      trainModel({
+        data,
+        bank: cfg === "none" ? null : bank,
+        backbone,
+        extractor: cfg === "kser-xo" ? "kser" : cfg,
+        strategy: cfg === "kser-xo" ? "extractor-only" : "all-params",
+        from,
+        embeddingDim: s.embeddingDim,
+        epochs: s.epochs,
+        patience: s.patience,
+        batchSize: s.batchSize,
+        learningRate: s.learningRate,
+        knowledgeDropout: s.knowledgeDropout,
+        seed,
+      });
     const started = performance.now();
-    const model = await trainModel({
-      data,
-      bank: config === "none" ? null : bank,
-      backbone,
-      extractor,
-      strategy,
-      from,
-      embeddingDim: s.embeddingDim,
-      epochs: s.epochs,
-      patience: s.patience,
-      batchSize: s.batchSize,
-      learningRate: s.learningRate,
-      knowledgeDropout: s.knowledgeDropout,
-      seed,
-    });
+    let model: TrainedModel;
+    try {
+      let from: TrainedModel | undefined;
+      if (config === "kser-xo") {
+        from = backbonesOnly.get(`${backbone}/${seed}`);
+        if (!from) {
+          // Resumed past this seed's `none` run: train it again (same seed, same data: the same model).
+          log(`  ${backbone} seed ${seed}: retraining the none backbone for extractor-only`);
+          from = await train("none");
+          backbonesOnly.set(`${backbone}/${seed}`, from);
+        }
+      }
+      model = await train(config, from);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      failures.push({ backbone, config, noise, seed, error: message });
+      log(`[${i + 1}/${jobs.length}] ${backbone} ${cellKey(config, noise)} seed ${seed}: FAILED: ${message}`);
+      await opts.onProgress?.(results(false));
+      continue;
+    }
     if (config === "none") backbonesOnly.set(`${backbone}/${seed}`, model);
     let gates: RunResult["gates"];
     if (extractor === "kser" || extractor === "kser-noalign") {

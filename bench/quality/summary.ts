@@ -52,6 +52,8 @@ export function summary(r: QualityResults): { lines: string[]; json: Record<stri
         `item ${JSON.stringify(g.meanByKind.item, (_, v) => (typeof v === "number" ? round(v, 3) : v))}`,
     );
   }
+  for (const f of r.failures ?? [])
+    lines.push(`[failed] ${f.backbone} ${f.config}${f.noise === "high" ? "@high" : ""} seed ${f.seed}: ${f.error}`);
   const kser = r.gateCorrelation.byConfig.kser;
   claims["gate>=0.8"] = kser !== undefined && kser.spearman.mean >= 0.8;
   return {
@@ -63,6 +65,8 @@ export function summary(r: QualityResults): { lines: string[]; json: Record<stri
       table,
       claims,
       gateCorrelation: gate,
+      failures: (r.failures ?? []).map((f) => `${f.backbone} ${f.config}${f.noise === "high" ? "@high" : ""} seed ${f.seed}: ${f.error}`),
+      resumedRuns: r.resumed ?? 0,
       seconds: round(r.seconds.total, 1),
       peakRssMiB: r.peakRssMiB,
     },

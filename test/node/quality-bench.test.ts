@@ -63,6 +63,7 @@ describe("quality bench quick path on synthetic data", () => {
     expect(jobs).toHaveLength(CONFIGS.length + 1);
     expect(progress).toEqual(jobs.map((_, i) => i + 1));
     expect(r.complete).toBe(true);
+    expect(r.failures).toEqual([]);
     expect(r.runs).toHaveLength(jobs.length);
     expect(lines.filter((l) => l.startsWith("["))).not.toHaveLength(0);
     for (const run of r.runs) {
@@ -99,7 +100,18 @@ describe("quality bench quick path on synthetic data", () => {
     const s = summary(r);
     expect(s.lines.some((l) => l.startsWith("[table]"))).toBe(true);
     const json = JSON.parse(JSON.stringify(s.json)) as Record<string, unknown>;
-    expect(Object.keys(json)).toEqual(["data", "complete", "runs", "table", "claims", "gateCorrelation", "seconds", "peakRssMiB"]);
+    expect(Object.keys(json)).toEqual([
+      "data",
+      "complete",
+      "runs",
+      "table",
+      "claims",
+      "gateCorrelation",
+      "failures",
+      "resumedRuns",
+      "seconds",
+      "peakRssMiB",
+    ]);
     expect(Object.keys((json.claims as Record<string, boolean>) ?? {})).toContain("gate>=0.8");
     expect(nonFinite(json)).toEqual([]);
   }, 60_000);
