@@ -91,4 +91,26 @@ describe("extractor-only strategy and gates", () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it("grows square layers over all fields (DCNv2's cross weights) keeping the backbone's block bit-for-bit", async () => {
+    const { data, bank } = randomData({ seed: 5, users: 60, samplesPerUser: 20, chunks: 3, dim: 8 });
+    const common = { data, backbone: "dcnv2", embeddingDim: 8, batchSize: 128, seed: 3 };
+    const backbone = await trainModel({ ...common, bank: null, extractor: "none", epochs: 1 });
+    const model = await trainModel({ ...common, bank, extractor: "kser", epochs: 1, strategy: "extractor-only", from: backbone });
+    let squareGrown = 0;
+    for (const [name, p] of backbone.params) {
+      if (!name.startsWith("core/")) continue;
+      const now = model.params.get(name)!;
+      if (p.shape.length === 2 && p.shape[0] === p.shape[1] && now.shape[1] > p.shape[1]) squareGrown++;
+      // Every backbone entry sits at the same (row, column) of the grown tensor, unchanged.
+      const cols = p.shape.length === 2 ? p.shape[1] : p.values.length;
+      const grownCols = now.shape.length === 2 ? now.shape[1] : now.values.length;
+      for (let r = 0; r < p.values.length / cols; r++) {
+        expect(now.values.subarray(r * grownCols, r * grownCols + cols), `${name} row ${r}`).toEqual(
+          p.values.subarray(r * cols, (r + 1) * cols),
+        );
+      }
+    }
+    expect(squareGrown).toBeGreaterThan(0);
+  });
 });

@@ -8,6 +8,8 @@
  * feeds them to its output layer: out/...) grows by 2E input rows at the end. Grown parameters keep the backbone's
  * rows and start the new rows at zero, so the starting model scores exactly like the backbone. In core/ the
  * backbone's rows stay frozen bit-for-bit and only the new rows train (the knowledge must enter somewhere).
+ * Square layers over all fields (DCN's cross weights [D, D] -> [D+2E, D+2E]) also grow new output columns: the
+ * backbone's rows keep zeros there (frozen), the new rows train across every column.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { ParamStore } from "../ops/tf-ops.ts";
@@ -42,12 +44,10 @@ export function planExtractorOnly(store: ParamStore, backbone: TrainedModel): St
       trainable.set(name, v);
       continue;
     }
-    const rowSize = v.shape.slice(1).reduce((a, c) => a * c, 1);
-    const sameTail = old.shape.slice(1).join(",") === v.shape.slice(1).join(",");
-    if (!sameTail || old.shape[0] > v.shape[0])
+    if (old.shape.length !== v.shape.length || old.shape.some((d, i) => d > v.shape[i]))
       throw new Error(`parameter ${name}: backbone shape [${old.shape}] cannot grow into [${v.shape}]`);
-    const values = new Float32Array(v.size);
-    values.set(old.values); // new rows (appended knowledge inputs) stay zero
+    // New entries (appended knowledge inputs and, for square layers such as cross networks, outputs) stay zero.
+    const values = copyIntoLeadingBlock(old.values, old.shape, v.shape);
     tf.tidy(() => v.assign(tf.tensor(values, v.shape)));
     const grown = old.shape[0] < v.shape[0];
     if (!isFrozenGroup(name)) trainable.set(name, v);
@@ -55,12 +55,36 @@ export function planExtractorOnly(store: ParamStore, backbone: TrainedModel): St
       trainable.set(name, v);
       rowMasks.set(
         name,
-        Array.from({ length: v.shape[0] }, (_, r) => r >= old.values.length / rowSize),
+        Array.from({ length: v.shape[0] }, (_, r) => r >= old.shape[0]),
       );
       frozen.push(`${name}[0:${old.shape[0]}]`);
     } else frozen.push(name);
   }
   return { trainable, rowMasks, frozen };
+}
+
+/** A zero tensor of shape `to` holding `values` (shape `from`, every dim <= to's) in its leading corner. */
+function copyIntoLeadingBlock(values: Float32Array, from: number[], to: number[]): Float32Array {
+  const out = new Float32Array(to.reduce((a, c) => a * c, 1));
+  if (from.length === 0) {
+    out.set(values);
+    return out;
+  }
+  const inner = from[from.length - 1];
+  const rows = values.length / Math.max(inner, 1);
+  for (let r = 0; r < rows; r++) {
+    // Offset of row r (all leading indices) in the larger tensor.
+    let rest = r;
+    let offset = 0;
+    let stride = to[to.length - 1];
+    for (let axis = from.length - 2; axis >= 0; axis--) {
+      offset += (rest % from[axis]) * stride;
+      rest = Math.floor(rest / from[axis]);
+      stride *= to[axis];
+    }
+    out.set(values.subarray(r * inner, (r + 1) * inner), offset);
+  }
+  return out;
 }
 
 export function planAllParams(store: ParamStore): StrategyPlan {
