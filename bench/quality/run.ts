@@ -496,7 +496,7 @@ export async function runQuality(opts: RunQualityOptions): Promise<QualityResult
       ...(gates ? { gates } : {}),
     });
     const elapsed = (performance.now() - tTrain) / 1000;
-    const eta = (elapsed / (i + 1)) * (jobs.length - i - 1);
+    const eta = (elapsed / (i + 1 - resumed)) * (jobs.length - i - 1);
     const g = gates
       ? `; gates spearman user ${gates.user.spearman.toFixed(2)} item ${gates.item.spearman.toFixed(2)}, AUC(informative) user ${gates.user.aucInformative.toFixed(3)} item ${gates.item.aucInformative.toFixed(3)}`
       : "";
