@@ -3,6 +3,7 @@
  * usually are not: their install needs a download), WebGPU when a real adapter exists, else wasm (SIMD) with the two
  * kernel fixes, else cpu with the segment-sum fix. Idempotent: later calls return the first choice.
  */
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
@@ -58,6 +59,23 @@ async function tryWebgpu(): Promise<string | null> {
   }
 }
 
+/**
+ * Dawn finds a real GPU on Linux only through the Vulkan loader. Without it, probing WebGPU in "auto" mode only
+ * prints Dawn's warning and falls back, so skip the probe there (an explicit --backend webgpu still tries).
+ */
+function hasGpuDriverLoader(): boolean {
+  if (process.platform !== "linux") return true;
+  const dirs = [
+    ...(process.env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean),
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
+    "/usr/local/lib",
+  ];
+  return dirs.some((dir) => existsSync(path.join(dir, "libvulkan.so.1")));
+}
+
 async function tryWasm(): Promise<string | null> {
   try {
     const wasm = await import("@tensorflow/tfjs-backend-wasm");
@@ -91,7 +109,7 @@ async function pick(preferred: BackendPreference): Promise<string> {
           ? [tryWebgpu, tryWasm]
           : preferred === "tensorflow"
             ? [tryTensorflow, tryWasm]
-            : [tryTensorflow, tryWebgpu, tryWasm];
+            : [tryTensorflow, ...(hasGpuDriverLoader() ? [tryWebgpu] : []), tryWasm];
   for (const attempt of order) {
     const name = await attempt();
     if (name) return name;
