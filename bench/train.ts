@@ -5,6 +5,12 @@
  *     and RSS after each of 3 epochs at batch 1024 (it must stay flat: no tensor leak).
  *  2. The reference shape of shared/notes/trainer-runtime.md (8 id fields of 16-d, vocabulary 10k each, two 128-d
  *     dense inputs projected to 16-d, MLP 160-256-128-1, Adam, batch 1024; measured there at 21,500 examples/s).
+ * Rates come as examples per wall second and per CPU second (process.cpuUsage over the steps): on a shared machine
+ * the wall rate mostly measures the other processes; loadAverage is in the JSON. Reference-shape times are medians
+ * of per-step times.
+ * Options: --only reference|kser (default all), --steps N (reference), --dense-embeddings (dense AdamW over whole
+ * embedding tables, the pre-sparse path; lazy sparse updates by default). KSER_NO_LAYOUT_FIXES=1 leaves wasm's own
+ * Transpose/Concat/SplitV/Sum kernels, for comparison.
  * Prints one JSON object as the LAST line.
  */
 import { availableParallelism, loadavg } from "node:os";
