@@ -43,16 +43,38 @@ export interface PredictBatch {
   itemChunkMask?: Float32Array;
 }
 
-/** Runs the three graphs in tfjs on fed tensors; returns the logit [B] (and the extractor outputs). */
-export function forwardTf(ops: TfOps, cfg: ModelConfig): { logit: tf.Tensor; userGate?: tf.Tensor; itemGate?: tf.Tensor } {
-  if (getExtractor(cfg.extractor).usesKnowledge) {
+/**
+ * Runs the three graphs in tfjs on fed tensors; returns the logit [B] (and the extractor outputs). auxLoss: the
+ * extractor's gate sparsity penalty, gateSparsity * (mean gate over present chunks), summed over the two sides; a
+ * training-only term to add to the BCE (absent when the extractor has none). It is not part of the exported graphs.
+ */
+export function forwardTf(
+  ops: TfOps,
+  cfg: ModelConfig,
+): { logit: tf.Tensor; userGate?: tf.Tensor; itemGate?: tf.Tensor; auxLoss?: tf.Scalar } {
+  const extractor = getExtractor(cfg.extractor);
+  if (extractor.usesKnowledge) {
     const user = userExtractorGraph(ops, cfg);
     const item = itemExtractorGraph(ops, cfg);
     ops.feeds.set("user_know", user.user_know);
     ops.feeds.set("item_know", item.item_know);
-    return { logit: backboneGraph(ops, cfg).logit, userGate: user.user_gate, itemGate: item.item_gate };
+    const logit = backboneGraph(ops, cfg).logit;
+    const lambda = extractor.gateSparsity ?? 0;
+    let auxLoss: tf.Scalar | undefined;
+    if (lambda > 0) {
+      const meanGate = (gate: tf.Tensor, mask: tf.Tensor) => tf.div(tf.sum(gate), tf.add(tf.sum(mask), 1e-6));
+      const userMean = meanGate(user.user_gate, ops.feeds.get("user_chunk_mask")!);
+      const sides = tf.add(userMean, meanGate(item.item_gate, ops.feeds.get("item_chunk_mask")!));
+      auxLoss = tf.mul(sides, lambda) as tf.Scalar;
+    }
+    return { logit, userGate: user.user_gate, itemGate: item.item_gate, auxLoss };
   }
   return { logit: backboneGraph(ops, cfg).logit };
+}
+
+/** The training loss: the data loss plus the forward pass's auxiliary term when it has one. */
+export function withAuxLoss(dataLoss: tf.Scalar, out: { auxLoss?: tf.Scalar }): tf.Scalar {
+  return out.auxLoss ? tf.add(dataLoss, out.auxLoss) : dataLoss;
 }
 
 /** Feeds for the feature inputs of a batch (tensors owned by the caller's tidy scope). */

@@ -13,6 +13,11 @@ export interface Extractor {
   name: string;
   /** False for "none": no extractor graphs, no knowledge inputs on the backbone. */
   usesKnowledge: boolean;
+  /**
+   * Weight of an unsupervised gate sparsity penalty, lambda * (mean gate over present chunks), per side, added to
+   * the training loss (forwardTf's auxLoss). Absent or 0: none (extractors without learned gates).
+   */
+  gateSparsity?: number;
   /** Declares user_chunks, user_chunk_mask and the user-side feature inputs it reads. */
   user<T>(ops: Ops<T>, cfg: ModelConfig): ExtractorOutput<T>;
   /** Declares item_chunks, item_chunk_mask, item_feats. */

@@ -1,7 +1,10 @@
 /**
  * KSER's extractor, per knowledge field:
- *  - ESFNet filter: squeeze each chunk to a scalar, an MLP over the K scalars plus the field's own-side context
- *    embeddings, a sigmoid gate per chunk, masked. Chunks are re-weighted by the gate.
+ *  - ESFNet filter (see esfnet.ts): a sigmoid gate per chunk from per-chunk evidence: what the chunk says (content
+ *    heads), whether it agrees with the side's own feature embeddings (bilinear consistency heads), and how much it
+ *    repeats the entity's other present chunks (redundancy), through a small MLP shared by all chunks; masked.
+ *    Chunks are re-weighted by the gate. An optional gate sparsity penalty (the extractor's `gateSparsity`, added
+ *    to the training loss by forwardTf's `auxLoss`) closes the chunks that do not pay for themselves.
  *  - Alignment: cross-attention whose query comes from the side's feature embeddings (item: the target item's
  *    fields; user: user fields + pooled history) and whose keys/values project the gated chunks into the embedding
  *    size; masked softmax; an output projection. All chunks missing gives attention 0, so the output is the
@@ -12,10 +15,12 @@
 import { denseLayer, type Ops } from "../../ops/ops.ts";
 import type { ModelConfig } from "../config.ts";
 import { historyEmbeddings, itemFieldEmbeddings, userFieldEmbeddings } from "../embedding.ts";
+import { esfGate } from "./esfnet.ts";
 import type { Extractor, ExtractorOutput } from "./extractor.ts";
 
-const ESF_HIDDEN = 32;
 const MASK_PENALTY = 1e9;
+/** Default weight of the gate sparsity penalty (lambda * mean gate over present chunks); see docs/models.md. */
+export const DEFAULT_GATE_SPARSITY = 0.002;
 
 interface KserFlags {
   filter: boolean;
@@ -33,12 +38,7 @@ function extractSide<T>(ops: Ops<T>, cfg: ModelConfig, side: "user" | "item", co
   const ctx = ops.concat(context, 1); // [B, C*E]
   const ctxDim = context.length * E;
 
-  let gate = mask;
-  if (flags.filter) {
-    const squeezed = ops.mul(ops.reshape(denseLayer(ops, `${prefix}/esf/squeeze`, chunks, d, 1, "linear"), [-1, K]), mask);
-    const hidden = denseLayer(ops, `${prefix}/esf/hidden`, ops.concat([squeezed, ctx], 1), K + ctxDim, ESF_HIDDEN, "relu");
-    gate = ops.mul(denseLayer(ops, `${prefix}/esf/gate`, hidden, ESF_HIDDEN, K, "sigmoid"), mask);
-  }
+  const gate = flags.filter ? esfGate(ops, `${prefix}/esf`, chunks, mask, ctx, ctxDim, K, d) : mask;
   if (!flags.align) {
     const gated = ops.mul(chunks, ops.expandDims(gate, 2)); // [B, K, d]
     const count = ops.add(ops.reduceSum(mask, [1], true), ops.constant([1e-6], []));
@@ -74,6 +74,7 @@ function kserExtractor(name: string, flags: KserFlags): Extractor {
   return {
     name,
     usesKnowledge: true,
+    gateSparsity: flags.filter ? DEFAULT_GATE_SPARSITY : 0,
     user: (ops, cfg) => extractSide(ops, cfg, "user", [...userFieldEmbeddings(ops, cfg), ...historyEmbeddings(ops, cfg)], flags),
     item: (ops, cfg) => extractSide(ops, cfg, "item", itemFieldEmbeddings(ops, cfg), flags),
   };

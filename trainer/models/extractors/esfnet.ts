@@ -1,0 +1,57 @@
+/**
+ * ESFNet's gate: one sigmoid gate per knowledge chunk of a field, from per-chunk evidence rather than from a
+ * context-free scalar per chunk. For chunk k of an entity (c_k in R^d, mask m_k, the side's own feature embeddings
+ * concatenated as ctx):
+ *  - content_h     = c_k . w_h + b_h                       (H heads: what the chunk says, e.g. generic filler)
+ *  - consistency_h = (c_k U + a) . (V_h ctx + v_h)         (H rank-R bilinear heads: does it agree with the
+ *                                                           entity's own features; a wrong genre or invented taste
+ *                                                           does not)
+ *  - norm          = |c_k|^2
+ *  - overlap       = sum_{j != k} m_j cos^2(c_k, c_j) / (K-1)        (mean overlap with the entity's other chunks)
+ *  - repeats       = sum_{j != k} m_j cos^8(c_k, c_j) / (K-1)        (near-duplicates only: a soft count of copies)
+ * (cos^2 = (c_k . c_j)^2 / (|c_k|^2 |c_j|^2 + eps): no square root, so no extra op and a finite gradient at 0.)
+ * The 2H+3 features go through a small MLP shared by all chunks (F -> hidden ReLU -> 1), a sigmoid, times the mask.
+ * The output logit starts at +2 so gates start open (~0.88) and training closes what does not help. All ops are
+ * in the Ops interface, so the ONNX export is the same function. The kinds of chunks are never an input.
+ */
+import { denseLayer, type Ops } from "../../ops/ops.ts";
+
+const HEADS = 4;
+const HIDDEN = 16;
+const RANK = 16;
+const GATE_BIAS_INIT = 2;
+/**
+ * The gate logit is GATE_LOGIT_SCALE * (h . w + b). Adam's step is about the learning rate per parameter whatever
+ * the scale, so this is the gate output layer's learning rate times 10: at the default 1e-3 and a few hundred steps
+ * (4 epochs of the demo) an unscaled gate cannot move far from its init, which is what the old gates showed.
+ */
+const GATE_LOGIT_SCALE = 10;
+const EPS = 1e-6;
+
+/** Gate [B, K] (0 where the mask is 0) for chunks [B, K, d], mask [B, K] and the side's context ctx [B, ctxDim]. */
+export function esfGate<T>(ops: Ops<T>, prefix: string, chunks: T, mask: T, ctx: T, ctxDim: number, K: number, d: number): T {
+  const content = denseLayer(ops, `${prefix}/content`, chunks, d, HEADS, "linear"); // [B, K, H]
+  // Low-rank bilinear heads c_k^T U V_h ctx: U shared [d, R], V_h per head; costs d*R + ctxDim*R*H parameters.
+  const chunkLow = denseLayer(ops, `${prefix}/consistency/chunk`, chunks, d, RANK, "linear"); // [B, K, R]
+  const ctxLow = ops.reshape(denseLayer(ops, `${prefix}/consistency/context`, ctx, ctxDim, RANK * HEADS, "linear"), [-1, RANK, HEADS]);
+  const consistency = ops.matMul(chunkLow, ctxLow); // [B, K, H]
+  const dots = ops.matMul(chunks, ops.transpose(chunks, [0, 2, 1])); // [B, K, K]
+  const normSq = ops.reduceSum(ops.square(chunks), [2], true); // [B, K, 1]
+  const normProduct = ops.matMul(normSq, ops.transpose(normSq, [0, 2, 1])); // [B, K, K]
+  const cos2 = ops.div(ops.square(dots), ops.add(normProduct, ops.constant([EPS], [])));
+  // Other present chunks: j != k and m_j = 1.
+  const offDiagonal: number[] = [];
+  for (let k = 0; k < K; k++) for (let j = 0; j < K; j++) offDiagonal.push(k === j ? 0 : 1 / Math.max(1, K - 1));
+  const others = ops.mul(ops.expandDims(mask, 1), ops.constant(offDiagonal, [K, K])); // [B, K, K]
+  const cos2Others = ops.mul(cos2, others);
+  const overlap = ops.reduceSum(cos2Others, [2], true); // [B, K, 1]
+  const cos8 = ops.square(ops.square(cos2));
+  const repeats = ops.reduceSum(ops.mul(cos8, others), [2], true); // [B, K, 1]
+  const features = ops.concat([content, consistency, normSq, overlap, repeats], 2); // [B, K, 2H+3]
+  const hidden = denseLayer(ops, `${prefix}/hidden`, features, 2 * HEADS + 3, HIDDEN, "relu"); // [B, K, hidden]
+  const w = ops.param(`${prefix}/gate/w`, [HIDDEN, 1], { kind: "glorot" });
+  const b = ops.param(`${prefix}/gate/b`, [1], { kind: "constant", value: GATE_BIAS_INIT / GATE_LOGIT_SCALE });
+  const logit = ops.scale(ops.dense(hidden, w, b, "linear"), GATE_LOGIT_SCALE);
+  const gate = ops.reshape(ops.sigmoid(logit), [-1, K]); // [B, K]
+  return ops.mul(gate, mask);
+}
