@@ -83,7 +83,7 @@ describe("ESFNet gates", () => {
       for (const t of [user.user_know, item.item_know]) expect(Array.from(t.dataSync()).every(Number.isFinite)).toBe(true);
       const out = forwardTf(new TfOps(params, batchFeeds(cfg, b)), cfg);
       expect(Array.from(out.logit.dataSync()).every(Number.isFinite)).toBe(true);
-      expect(out.auxLoss?.dataSync()[0]).toBe(0);
+      expect(out.auxLoss?.dataSync()[0] ?? 0).toBe(0);
     });
     params.dispose();
   });
