@@ -12,6 +12,7 @@ import type { HistoryEntry } from "../../shared/user-profile.ts";
 import type { ShardStore } from "./knowledge-store.ts";
 import type { LoadedGraph, LoadedModel } from "./model-store.ts";
 import { ort } from "./ort-runtime.ts";
+import type { StageTimer } from "./timing.ts";
 
 export interface ScoreInput {
   userId: string;
@@ -27,9 +28,17 @@ export interface ScoreResult {
 
 export type Feeds = Record<string, ort.Tensor>;
 
-export async function scoreCandidates(model: LoadedModel, kv: KVNamespace, shards: ShardStore, input: ScoreInput): Promise<ScoreResult> {
+export async function scoreCandidates(
+  model: LoadedModel,
+  kv: KVNamespace,
+  shards: ShardStore,
+  input: ScoreInput,
+  timer?: StageTimer,
+): Promise<ScoreResult> {
   const { feeds, knowledge } = await backboneInputs(model, kv, shards, input);
+  timer?.mark("inputs");
   const scores = await runBackbone(model, feeds);
+  timer?.mark("backbone");
   if (scores.length !== input.candidates.length)
     throw new Error(`backbone returned ${scores.length} scores for ${input.candidates.length} candidates`);
   return { scores, knowledge };
@@ -191,8 +200,9 @@ async function itemKnowledge(
     }
     feats.set(rows.itemFeats.subarray(pos * Fi, (pos + 1) * Fi), j * Fi);
   });
+  const itemExtractor = await model.itemExtractor.get(); // may create its session now (model-store.ts)
   const out = await run(
-    model.itemExtractor,
+    itemExtractor,
     {
       item_chunks: new ort.Tensor("float32", chunks, [m, spec.chunks, spec.dim]),
       item_chunk_mask: new ort.Tensor("float32", mask, [m, spec.chunks]),

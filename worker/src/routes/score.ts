@@ -14,11 +14,16 @@ import { loadProfile } from "../profile-store.ts";
 import { chooseVariant, fallbackVariant } from "../rollout.ts";
 import { type ScoreResult, scoreCandidates } from "../scorer.ts";
 import { servicesFor } from "../services.ts";
+import { StageTimer } from "../timing.ts";
 
 export const FALLBACK_HEADER = "x-kser-fallback";
-/** With an admin token, `x-kser-debug: kv` adds x-kser-kv-reads: this request's KV reads (kv-metrics.ts), as JSON. */
+/**
+ * With an admin token, `x-kser-debug: kv` adds x-kser-kv-reads: this request's KV reads (kv-metrics.ts), as JSON;
+ * `x-kser-debug: timing` adds a Server-Timing header with the request's stages (timing.ts); `kv,timing` both.
+ */
 export const DEBUG_HEADER = "x-kser-debug";
 export const KV_READS_HEADER = "x-kser-kv-reads";
+export const SERVER_TIMING_HEADER = "server-timing";
 
 export const scoreRoutes = new Hono<AppEnv>();
 
@@ -32,6 +37,7 @@ scoreRoutes.post(
       },
     })(c, next),
   async (c) => {
+    const timer = new StageTimer();
     const settings = settingsOf(c.env);
     const { models, shards, rollout } = servicesFor(settings);
     const counted = countingKv(c.env.KSER_KV);
@@ -49,6 +55,7 @@ scoreRoutes.post(
       throw new ServiceError(400, tooMany ? "too_many_candidates" : "invalid_request", formatIssues(parsed.error.issues));
     }
     const req = parsed.data;
+    timer.mark("parse");
 
     const forcedName = c.req.header(OVERRIDE_HEADER);
     if (forcedName !== undefined && !(await hasAdminToken(c))) {
@@ -66,10 +73,12 @@ scoreRoutes.post(
       history: req.history ?? profile?.history ?? [],
       candidates: req.candidates,
     };
+    timer.mark("context");
 
     const attempt = async (variant: RolloutVariant): Promise<ScoreResult> => {
       const model = await models.get(kv, variant.modelId);
-      return scoreCandidates(model, kv, shards, input);
+      timer.mark("model");
+      return scoreCandidates(model, kv, shards, input, timer);
     };
     let served = choice.variant;
     let result: ScoreResult;
@@ -102,6 +111,8 @@ scoreRoutes.post(
       modelId: served.modelId,
       knowledge: result.knowledge,
     };
+    const text = JSON.stringify(response);
+    timer.mark("respond");
     recordExposure(c.env, {
       userId: req.userId,
       variant: served.name,
@@ -113,10 +124,19 @@ scoreRoutes.post(
       forced: choice.forced,
       knowledge: result.knowledge,
     });
+    timer.mark("exposure");
     c.header(VARIANT_HEADER, served.name);
     c.header(MODEL_HEADER, served.modelId);
     if (fellBack) c.header(FALLBACK_HEADER, choice.variant.name);
-    if (c.req.header(DEBUG_HEADER) === "kv" && (await hasAdminToken(c))) c.header(KV_READS_HEADER, JSON.stringify(counted.stats));
-    return c.json(response);
+    const debug = c.req
+      .header(DEBUG_HEADER)
+      ?.split(",")
+      .map((s) => s.trim());
+    if (debug && (await hasAdminToken(c))) {
+      if (debug.includes("kv")) c.header(KV_READS_HEADER, JSON.stringify(counted.stats));
+      if (debug.includes("timing")) c.header(SERVER_TIMING_HEADER, timer.header());
+    }
+    c.header("content-type", "application/json");
+    return c.body(text);
   },
 );
