@@ -67,8 +67,12 @@ describe("sparse embedding updates (lazy AdamW)", () => {
       c.map((x) => 2 * x),
       1,
     );
-    rowsOf(after1, 1).forEach((x, j) => expect(x).toBeCloseTo(h1.row[j], 6));
-    rowsOf(after1, 3).forEach((x, j) => expect(x).toBeCloseTo(h3.row[j], 6));
+    rowsOf(after1, 1).forEach((x, j) => {
+      expect(x).toBeCloseTo(h1.row[j], 6);
+    });
+    rowsOf(after1, 3).forEach((x, j) => {
+      expect(x).toBeCloseTo(h3.row[j], 6);
+    });
     for (const r of [0, 2, 4, 5]) {
       expect(rowsOf(after1, r), `row ${r}`).toEqual(rowsOf(Float32Array.from(start), r));
       expect(rowsOf(s1.m, r).every((x) => x === 0) && rowsOf(s1.v, r).every((x) => x === 0)).toBe(true);
@@ -79,8 +83,12 @@ describe("sparse embedding updates (lazy AdamW)", () => {
     const after2 = table.dataSync() as Float32Array;
     const s2 = opt.getState().moments.get("emb/t")!;
     const h1b = lazyStep(h1.row, h1.m, h1.v, c, 2);
-    rowsOf(after2, 1).forEach((x, j) => expect(x).toBeCloseTo(h1b.row[j], 6));
-    rowsOf(s2.m, 1).forEach((x, j) => expect(x).toBeCloseTo(h1b.m[j], 7));
+    rowsOf(after2, 1).forEach((x, j) => {
+      expect(x).toBeCloseTo(h1b.row[j], 6);
+    });
+    rowsOf(s2.m, 1).forEach((x, j) => {
+      expect(x).toBeCloseTo(h1b.m[j], 7);
+    });
     expect(rowsOf(after2, 3)).toEqual(rowsOf(after1, 3));
     expect(rowsOf(s2.m, 3)).toEqual(rowsOf(s1.m, 3));
     expect(rowsOf(s2.v, 3)).toEqual(rowsOf(s1.v, 3));
@@ -130,7 +138,9 @@ describe("sparse embedding updates (lazy AdamW)", () => {
     const g = tf.tensor2d([0.3, -0.2, 0.1], [E, 1]);
     opt.apply({ "core/w": g }, lr);
     const h = lazyStep([1, 2, 3], [0, 0, 0], [0, 0, 0], [0.3, -0.2, 0.1], 1);
-    Array.from(w.dataSync()).forEach((x, j) => expect(x).toBeCloseTo(h.row[j], 6));
+    Array.from(w.dataSync()).forEach((x, j) => {
+      expect(x).toBeCloseTo(h.row[j], 6);
+    });
     g.dispose();
     params.dispose();
     weights.dispose();

@@ -28,7 +28,11 @@ function logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> |
 
   const left: number[] = [];
   const right: number[] = [];
-  for (let i = 0; i < F; i++) for (let j = i + 1; j < F; j++) left.push(i), right.push(j);
+  for (let i = 0; i < F; i++)
+    for (let j = i + 1; j < F; j++) {
+      left.push(i);
+      right.push(j);
+    }
   const P = left.length;
   const bilinear = (name: string, t: T) => {
     const w = ops.param(`core/bilinear/${name}`, [E, E], { kind: "glorot" });
