@@ -26,6 +26,7 @@ const GATE_BIAS_INIT = 2;
  * (4 epochs of the demo) an unscaled gate cannot move far from its init, which is what the old gates showed.
  */
 const GATE_LOGIT_SCALE = 10;
+const LOGIT_BOUND = 12;
 const EPS = 1e-6;
 
 /** Gate [B, K] (0 where the mask is 0) for chunks [B, K, d], mask [B, K] and the side's context ctx [B, ctxDim]. */
@@ -51,7 +52,9 @@ export function esfGate<T>(ops: Ops<T>, prefix: string, chunks: T, mask: T, ctx:
   const hidden = denseLayer(ops, `${prefix}/hidden`, features, 2 * HEADS + 3, HIDDEN, "relu"); // [B, K, hidden]
   const w = ops.param(`${prefix}/gate/w`, [HIDDEN, 1], { kind: "glorot" });
   const b = ops.param(`${prefix}/gate/b`, [1], { kind: "constant", value: GATE_BIAS_INIT / GATE_LOGIT_SCALE });
-  const logit = ops.scale(ops.dense(hidden, w, b, "linear"), GATE_LOGIT_SCALE);
+  // Bounded logit, BOUND * tanh(scale * z / BOUND): gates stay strictly inside (0, 1) in float32 (never a dead gate).
+  const z = ops.dense(hidden, w, b, "linear");
+  const logit = ops.scale(ops.tanh(ops.scale(z, GATE_LOGIT_SCALE / LOGIT_BOUND)), LOGIT_BOUND);
   const gate = ops.reshape(ops.sigmoid(logit), [-1, K]); // [B, K]
   return ops.mul(gate, mask);
 }
