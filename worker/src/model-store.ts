@@ -1,9 +1,7 @@
 /**
  * Loads a published model from KV: manifest, vocabulary and ONNX blobs by content hash, each blob checked against
  * its sha256 and size before use, then one ORT session per graph. Loaded models are cached per isolate, so a
- * model is fetched and compiled once per isolate, not per request. When the model has precomputed item vectors,
- * the item extractor only serves items missing from them: its blob is read and checked at load, but its session is
- * created on first use, which keeps one ORT session creation out of the first request.
+ * model is fetched and compiled once per isolate, not per request.
  */
 import { FeatureEncoder } from "../../shared/feature-encoding.ts";
 import { kvKeys } from "../../shared/kv-keys.ts";
@@ -34,48 +32,12 @@ export interface LoadedModel {
   encoder: FeatureEncoder;
   backbone: LoadedGraph;
   userExtractor: LoadedGraph | null;
-  /** Created at load, or on first use when precomputed item vectors make it a fallback path (see above). */
-  itemExtractor: LazyGraph | null;
+  itemExtractor: LoadedGraph | null;
   loadedAt: string;
   /** How long the load took in all, and in ORT session creation (summed over graphs). */
   loadTimings: { totalMs: number; sessionsMs: number };
   /** User extractor outputs by user id and encoded rows (bounded; dropped with the model). */
   userVectors: BoundedMap<{ vector: Float32Array; status: "present" | "missing" }>;
-}
-
-/** A graph whose session may be created on first use; a failed creation is retried by the next caller. */
-export interface LazyGraph {
-  ref: GraphRef;
-  get(): Promise<LoadedGraph>;
-  /** The graph if its session exists already. */
-  loaded(): LoadedGraph | undefined;
-}
-
-function eagerGraph(graph: LoadedGraph): LazyGraph {
-  const ready = Promise.resolve(graph);
-  return { ref: graph.ref, get: () => ready, loaded: () => graph };
-}
-
-function lazyGraph(create: () => Promise<LoadedGraph>, ref: GraphRef): LazyGraph {
-  let pending: Promise<LoadedGraph> | undefined;
-  let graph: LoadedGraph | undefined;
-  return {
-    ref,
-    get: () => {
-      pending ??= create().then(
-        (g) => {
-          graph = g;
-          return g;
-        },
-        (e) => {
-          pending = undefined;
-          throw e;
-        },
-      );
-      return pending;
-    },
-    loaded: () => graph,
-  };
 }
 
 /** A Map that forgets its oldest entries beyond a count (insertion order; re-set moves an entry to the end). */
@@ -148,7 +110,7 @@ export class ModelStore {
 }
 
 async function release(model: LoadedModel): Promise<void> {
-  const graphs = [model.backbone, model.userExtractor, model.itemExtractor?.loaded() ?? null].filter((g): g is LoadedGraph => g !== null);
+  const graphs = [model.backbone, model.userExtractor, model.itemExtractor].filter((g): g is LoadedGraph => g !== null);
   await Promise.all(graphs.map((g) => g.session.release().catch(() => undefined)));
 }
 
@@ -160,9 +122,7 @@ async function load(kv: KVNamespace, modelId: string): Promise<LoadedModel> {
     readBlob(kv, modelId, "vocabulary", manifest.vocabulary),
     loadGraph(kv, modelId, "backbone", manifest.graphs.backbone),
     manifest.graphs.userExtractor ? loadGraph(kv, modelId, "userExtractor", manifest.graphs.userExtractor) : null,
-    manifest.graphs.itemExtractor
-      ? loadItemExtractor(kv, modelId, manifest.graphs.itemExtractor, manifest.itemVectors !== undefined)
-      : null,
+    manifest.graphs.itemExtractor ? loadGraph(kv, modelId, "itemExtractor", manifest.graphs.itemExtractor) : null,
   ]);
   let encoder: FeatureEncoder;
   try {
@@ -173,7 +133,7 @@ async function load(kv: KVNamespace, modelId: string): Promise<LoadedModel> {
     throw new ModelLoadError(modelId, `vocabulary blob is invalid: ${errorMessage(e)}`);
   }
   const totalMs = Date.now() - started;
-  const sessionsMs = [backbone, userExtractor, itemExtractor?.loaded()].reduce((sum, g) => sum + (g?.sessionMs ?? 0), 0);
+  const sessionsMs = [backbone, userExtractor, itemExtractor].reduce((sum, g) => sum + (g?.sessionMs ?? 0), 0);
   logEvent("info", "model_loaded", { modelId, ms: totalMs, sessionsMs });
   return {
     loadTimings: { totalMs, sessionsMs },
@@ -233,17 +193,7 @@ async function readBlob(kv: KVNamespace, modelId: string, what: string, ref: { b
 }
 
 async function loadGraph(kv: KVNamespace, modelId: string, name: GraphName, ref: GraphRef): Promise<LoadedGraph> {
-  return sessionFor(modelId, name, ref, await readBlob(kv, modelId, name, ref));
-}
-
-/** The item extractor: blob read and checked now; session now, or on first use when it is only a fallback path. */
-async function loadItemExtractor(kv: KVNamespace, modelId: string, ref: GraphRef, onFirstUse: boolean): Promise<LazyGraph> {
-  const bytes = await readBlob(kv, modelId, "itemExtractor", ref);
-  if (!onFirstUse) return eagerGraph(await sessionFor(modelId, "itemExtractor", ref, bytes));
-  return lazyGraph(() => sessionFor(modelId, "itemExtractor", ref, bytes), ref);
-}
-
-async function sessionFor(modelId: string, name: GraphName, ref: GraphRef, bytes: Uint8Array): Promise<LoadedGraph> {
+  const bytes = await readBlob(kv, modelId, name, ref);
   let session: ort.InferenceSession;
   const started = Date.now();
   try {

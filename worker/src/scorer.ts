@@ -200,9 +200,8 @@ async function itemKnowledge(
     }
     feats.set(rows.itemFeats.subarray(pos * Fi, (pos + 1) * Fi), j * Fi);
   });
-  const itemExtractor = await model.itemExtractor.get(); // may create its session now (model-store.ts)
   const out = await run(
-    itemExtractor,
+    model.itemExtractor,
     {
       item_chunks: new ort.Tensor("float32", chunks, [m, spec.chunks, spec.dim]),
       item_chunk_mask: new ort.Tensor("float32", mask, [m, spec.chunks]),

@@ -27,6 +27,16 @@ export const SERVER_TIMING_HEADER = "server-timing";
 
 export const scoreRoutes = new Hono<AppEnv>();
 
+/** The request's waitUntil, or undefined where there is no execution context (Hono throws on access then). */
+function waitUntilOf(c: { executionCtx: { waitUntil(p: Promise<unknown>): void } }): ((p: Promise<unknown>) => void) | undefined {
+  try {
+    const ctx = c.executionCtx;
+    return (p) => ctx.waitUntil(p);
+  } catch {
+    return undefined;
+  }
+}
+
 scoreRoutes.post(
   "/v1/score",
   (c, next) =>
@@ -113,17 +123,21 @@ scoreRoutes.post(
     };
     const text = JSON.stringify(response);
     timer.mark("respond");
-    recordExposure(c.env, {
-      userId: req.userId,
-      variant: served.name,
-      assignedVariant: choice.variant.name,
-      modelId: served.modelId,
-      bucket: choice.bucket,
-      candidates: req.candidates.length,
-      fallback: fellBack,
-      forced: choice.forced,
-      knowledge: result.knowledge,
-    });
+    recordExposure(
+      c.env,
+      {
+        userId: req.userId,
+        variant: served.name,
+        assignedVariant: choice.variant.name,
+        modelId: served.modelId,
+        bucket: choice.bucket,
+        candidates: req.candidates.length,
+        fallback: fellBack,
+        forced: choice.forced,
+        knowledge: result.knowledge,
+      },
+      waitUntilOf(c),
+    );
     timer.mark("exposure");
     c.header(VARIANT_HEADER, served.name);
     c.header(MODEL_HEADER, served.modelId);
