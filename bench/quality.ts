@@ -138,7 +138,15 @@ const finish = (r: QualityResults) => {
   const s = summary(r);
   for (const line of s.lines) console.log(line);
   console.log(`[out] full results in ${outFile}`);
-  console.log(JSON.stringify({ backend, out: outFile, budgetMinutes, withinBudget: r.seconds.total <= budgetMinutes * 60, ...s.json }));
+  console.log(
+    JSON.stringify({
+      backend,
+      out: outFile,
+      budgetMinutes,
+      withinBudget: r.resumed > 0 ? null : r.seconds.total <= budgetMinutes * 60,
+      ...s.json,
+    }),
+  );
 };
 let partial: QualityResults | null = null;
 // Cut short (timeout, Ctrl-C): summarise what was measured, marked complete: false, and exit 124.
