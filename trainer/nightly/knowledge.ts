@@ -109,6 +109,8 @@ export async function refreshKnowledge(
   runDir: string,
   previousRun: string | null,
   log: (line: string) => void,
+  /** Encoding progress as (texts done, texts total), for a progress bar. */
+  onProgress?: (done: number, total: number) => void,
 ): Promise<KnowledgeSummary> {
   const { chunks, dim, encoderDim } = config.compress;
   const ids = { user: raw.users.map((u) => u.id), item: raw.items.map((i) => i.id) };
@@ -117,7 +119,7 @@ export async function refreshKnowledge(
   let bank: StoredBank;
   let added: Record<KnowledgeField, number>;
   if (!prev) {
-    const encoded = await buildBank(texts, createHashEncoder({ dim: encoderDim }), { chunks, ids });
+    const encoded = await buildBank(texts, createHashEncoder({ dim: encoderDim }), { chunks, ids, onProgress });
     bank = compressBank(encoded, { dim, codec: "i8", seed: config.prepare.seed }).bank;
     added = { user: ids.user.length, item: ids.item.length };
     log(`built a new bank: ${ids.user.length} users, ${ids.item.length} items`);
@@ -125,7 +127,7 @@ export async function refreshKnowledge(
     const known = { user: new Set(prev.user.ids), item: new Set(prev.item.ids) };
     const fresh = { user: ids.user.filter((id) => !known.user.has(id)), item: ids.item.filter((id) => !known.item.has(id)) };
     const state = prev.encoderState as { base: HashEncoderState; user: PcaState; item: PcaState };
-    const encoded = await buildBank(texts, frozenEncoder(state.base), { chunks, ids: fresh });
+    const encoded = await buildBank(texts, frozenEncoder(state.base), { chunks, ids: fresh, onProgress });
     const fields = {} as Record<KnowledgeField, KnowledgeBankField>;
     for (const f of KNOWLEDGE_FIELDS) {
       const e = encoded[f];

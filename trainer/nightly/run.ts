@@ -16,7 +16,7 @@ import { BUCKETS, type RolloutConfig } from "../../shared/rollout.ts";
 import { loadDataset } from "../data/store.ts";
 import type { PreparedDataset, RawDataset } from "../data/types.ts";
 import { loadBank, type StoredBank } from "../knowledge/bank.ts";
-import { readBundle } from "../publish/kv-bundle.ts";
+import { type KvBundle, readBundle } from "../publish/kv-bundle.ts";
 import { publishBundle } from "../publish/publish.ts";
 import type { KvTarget } from "../publish/targets/types.ts";
 import { writeReport } from "../report/write.ts";
@@ -251,6 +251,18 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       }
     };
 
+    const publishWithProgress = async (bundle: KvBundle, t: KvTarget) => {
+      const bar = options.progress?.("publish", 1);
+      try {
+        return await publishBundle(bundle, t, {
+          log: (l) => log(`[publish] ${l}`),
+          onProgress: bar ? (done, total) => bar.update(done / total) : undefined,
+        });
+      } finally {
+        bar?.stop();
+      }
+    };
+
     const stages: Record<StageName, () => Promise<Record<string, unknown>>> = {
       async ingest() {
         const prev = await lastSuccessfulRun(config.runsDir, dir);
@@ -262,7 +274,16 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
         return { ...summary };
       },
       async knowledge() {
-        const s = await refreshKnowledge(config, await getRaw(), await getData(), dir, previousRun(), (l) => log(`[knowledge] ${l}`));
+        const bar = options.progress?.("knowledge", 1);
+        const s = await refreshKnowledge(
+          config,
+          await getRaw(),
+          await getData(),
+          dir,
+          previousRun(),
+          (l) => log(`[knowledge] ${l}`),
+          bar ? (done, total) => bar.update(done / total) : undefined,
+        ).finally(() => bar?.stop());
         return { ...s };
       },
       async champion() {
@@ -299,7 +320,7 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
           backboneModelId: summary.modelId,
           runDir: dir,
         });
-        await publishOrFail(() => publishBundle(built.bundle, t, { log: (l) => log(`[publish] ${l}`) }));
+        await publishOrFail(() => publishWithProgress(built.bundle, t));
         const rollout = buildConfig({
           salt: config.name,
           variants: [{ name: config.rollout.championVariant, modelId: summary.modelId }],
@@ -428,7 +449,7 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
           backboneModelId: strategy === "extractor-only" ? lineage.backboneModelId : null,
           runDir: dir,
         });
-        const report = await publishOrFail(() => publishBundle(bundle, t, { log: (l) => log(`[publish] ${l}`) }));
+        const report = await publishOrFail(() => publishWithProgress(bundle, t));
         await writeJsonAtomic(path.join(dir, "publish.json"), { modelId, target: t.description, ...report });
         return { modelId, written: report.written };
       },

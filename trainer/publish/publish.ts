@@ -23,6 +23,8 @@ export interface PublishOptions {
   dataSample?: number;
   /** Values to mask in every message (the API token, for one). */
   secrets?: Iterable<string | undefined>;
+  /** Called after each stage with (entries written so far, entries to write), for a progress bar. */
+  onProgress?: (done: number, total: number) => void;
   /** Read-back attempts per key: KV is eventually consistent, so a remote read can briefly lag the write. */
   verifyAttempts?: number;
 }
@@ -72,6 +74,10 @@ export async function publishBundle(bundle: KvBundle, target: KvTarget, options:
       await target.putMany(entries.map(({ key, value }) => ({ key, value })));
       report.written[stage] += entries.length;
       log(`${stage}: wrote ${entries.length}`);
+      options.onProgress?.(
+        STAGES.slice(0, STAGES.indexOf(stage) + 1).reduce((n, s) => n + stages.get(s)!.length, 0),
+        bundle.entries.length,
+      );
       if (verify) {
         const checked = stage === "data" ? sample(entries, options.dataSample ?? 64) : entries;
         await verifyEntries(checked, target, options.verifyAttempts ?? (target.cheapReads ? 1 : 4));
