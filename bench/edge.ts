@@ -13,7 +13,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -267,7 +267,19 @@ async function main() {
       const p = data.profiles.find((x) => x.userId === body.userId)!;
       inline.push((await post(`${url}/v1/score`, { ...body, attributes: p.attributes, history: p.history })).ms);
     }
-    const breakdown = { healthRoundTrip: quantiles(health), score100ProfileInRequest: quantiles(inline) };
+    // Stages inside the worker (Server-Timing from `x-kser-debug: timing`, whole ms from workerd's Date.now, which
+    // advances locally): mean over 100 warm requests of 100 candidates.
+    const stageSums: Record<string, number> = {};
+    const STAGE_REQUESTS = 100;
+    for (let i = 0; i < STAGE_REQUESTS; i++) {
+      const r = await post(`${url}/v1/score`, request(100, i), { ...admin, "x-kser-debug": "timing" });
+      for (const entry of (r.res.headers.get("server-timing") ?? "").split(",")) {
+        const m = /^\s*([\w-]+);dur=([\d.]+)/.exec(entry);
+        if (m) stageSums[m[1]] = (stageSums[m[1]] ?? 0) + Number(m[2]);
+      }
+    }
+    const workerStages100 = Object.fromEntries(Object.entries(stageSums).map(([k, v]) => [k, round(v / STAGE_REQUESTS, 2)]));
+    const breakdown = { healthRoundTrip: quantiles(health), score100ProfileInRequest: quantiles(inline), workerStages100 };
     log(`breakdown: ${JSON.stringify(breakdown)}`);
 
     // 5. KV reads per request and knowledge bytes per candidate (worker counters), warm and after a cache flush.
@@ -407,6 +419,7 @@ async function main() {
 
     const result = {
       bench: "edge",
+      loadAverage: loadavg().map((x) => round(x, 2)),
       model: {
         modelId: manifest.modelId,
         users: data.userIds.length,
