@@ -38,7 +38,10 @@ export async function writeConfig(root: string, name: string, config: unknown): 
   return file;
 }
 
-/** Runs `kser nightly`; `killWhen` sends SIGKILL as soon as the output matches it. */
+/**
+ * Runs `kser nightly`; `killWhen` sends SIGKILL to its whole process group as soon as the output matches it, the
+ * way a scheduler stops a job (children such as a local workerd go too).
+ */
 export function kserNightly(
   args: string[],
   opts: { env?: NodeJS.ProcessEnv; killWhen?: RegExp } = {},
@@ -48,11 +51,12 @@ export function kserNightly(
       cwd: projectRoot,
       env: { ...process.env, ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
     });
     let out = "";
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
-      if (opts.killWhen?.test(out) && child.exitCode === null) child.kill("SIGKILL");
+      if (opts.killWhen?.test(out) && child.exitCode === null && child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
     };
     child.stdout.on("data", onData);
     child.stderr.on("data", onData);

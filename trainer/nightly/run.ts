@@ -235,6 +235,13 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       }
       return target.target;
     };
+    // The local target holds a workerd process: release it before long stages so a run killed during training
+    // leaves no server behind.
+    const releaseTarget = async () => {
+      const open = target;
+      target = null;
+      await open?.target.close().catch(() => {});
+    };
     const previousRun = () => (st.stages.ingest?.summary.previousRun as string | null) ?? null;
     const championId = () => st.stages.champion?.summary.modelId as string;
 
@@ -331,6 +338,7 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
         return { modelId: summary.modelId, source: "trained", history: model.history, export: summary };
       },
       async train() {
+        await releaseTarget();
         await initBackend();
         const d = await getData();
         const m = config.model;
