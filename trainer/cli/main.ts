@@ -27,5 +27,8 @@ try {
     console.error(`kser: ${error.message}`);
     process.exit(error.exitCode);
   }
-  throw error;
+  // Printed here rather than rethrown: tfjs-backend-wasm rethrows uncaught errors from its own (minified) file,
+  // which would bury the message under a one-line dump of that file.
+  console.error(`kser: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exit(1);
 }
