@@ -34,7 +34,7 @@ export function lineChart(title: string, series: Series[], opts: { width?: numbe
   const legend = series
     .map((s, i) => `<text x="${pad.l + 8 + i * 130}" y="16" fill="${s.color}" font-size="12">&#9632; ${esc(s.name)}</text>`)
     .join("");
-  const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3));
+  const fmt = (v: number) => (Number.isInteger(v) || Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3));
   return `<figure class="chart"><figcaption>${esc(title)}</figcaption><svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}">
 <rect x="${pad.l}" y="${pad.t}" width="${W - pad.l - pad.r}" height="${H - pad.t - pad.b}" fill="#fafafa" stroke="#ccc"/>
 <text x="${pad.l - 6}" y="${sy(y1) + 4}" font-size="11" text-anchor="end">${fmt(y1)}</text>
