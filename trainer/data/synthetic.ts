@@ -7,29 +7,12 @@
  * Each movie's hidden theme (which moves ratings) is kept in `attributes.latent_theme`, NOT a model field: "world
  * knowledge" an LLM would have about a film and the backbone lacks. Users' latent tastes are not exposed anywhere.
  */
+import { ML100K_GENRES } from "./movielens-100k.ts";
 import { Rng } from "./rng.ts";
 import type { RawDataset, RawInteraction, RawItem, RawUser } from "./types.ts";
 
-export const SYNTHETIC_GENRES = [
-  "Action",
-  "Adventure",
-  "Animation",
-  "Children's",
-  "Comedy",
-  "Crime",
-  "Documentary",
-  "Drama",
-  "Fantasy",
-  "Film-Noir",
-  "Horror",
-  "Musical",
-  "Mystery",
-  "Romance",
-  "Sci-Fi",
-  "Thriller",
-  "War",
-  "Western",
-];
+/** The synthetic world uses MovieLens's genres (without its "unknown" placeholder). */
+export const SYNTHETIC_GENRES = ML100K_GENRES.filter((g) => g !== "unknown");
 // Relative frequency of each genre as a primary genre (Drama and Comedy dominate, as in MovieLens).
 const GENRE_WEIGHTS = [8, 5, 2, 3, 12, 4, 1, 15, 2, 1, 4, 2, 2, 6, 4, 6, 2, 1];
 const THEMES = ["feel-good", "dark", "cerebral", "spectacle", "romantic", "gritty"];
