@@ -1,7 +1,7 @@
 /** Embeddings from an OpenAI-compatible /v1/embeddings endpoint (OpenAI, vLLM, Workers AI's /ai/v1, ...). */
 import { UserFacingError } from "../../util/errors.ts";
-import { MalformedResponseError, postJson, type RequestHooks, type RetryPolicy } from "../providers/http.ts";
-import { createRemoteEncoder } from "./remote.ts";
+import { MalformedResponseError, postJson } from "../providers/http.ts";
+import { createRemoteEncoder, type RemoteEncoderCallerOptions } from "./remote.ts";
 import type { KnowledgeEncoder } from "./types.ts";
 
 const KNOWN_DIMS: Record<string, number> = {
@@ -11,7 +11,7 @@ const KNOWN_DIMS: Record<string, number> = {
   "@cf/baai/bge-base-en-v1.5": 768,
 };
 
-export interface OpenAIEmbeddingOptions {
+export interface OpenAIEmbeddingOptions extends RemoteEncoderCallerOptions {
   model: string;
   /** Required unless the model is a known one. */
   dim?: number;
@@ -19,15 +19,6 @@ export interface OpenAIEmbeddingOptions {
   baseUrl?: string;
   /** Default OPENAI_API_KEY; optional for loopback servers. */
   apiKeyEnv?: string;
-  /** Default 100 texts per request. */
-  batchSize?: number;
-  concurrency?: number;
-  cachePath?: string;
-  normalize?: boolean;
-  policy?: RetryPolicy;
-  hooks?: RequestHooks;
-  onProgress?: (done: number, total: number) => void;
-  env?: Record<string, string | undefined>;
 }
 
 export function createOpenAIEmbeddings(opts: OpenAIEmbeddingOptions): KnowledgeEncoder {

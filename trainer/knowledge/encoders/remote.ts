@@ -5,9 +5,21 @@
  */
 import { createHash } from "node:crypto";
 import { JsonlCache } from "../providers/cache.ts";
-import { MalformedResponseError } from "../providers/http.ts";
+import { MalformedResponseError, type RequestHooks, type RetryPolicy } from "../providers/http.ts";
 import { mapPool } from "../providers/pool.ts";
 import type { KnowledgeEncoder } from "./types.ts";
+
+/** What every API-backed encoder's caller can set, besides the provider's own options. */
+export interface RemoteEncoderCallerOptions {
+  batchSize?: number;
+  concurrency?: number;
+  cachePath?: string;
+  normalize?: boolean;
+  policy?: RetryPolicy;
+  hooks?: RequestHooks;
+  onProgress?: (done: number, total: number) => void;
+  env?: Record<string, string | undefined>;
+}
 
 export interface RemoteEncoderOptions {
   name: string;

@@ -3,27 +3,19 @@
  * texts per request. mean and cls pooling give incompatible vectors, so the pooling is part of the encoder name.
  */
 import { cloudflareResult, workersAiTarget } from "../providers/chat.ts";
-import { MalformedResponseError, postJson, type RequestHooks, type RetryPolicy } from "../providers/http.ts";
-import { createRemoteEncoder } from "./remote.ts";
+import { MalformedResponseError, postJson } from "../providers/http.ts";
+import { createRemoteEncoder, type RemoteEncoderCallerOptions } from "./remote.ts";
 import type { KnowledgeEncoder } from "./types.ts";
 
 export const WORKERS_AI_MAX_BATCH = 100;
 
-export interface WorkersAiEmbeddingOptions {
+export interface WorkersAiEmbeddingOptions extends RemoteEncoderCallerOptions {
   model?: string;
   dim?: number;
   pooling?: "mean" | "cls";
   baseUrl?: string;
   accountId?: string;
   apiTokenEnv?: string;
-  batchSize?: number;
-  concurrency?: number;
-  cachePath?: string;
-  normalize?: boolean;
-  policy?: RetryPolicy;
-  hooks?: RequestHooks;
-  onProgress?: (done: number, total: number) => void;
-  env?: Record<string, string | undefined>;
 }
 
 export function createWorkersAiEmbeddings(opts: WorkersAiEmbeddingOptions = {}): KnowledgeEncoder {
