@@ -38,6 +38,8 @@ export const graphRefSchema = z.object({
   bytes: z.number().int().positive(),
   inputs: z.array(z.string()).min(1),
   outputs: z.array(z.string()).min(1),
+  /** Inputs the graph also takes with batch 1 for a whole request (one row shared by every candidate). */
+  requestInputs: z.array(z.string()).optional(),
 });
 
 export const manifestSchema = z.object({

@@ -16,13 +16,29 @@ export interface ExportedGraph {
   bytes: Uint8Array;
   inputs: string[];
   outputs: string[];
+  /** Inputs that may be fed with batch 1 for a whole request (the same row for every candidate). */
+  requestInputs?: string[];
 }
 
-function buildGraph(params: ParamValues, name: string, define: (ops: OnnxOps) => Record<string, OnnxValue>): ExportedGraph {
-  const ops = new OnnxOps(params);
+/**
+ * The backbone's user-side inputs: identical for every candidate of a request, so the exported backbone takes them
+ * with batch 1 and computes the user side once per request (OnnxOpsOptions.requestInputs).
+ */
+export const BACKBONE_REQUEST_INPUTS = ["user_feats", "hist_feats", "hist_ratings", "hist_mask", "user_know"] as const;
+
+function buildGraph(
+  params: ParamValues,
+  name: string,
+  define: (ops: OnnxOps) => Record<string, OnnxValue>,
+  requestInputs?: readonly string[],
+): ExportedGraph {
+  const ops = new OnnxOps(params, { requestInputs });
   const outputs = define(ops);
   for (const [outName, value] of Object.entries(outputs)) ops.output(value, outName);
-  return { bytes: ops.build(name), inputs: ops.inputNames(), outputs: Object.keys(outputs) };
+  const inputs = ops.inputNames();
+  const graph: ExportedGraph = { bytes: ops.build(name), inputs, outputs: Object.keys(outputs) };
+  if (requestInputs) graph.requestInputs = inputs.filter((i) => requestInputs.includes(i));
+  return graph;
 }
 
 export function exportOnnx(model: TrainedModel): {
@@ -33,7 +49,7 @@ export function exportOnnx(model: TrainedModel): {
   const cfg: ModelConfig = model.config;
   const withKnowledge = getExtractor(cfg.extractor).usesKnowledge;
   return {
-    backbone: buildGraph(model.params, `${cfg.backbone}-backbone`, (ops) => backboneGraph(ops, cfg)),
+    backbone: buildGraph(model.params, `${cfg.backbone}-backbone`, (ops) => backboneGraph(ops, cfg), BACKBONE_REQUEST_INPUTS),
     userExtractor: withKnowledge ? buildGraph(model.params, `${cfg.extractor}-user`, (ops) => userExtractorGraph(ops, cfg)) : null,
     itemExtractor: withKnowledge ? buildGraph(model.params, `${cfg.extractor}-item`, (ops) => itemExtractorGraph(ops, cfg)) : null,
   };

@@ -41,7 +41,9 @@ export interface ServingBundle {
 }
 
 function graphRef(graph: ExportedGraph): GraphRef {
-  return { blob: sha256Hex(graph.bytes), bytes: graph.bytes.length, inputs: graph.inputs, outputs: graph.outputs };
+  const ref: GraphRef = { blob: sha256Hex(graph.bytes), bytes: graph.bytes.length, inputs: graph.inputs, outputs: graph.outputs };
+  if (graph.requestInputs?.length) ref.requestInputs = graph.requestInputs;
+  return ref;
 }
 
 function shardCount(entities: number, perShard: number): number {

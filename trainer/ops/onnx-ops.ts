@@ -16,6 +16,17 @@ export interface OnnxValue {
   shape: number[];
 }
 
+export interface OnnxOpsOptions {
+  /**
+   * Inputs that are the same for every row of a request (the user side of a backbone): the graph also accepts
+   * them with batch 1 (dim "request") and broadcasts them, so serving computes the user-side ops once per request.
+   * Values computed only from such inputs stay batch 1; where they meet per-row values, Concat expands them, and a
+   * dense layer over such a Concat is split into a per-row product plus one per-request product (same weights).
+   * Given with full batch they give the same results as without this option.
+   */
+  requestInputs?: readonly string[];
+}
+
 const ELEM: Record<DType, number> = { float32: onnx.TensorProto.DataType.FLOAT, int32: onnx.TensorProto.DataType.INT32 };
 const ACTIVATION_OPS: Record<Exclude<Activation, "linear">, string> = { relu: "Relu", sigmoid: "Sigmoid", tanh: "Tanh" };
 
@@ -33,8 +44,20 @@ export class OnnxOps implements Ops<OnnxValue> {
   private readonly outputs: OnnxValue[] = [];
   private readonly paramValues = new Map<string, OnnxValue>();
   private counter = 0;
+  /** Values that depend only on requestInputs (and initializers): batch 1 at serving. */
+  private readonly requestValues = new Set<string>();
+  private readonly initializerNames = new Set<string>();
+  /** Concat outputs mixing request and per-row values, with their parts (for the dense split). */
+  private readonly mixedConcats = new Map<string, { parts: OnnxValue[]; axis: number }>();
 
-  constructor(private readonly weights: Map<string, { shape: number[]; values: Float32Array }>) {}
+  constructor(
+    private readonly weights: Map<string, { shape: number[]; values: Float32Array }>,
+    private readonly options: OnnxOpsOptions = {},
+  ) {}
+
+  private isRequest(v: OnnxValue): boolean {
+    return this.requestValues.has(v.name);
+  }
 
   private fresh(prefix: string): string {
     return `${prefix}_${this.counter++}`;
@@ -49,11 +72,14 @@ export class OnnxOps implements Ops<OnnxValue> {
   ): OnnxValue {
     const out = this.fresh(opType.toLowerCase());
     this.nodes.push({ opType, input: inputs, output: [out], name: out, attribute: attrs });
+    const values = inputs.filter((i) => !this.initializerNames.has(i));
+    if (values.length > 0 && values.every((i) => this.requestValues.has(i))) this.requestValues.add(out);
     return { name: out, dtype, shape: outShape };
   }
 
   private int64Const(values: number[]): string {
     const name = this.fresh("const_i64");
+    this.initializerNames.add(name);
     this.initializers.push({
       name,
       dims: [values.length],
@@ -65,11 +91,13 @@ export class OnnxOps implements Ops<OnnxValue> {
 
   private int32Scalar(value: number): string {
     const name = this.fresh("const_i32");
+    this.initializerNames.add(name);
     this.initializers.push({ name, dims: [], dataType: onnx.TensorProto.DataType.INT32, rawData: bytesOf(Int32Array.of(value)) });
     return name;
   }
 
   private floatTensor(name: string, values: Float32Array, dims: number[]): void {
+    this.initializerNames.add(name);
     this.initializers.push({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytesOf(values) });
   }
 
@@ -78,6 +106,7 @@ export class OnnxOps implements Ops<OnnxValue> {
     if (existing) return existing;
     const v = { name, dtype, shape };
     this.inputs.set(name, v);
+    if (this.options.requestInputs?.includes(name)) this.requestValues.add(name);
     return v;
   }
 
@@ -124,6 +153,7 @@ export class OnnxOps implements Ops<OnnxValue> {
   take(x: OnnxValue, axis: number, indices: number[]): OnnxValue {
     const ax = normAxis(axis, x.shape.length);
     const name = this.fresh("const_i32");
+    this.initializerNames.add(name);
     this.initializers.push({
       name,
       dims: [indices.length],
@@ -141,13 +171,52 @@ export class OnnxOps implements Ops<OnnxValue> {
   dense(x: OnnxValue, w: OnnxValue, b: OnnxValue | null, activation: Activation): OnnxValue {
     const outShape = [...x.shape.slice(0, -1), w.shape[1]];
     let y: OnnxValue;
-    if (x.shape.length === 2) {
+    const split = this.splitDense(x, w, b);
+    if (split) {
+      y = split;
+    } else if (x.shape.length === 2) {
       y = this.node("Gemm", b ? [x.name, w.name, b.name] : [x.name, w.name], outShape, "float32");
     } else {
       y = this.node("MatMul", [x.name, w.name], outShape, "float32");
       if (b) y = this.node("Add", [y.name, b.name], outShape, "float32");
     }
     return activation === "linear" ? y : this.node(ACTIVATION_OPS[activation], [y.name], outShape, "float32");
+  }
+
+  /**
+   * x @ w + b where x is a 2-D Concat of per-row and per-request parts: [per-row parts] @ w[their rows] + b, plus
+   * [per-request parts] @ w[their rows] (batch 1, broadcast by Add). The Concat itself is then left unused.
+   */
+  private splitDense(x: OnnxValue, w: OnnxValue, b: OnnxValue | null): OnnxValue | null {
+    const mixed = this.mixedConcats.get(x.name);
+    const weights = this.weights.get(w.name);
+    if (!mixed || x.shape.length !== 2 || mixed.axis !== 1 || !weights || !this.paramValues.has(w.name)) return null;
+    const out = w.shape[1];
+    const rowsOf = (request: boolean) => {
+      const rows: number[] = [];
+      let offset = 0;
+      for (const p of mixed.parts) {
+        if (this.isRequest(p) === request) for (let r = 0; r < p.shape[1]; r++) rows.push(offset + r);
+        offset += p.shape[1];
+      }
+      return rows;
+    };
+    const slice = (rows: number[], suffix: string): OnnxValue => {
+      const values = new Float32Array(rows.length * out);
+      for (const [i, r] of rows.entries()) values.set(weights.values.subarray(r * out, (r + 1) * out), i * out);
+      const name = this.fresh(`${w.name}/${suffix}`);
+      this.floatTensor(name, values, [rows.length, out]);
+      return { name, dtype: "float32", shape: [rows.length, out] };
+    };
+    const rowParts = mixed.parts.filter((p) => !this.isRequest(p));
+    const requestParts = mixed.parts.filter((p) => this.isRequest(p));
+    const xRow = this.concat(rowParts, 1);
+    const xRequest = this.concat(requestParts, 1);
+    const wRow = slice(rowsOf(false), "rows");
+    const wRequest = slice(rowsOf(true), "request");
+    const perRow = this.node("Gemm", b ? [xRow.name, wRow.name, b.name] : [xRow.name, wRow.name], [x.shape[0], out], "float32");
+    const perRequest = this.node("MatMul", [xRequest.name, wRequest.name], [x.shape[0], out], "float32");
+    return this.node("Add", [perRow.name, perRequest.name], [x.shape[0], out], "float32");
   }
 
   private broadcastShape(a: number[], b: number[]): number[] {
@@ -190,6 +259,24 @@ export class OnnxOps implements Ops<OnnxValue> {
   concat(xs: OnnxValue[], axis: number): OnnxValue {
     if (xs.length === 1) return xs[0];
     const ax = normAxis(axis, xs[0].shape.length);
+    const reference = xs.find((x) => !this.isRequest(x));
+    if (ax > 0 && reference && xs.some((x) => this.isRequest(x))) {
+      // Per-request parts (batch 1 at serving) take the batch of a per-row part: Expand to [batch, ...their dims].
+      // Shape and the target shape are int64 in the graph; DType has no int64, and these never become outputs.
+      const batch = this.node("Shape", [reference.name], [1], "int32", [
+        { name: "end", type: onnx.AttributeProto.AttributeType.INT, i: 1 },
+      ]);
+      const expanded = xs.map((x) => {
+        if (!this.isRequest(x)) return x;
+        const target = this.node("Concat", [batch.name, this.int64Const(x.shape.slice(1))], [x.shape.length], "int32", [
+          { name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 0 },
+        ]);
+        return this.node("Expand", [x.name, target.name], x.shape, x.dtype);
+      });
+      const out = this.concat(expanded, axis);
+      this.mixedConcats.set(out.name, { parts: xs, axis: ax });
+      return out;
+    }
     const shape = [...xs[0].shape];
     shape[ax] = xs.some((x) => x.shape[ax] < 0) ? -1 : xs.reduce((s, x) => s + x.shape[ax], 0);
     return this.node(
@@ -255,20 +342,32 @@ export class OnnxOps implements Ops<OnnxValue> {
 
   /** Serialises the graph; inputs appear in declaration order. */
   build(graphName: string): Uint8Array {
-    const valueInfo = (v: OnnxValue): onnxProto.onnx.IValueInfoProto => ({
-      name: v.name,
-      type: {
-        tensorType: { elemType: ELEM[v.dtype], shape: { dim: v.shape.map((d) => (d < 0 ? { dimParam: "batch" } : { dimValue: d })) } },
-      },
+    const valueInfo = (v: OnnxValue): onnxProto.onnx.IValueInfoProto => {
+      const batch = this.isRequest(v) && this.inputs.has(v.name) ? "request" : "batch";
+      return {
+        name: v.name,
+        type: {
+          tensorType: { elemType: ELEM[v.dtype], shape: { dim: v.shape.map((d) => (d < 0 ? { dimParam: batch } : { dimValue: d })) } },
+        },
+      };
+    };
+    // Drop nodes and initializers no output depends on (e.g. a Concat replaced by a split dense layer).
+    const needed = new Set(this.outputs.map((o) => o.name));
+    const nodes = [...this.nodes].reverse().filter((n) => {
+      if (!n.output?.some((o) => needed.has(o))) return false;
+      for (const i of n.input ?? []) needed.add(i);
+      return true;
     });
+    nodes.reverse();
+    const initializers = this.initializers.filter((t) => needed.has(t.name ?? ""));
     const model = onnx.ModelProto.create({
       irVersion: 8,
       producerName: "kser-edge",
       opsetImport: [{ domain: "", version: 17 }],
       graph: {
         name: graphName,
-        node: this.nodes,
-        initializer: this.initializers,
+        node: nodes,
+        initializer: initializers,
         input: [...this.inputs.values()].map(valueInfo),
         output: this.outputs.map(valueInfo),
       },

@@ -78,17 +78,26 @@ export async function backboneInputs(
     itemKnowledge(model, kv, shards, input.candidates, rows),
   ]);
 
+  // A backbone exported with request inputs takes the user side once (batch 1) and broadcasts it; older graphs get
+  // the same row repeated for every candidate.
+  const once = new Set(model.backbone.ref.requestInputs ?? []);
+  const userSide = (name: keyof typeof userRow, full: Int32Array | Float32Array, dims: number[]): ort.Tensor =>
+    once.has(name) ? userRow[name] : new ort.Tensor(full instanceof Int32Array ? "int32" : "float32", full, [n, ...dims]);
   const backboneFeeds: Feeds = {
     item_feats: new ort.Tensor("int32", rows.itemFeats, [n, Fi]),
-    user_feats: new ort.Tensor("int32", rows.userFeats, [n, Fu]),
-    hist_feats: new ort.Tensor("int32", rows.histFeats, [n, L, Fi]),
-    hist_ratings: new ort.Tensor("int32", rows.histRatings, [n, L]),
-    hist_mask: new ort.Tensor("float32", rows.histMask, [n, L]),
+    user_feats: userSide("user_feats", rows.userFeats, [Fu]),
+    hist_feats: userSide("hist_feats", rows.histFeats, [L, Fi]),
+    hist_ratings: userSide("hist_ratings", rows.histRatings, [L]),
+    hist_mask: userSide("hist_mask", rows.histMask, [L]),
   };
   if (user.vector) {
-    const tiled = new Float32Array(n * E);
-    for (let i = 0; i < n; i++) tiled.set(user.vector, i * E);
-    backboneFeeds.user_know = new ort.Tensor("float32", tiled, [n, E]);
+    if (once.has("user_know")) {
+      backboneFeeds.user_know = new ort.Tensor("float32", user.vector, [1, E]);
+    } else {
+      const tiled = new Float32Array(n * E);
+      for (let i = 0; i < n; i++) tiled.set(user.vector, i * E);
+      backboneFeeds.user_know = new ort.Tensor("float32", tiled, [n, E]);
+    }
   }
   if (items.vectors) backboneFeeds.item_know = new ort.Tensor("float32", items.vectors, [n, E]);
   return {
