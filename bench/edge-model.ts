@@ -12,7 +12,7 @@ import { writeFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { kvKeys, shardOf } from "../shared/kv-keys.ts";
 import { ROLLOUT_SCHEMA } from "../shared/rollout.ts";
-import { decodeShard, encodeShard } from "../shared/vector-codec.ts";
+import { decodeShard, encodeShard, type VectorCodec } from "../shared/vector-codec.ts";
 import type { RealModelCase, RealModelFixture } from "../test/worker/fixtures/real-model-types.ts";
 import { prepareDataset } from "../trainer/data/prepare.ts";
 import { generateSyntheticDataset } from "../trainer/data/synthetic.ts";
@@ -46,6 +46,8 @@ export interface EdgeModelOptions {
   epochs?: number;
   /** Entities per knowledge / item-vector shard. */
   entitiesPerShard?: number;
+  /** Codec of the precomputed item vectors (buildServingBundle's default, f16, when absent). */
+  itemVectorCodec?: VectorCodec;
   backend?: BackendPreference;
 }
 
@@ -87,6 +89,7 @@ export async function trainEdgeModel(options: EdgeModelOptions = {}): Promise<Ed
     knowledgeCodec: bank.codec,
     includeProfiles: true,
     entitiesPerShard: options.entitiesPerShard,
+    itemVectorCodec: options.itemVectorCodec,
     createdAt: "2026-01-01T00:00:00Z",
   });
   return { data, bank, model, built };
@@ -103,6 +106,8 @@ export async function buildRealModelFixture(): Promise<RealModelFixture> {
     knowledgeDim: 16,
     embeddingDim: 8,
     epochs: 2,
+    // Exact vectors: this fixture checks worker scores against tfjs within 1e-4 (f16's bound is tested in Node).
+    itemVectorCodec: "f32",
   });
   const { manifest } = built;
   if (!manifest.itemVectors || !manifest.knowledge) throw new Error("the KSER bundle has no item vectors or knowledge");
