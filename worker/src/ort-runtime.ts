@@ -56,8 +56,18 @@ export function ortStatus(): { ready: boolean; error?: string; warmupMs?: number
   return { ready: warmupMs !== undefined, warmupMs };
 }
 
+/**
+ * ORT's graph optimizations are off: the exported graphs are already in their final form (Gemm emitted directly,
+ * constants as initializers), runs are as fast without them (backbone, 100 candidates, ORT-web wasm in Node:
+ * 0.80-0.91 ms disabled vs 0.93-1.23 ms "all", medians of 400 runs under load 9-10), and the optimizer is wasm code
+ * that the first request must compile: workerd discards the top-level warm-up's baseline (Liftoff) code before the
+ * first request (docs/worker.md, "Why the first request is slow"), and with "all" the first request took 630-1000 ms
+ * against 320-430 ms disabled (3 fresh starts each, same load).
+ */
+export const GRAPH_OPTIMIZATION_LEVEL = "disabled" as const;
+
 /** Creates a session once the backend is up; every model session goes through here. */
 export async function createSession(bytes: Uint8Array): Promise<ort.InferenceSession> {
   await ortReady();
-  return ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+  return ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: GRAPH_OPTIMIZATION_LEVEL });
 }
