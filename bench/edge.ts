@@ -396,24 +396,22 @@ async function main() {
     const backboneFeeds = Object.fromEntries(
       backbone.inputNames.map((name) => [name, requestInputs.has(name) ? firstRow(feeds[name]) : feeds[name]]),
     );
-    for (let i = 0; i < 20; i++) await backbone.run(backboneFeeds);
-    const nodeRuns: number[] = [];
-    for (let i = 0; i < 200; i++) {
-      const t0 = performance.now();
-      await backbone.run(backboneFeeds);
-      nodeRuns.push(performance.now() - t0);
-    }
-    const nodeModelMs = median(nodeRuns);
+    // Median of 200 runs after 20 warm-up runs.
+    const nodeMedianMs = async (session: ortNode.InferenceSession) => {
+      for (let i = 0; i < 20; i++) await session.run(backboneFeeds);
+      const runs: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const t0 = performance.now();
+        await session.run(backboneFeeds);
+        runs.push(performance.now() - t0);
+      }
+      return median(runs);
+    };
+    const nodeModelMs = await nodeMedianMs(backbone);
     // onnxruntime-node at its own best level too ("all"), as a reference for what native code can do here.
-    const backboneAll = await ortNode.InferenceSession.create(built.graphs.backbone.bytes, { ...opts, graphOptimizationLevel: "all" });
-    for (let i = 0; i < 20; i++) await backboneAll.run(backboneFeeds);
-    const nodeAllRuns: number[] = [];
-    for (let i = 0; i < 200; i++) {
-      const t0 = performance.now();
-      await backboneAll.run(backboneFeeds);
-      nodeAllRuns.push(performance.now() - t0);
-    }
-    const nodeAllModelMs = median(nodeAllRuns);
+    const nodeAllModelMs = await nodeMedianMs(
+      await ortNode.InferenceSession.create(built.graphs.backbone.bytes, { ...opts, graphOptimizationLevel: "all" }),
+    );
     log(
       `model only, 100 candidates: workerd ${round(workerdModelMs, 3)} ms (client-timed), ${round(median(inWorker), 3)} ms (Date.now in the worker), inputs before the backbone ${round(workerdInputsMs, 3)} ms, onnxruntime-node ${round(nodeModelMs, 3)} ms (level "all": ${round(nodeAllModelMs, 3)} ms)`,
     );
