@@ -102,6 +102,9 @@ export function registerBatchMatMulFix(): void {
       const { a, b } = inputs as unknown as { a: tf.TensorInfo; b: tf.TensorInfo };
       const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
       if (!transposeA && !transposeB) return plain(args);
+      const untransposed = { ...attrs, transposeA: false, transposeB: false };
+      const product = (x: tf.TensorInfo, y: tf.TensorInfo) =>
+        plain({ inputs: { a: x, b: y }, backend, attrs: untransposed }) as tf.TensorInfo;
       const kb = backend as tf.KernelBackend;
       const wb = backend as Backend;
       const size = (x: tf.TensorInfo) => x.shape.reduce((p, d) => p * d, 1);
@@ -116,11 +119,7 @@ export function registerBatchMatMulFix(): void {
       if (transposeA !== transposeB && swapped < direct) {
         // a^T b = (b^T a)^T and a b^T = (b a^T)^T.
         const small = swapLastTwo(transposeA ? b : a, kb);
-        const inner = (
-          transposeA
-            ? plain({ inputs: { a: small, b: a }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } })
-            : plain({ inputs: { a: b, b: small }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } })
-        ) as tf.TensorInfo;
+        const inner = transposeA ? product(small, a) : product(b, small);
         const out = swapLastTwo(inner, kb);
         wb.disposeData(small.dataId);
         wb.disposeData(inner.dataId);
@@ -128,7 +127,7 @@ export function registerBatchMatMulFix(): void {
       }
       const at = transposeA ? swapLastTwo(a, kb) : a;
       const bt = transposeB ? swapLastTwo(b, kb) : b;
-      const out = plain({ inputs: { a: at, b: bt }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } });
+      const out = product(at, bt);
       if (transposeA) wb.disposeData(at.dataId);
       if (transposeB) wb.disposeData(bt.dataId);
       return out;
@@ -163,11 +162,24 @@ export function registerGatherFix(): void {
       for (let i = 0; i < ids.length; i++) {
         const id = ids[i];
         if (!(id >= 0 && id < rows)) throw new Error(`GatherV2: the index value ${id} is not in [0, ${rows - 1}]`);
-        dst.set(src.subarray(id * rowSize, (id + 1) * rowSize), i * rowSize);
       }
+      // Narrow rows (embeddings): an element loop; subarray+set allocates two views per row.
+      gatherRows(src, dst, ids, rowSize);
       return out;
     },
   });
+}
+
+function gatherRows(src: tf.backend_util.TypedArray, dst: tf.backend_util.TypedArray, ids: ArrayLike<number>, rowSize: number) {
+  if (rowSize >= 64) {
+    for (let i = 0; i < ids.length; i++) dst.set(src.subarray(ids[i] * rowSize, (ids[i] + 1) * rowSize), i * rowSize);
+    return;
+  }
+  for (let i = 0; i < ids.length; i++) {
+    const s = ids[i] * rowSize;
+    const d = i * rowSize;
+    for (let j = 0; j < rowSize; j++) dst[d + j] = src[s + j];
+  }
 }
 
 export const gatherFixRegistered = (): boolean => isPatched(tf.GatherV2, "wasm");
