@@ -79,6 +79,43 @@ export function readValues(t: tf.Tensor): Float32Array {
   return t.dataSync() as Float32Array;
 }
 
+interface AdamConstants {
+  b1: number;
+  b2: number;
+  c1: number;
+  c2: number;
+  eps: number;
+  decay: number;
+  stepSize: number;
+}
+
+/**
+ * The AdamW update of `count` consecutive elements: w[wAt..], its moments m/v at the same indices, gradient g[gAt..].
+ * One loop for the dense and the sparse (row) updates.
+ */
+function adamRange(
+  w: Float32Array,
+  wAt: number,
+  g: Float32Array,
+  gAt: number,
+  count: number,
+  m: Float32Array,
+  v: Float32Array,
+  k: AdamConstants,
+) {
+  const { b1, b2, c1, c2, eps, decay, stepSize } = k;
+  for (let j = 0; j < count; j++) {
+    const i = wAt + j;
+    const gi = g[gAt + j];
+    const mi = b1 * m[i] + c1 * gi;
+    const vi = b2 * v[i] + c2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    // The stored (float32) moments, as before the refactor: results stay bit-identical.
+    w[i] = w[i] * decay - (stepSize * m[i]) / (Math.sqrt(v[i]) + eps);
+  }
+}
+
 export class AdamW {
   readonly beta1: number;
   readonly beta2: number;
@@ -121,9 +158,7 @@ export class AdamW {
     // Bias corrections folded into the step size (as TF's Adam does), from the step count alone.
     const stepSize = (lr * Math.sqrt(1 - this.beta2 ** t)) / (1 - this.beta1 ** t);
     const decay = 1 - lr * this.weightDecay;
-    const { beta1: b1, beta2: b2, epsilon: eps } = this;
-    const c1 = 1 - b1;
-    const c2 = 1 - b2;
+    const k: AdamConstants = { b1: this.beta1, b2: this.beta2, c1: 1 - this.beta1, c2: 1 - this.beta2, eps: this.epsilon, decay, stepSize };
     for (const [name, p] of this.variables) {
       const m = this.m.get(name)!;
       const v = this.v.get(name)!;
@@ -133,21 +168,10 @@ export class AdamW {
         const size = p.size / p.shape[0];
         // Embedding tables are only read by gather (sparseTables checks): updated in place.
         updateValues(p, true, (w) => {
-          const g = rows.values;
           for (let s = 0; s < rows.count; s++) {
             const r = rows.ids[s];
             if (mask && !mask.rows[r]) continue;
-            const base = r * size;
-            const gBase = s * size;
-            for (let j = 0; j < size; j++) {
-              const i = base + j;
-              const gi = g[gBase + j];
-              const mi = b1 * m[i] + c1 * gi;
-              const vi = b2 * v[i] + c2 * gi * gi;
-              m[i] = mi;
-              v[i] = vi;
-              w[i] = w[i] * decay - (stepSize * m[i]) / (Math.sqrt(v[i]) + eps);
-            }
+            adamRange(w, r * size, rows.values, s * size, size, m, v, k);
           }
         });
         continue;
@@ -158,18 +182,12 @@ export class AdamW {
         // Read after updateValues may have allocated (a heap view is invalidated by heap growth).
         const g = readValues(grad);
         const n = w.length;
-        const rowSize = mask ? mask.rowSize : n;
-        for (let start = 0; start < n; start += rowSize) {
-          if (mask && !mask.rows[start / rowSize]) continue;
-          const end = start + rowSize;
-          for (let i = start; i < end; i++) {
-            const gi = g[i];
-            const mi = b1 * m[i] + c1 * gi;
-            const vi = b2 * v[i] + c2 * gi * gi;
-            m[i] = mi;
-            v[i] = vi;
-            w[i] = w[i] * decay - (stepSize * m[i]) / (Math.sqrt(v[i]) + eps);
-          }
+        if (!mask) {
+          adamRange(w, 0, g, 0, n, m, v, k);
+          return;
+        }
+        for (let start = 0; start < n; start += mask.rowSize) {
+          if (mask.rows[start / mask.rowSize]) adamRange(w, start, g, start, mask.rowSize, m, v, k);
         }
       });
     }
