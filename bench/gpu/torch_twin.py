@@ -3,6 +3,7 @@
 
     python3 bench/gpu/torch_twin.py DIR [--device auto|cuda|cpu] [--batches 1024,8192] [--steps 50] [--threads N]
     python3 bench/gpu/torch_twin.py DIR --check      # the twin's logits against tfjs's (twin_check.json)
+    python3 bench/gpu/torch_twin.py DIR --compare bench-train.log   # + PyTorch / tfjs ratios per model and batch
 
 Each step is what the tfjs trainer does: forward, BCE with logits (+ the ESFNet gate sparsity term where the model
 has gates), backward, AdamW (lr 1e-3, weight decay 0.01). Inputs are one random batch of the right shapes and id
@@ -108,6 +109,18 @@ def check(folder, spec, module):
     return {"check": expected["model"], "batch": len(expected["logit"]), "maxAbsDiff": diff, "ok": diff < 1e-4}
 
 
+def tfjs_rates(log_path):
+    """examples/s per (model, batch) from bench:train's output (its last line is one JSON object)."""
+    with open(log_path, encoding="utf-8") as f:
+        last = json.loads([line for line in f.read().splitlines() if line.startswith("{")][-1])
+    rates = {}
+    for key, model in (("kser1024", "deepfm-kser"), ("kser8192", "deepfm-kser"), ("reference", "reference")):
+        run = last.get(key)
+        if run:
+            rates[(model, run["batchSize"])] = run["examplesPerSecond"]
+    return last.get("backend"), rates
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("folder")
@@ -116,6 +129,7 @@ def main():
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--compare", help="bench:train output to compare with (same models and batches)")
     args = parser.parse_args()
     spec, module = load_twins(args.folder)
     if args.check:
@@ -132,7 +146,16 @@ def main():
             print(json.dumps(run), flush=True)
             runs.append(run)
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else f"cpu x {torch.get_num_threads()} threads"
-    print(json.dumps({"torch": torch.__version__, "device": name, "runs": runs}))
+    summary = {"torch": torch.__version__, "device": name, "runs": runs}
+    if args.compare:
+        backend, rates = tfjs_rates(args.compare)
+        summary["tfjsBackend"] = backend
+        summary["torchOverTfjs"] = [
+            {"model": r["model"], "batchSize": r["batchSize"], "tfjs": rates[(r["model"], r["batchSize"])],
+             "torch": r["examplesPerSecond"], "ratio": round(r["examplesPerSecond"] / rates[(r["model"], r["batchSize"])], 2)}
+            for r in runs if (r["model"], r["batchSize"]) in rates
+        ]
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
