@@ -3,7 +3,8 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ScoreResponse } from "../../shared/score-api.ts";
-import { forced, json, resetToFixture, score } from "./helpers.ts";
+import { fixtureRolloutForTests } from "./fixture-rollout.ts";
+import { adminHeaders, call, forced, json, resetToFixture, score } from "./helpers.ts";
 import { expectedScores } from "./reference.ts";
 
 const CANDIDATES = ["i1", "i2", "i3", "i4", "i5", "i6", "unknown-item"];
@@ -83,5 +84,25 @@ describe("POST /v1/score", () => {
     expect(body.scores).toHaveLength(1000);
     const profile = { userId: "u3", attributes: { gender: "F" }, history: [{ itemId: "i1", rating: 2 }] };
     expectClose(body.scores.slice(0, 8), expectedScores("know", { ...profile, candidates: many.slice(0, 8) }));
+  });
+});
+
+describe("model prefetch", () => {
+  beforeAll(() => resetToFixture(env.KSER_KV));
+
+  it("loads the other live variants' models in the background after a request", async () => {
+    const cached = async () => (await json<{ models: string[] }>(await call("/v1/admin/cache", { headers: adminHeaders() }))).models;
+    expect(await cached()).toEqual([]);
+    const res = await score({ userId: "u1", candidates: ["i1", "i2"] }, forced("control"));
+    expect(res.status).toBe(200);
+    const wanted = [...new Set(fixtureRolloutForTests().variants.map((v) => v.modelId))].sort();
+    expect(wanted.length).toBeGreaterThan(1);
+    // waitUntil work outlives the response: poll the isolate's cache (the load itself is what is checked, not its speed).
+    let models = await cached();
+    for (let i = 0; i < 200 && wanted.some((id) => !models.includes(id)); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      models = await cached();
+    }
+    expect([...models].sort()).toEqual(wanted);
   });
 });

@@ -63,8 +63,12 @@ const USER_VECTOR_CACHE = 4096;
 /** At most this many models keep sessions in one isolate (a rollout rarely has more than a few variants). */
 const MAX_MODELS = 8;
 
+/** A model whose background prefetch failed is not prefetched again for this long (requests still try it). */
+const PREFETCH_RETRY_MS = 60_000;
+
 export class ModelStore {
   private readonly models = new Map<string, Promise<LoadedModel>>();
+  private readonly prefetchFailedAt = new Map<string, number>();
 
   /** The loaded model, loading it on first use; concurrent callers share one load. Throws ModelLoadError. */
   get(kv: KVNamespace, modelId: string): Promise<LoadedModel> {
@@ -79,6 +83,31 @@ export class ModelStore {
       this.evict();
     }
     return pending;
+  }
+
+  /**
+   * Loads, in the background, the models of `modelIds` this isolate has not loaded yet (the rollout's other
+   * variants), so that the first request served by another variant does not pay for the load. Never rejects: a
+   * failure is logged, and that model is not prefetched again for PREFETCH_RETRY_MS.
+   */
+  prefetch(kv: KVNamespace, modelIds: string[]): Promise<void> {
+    const now = Date.now();
+    const wanted = [...new Set(modelIds)]
+      .slice(0, MAX_MODELS)
+      .filter((id) => !this.models.has(id) && !(now - (this.prefetchFailedAt.get(id) ?? Number.NEGATIVE_INFINITY) < PREFETCH_RETRY_MS));
+    return Promise.all(
+      wanted.map((id) =>
+        this.get(kv, id).then(
+          () => {
+            this.prefetchFailedAt.delete(id);
+          },
+          (e) => {
+            this.prefetchFailedAt.set(id, Date.now());
+            logEvent("warn", "model_prefetch_failed", { modelId: id, reason: errorMessage(e) });
+          },
+        ),
+      ),
+    ).then(() => undefined);
   }
 
   loadedIds(): string[] {
@@ -96,6 +125,7 @@ export class ModelStore {
   async flush(): Promise<number> {
     const all = [...this.models.values()];
     this.models.clear();
+    this.prefetchFailedAt.clear();
     await Promise.all(all.map((p) => p.then(release, () => undefined)));
     return all.length;
   }

@@ -139,6 +139,13 @@ scoreRoutes.post(
       waitUntilOf(c),
     );
     timer.mark("exposure");
+    // The other live variants' models load after the response (uncounted KV: not this request's reads).
+    waitUntilOf(c)?.(
+      models.prefetch(
+        c.env.KSER_KV,
+        config.variants.map((v) => v.modelId),
+      ),
+    );
     c.header(VARIANT_HEADER, served.name);
     c.header(MODEL_HEADER, served.modelId);
     if (fellBack) c.header(FALLBACK_HEADER, choice.variant.name);
