@@ -106,8 +106,7 @@ export async function buildRealModelFixture(): Promise<RealModelFixture> {
     knowledgeDim: 16,
     embeddingDim: 8,
     epochs: 2,
-    // Exact vectors: this fixture checks worker scores against tfjs within 1e-4 (f16's bound is tested in Node).
-    itemVectorCodec: "f32",
+    // The default f16 item vectors, as deployed: worker scores must still equal tfjs's exact-vector scores within 1e-4.
   });
   const { manifest } = built;
   if (!manifest.itemVectors || !manifest.knowledge) throw new Error("the KSER bundle has no item vectors or knowledge");

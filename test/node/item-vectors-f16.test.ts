@@ -2,7 +2,7 @@
  * Precomputed item vectors are published as f16 by default (half the KV bytes of f32). This is the parity bound of
  * that choice: the backbone's scores with f16-rounded item vectors (encoded and decoded by the shard codec the
  * worker uses) stay within 1e-3 of the scores with the exact f32 vectors, and the vectors themselves within f16's
- * relative precision. Worker-vs-tfjs parity (< 1e-4) is checked with f32 vectors in test/worker/real-model.test.ts.
+ * relative precision. Worker-vs-tfjs parity (< 1e-4) is checked with these default f16 vectors in test/worker/real-model.test.ts.
  */
 import * as ortNode from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
