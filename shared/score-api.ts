@@ -5,7 +5,19 @@ import { historyEntrySchema } from "./user-profile.ts";
 export const DEFAULT_MAX_CANDIDATES = 1000;
 export const MAX_HISTORY = 200;
 
+const schemas = new Map<number, ReturnType<typeof buildScoreRequestSchema>>();
+
+/** The request schema for a candidate limit; built once per limit (a zod schema is not free to build per request). */
 export function scoreRequestSchema(maxCandidates: number) {
+  let schema = schemas.get(maxCandidates);
+  if (!schema) {
+    schema = buildScoreRequestSchema(maxCandidates);
+    schemas.set(maxCandidates, schema);
+  }
+  return schema;
+}
+
+function buildScoreRequestSchema(maxCandidates: number) {
   return z.object({
     userId: z.string().min(1).max(256),
     /** Recent history, newest last; when omitted the user's stored profile history is used. */
