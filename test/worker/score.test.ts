@@ -99,7 +99,7 @@ describe("model prefetch", () => {
     expect(wanted.length).toBeGreaterThan(1);
     // waitUntil work outlives the response: poll the isolate's cache (the load itself is what is checked, not its speed).
     let models = await cached();
-    for (let i = 0; i < 200 && wanted.some((id) => !models.includes(id)); i++) {
+    for (let i = 0; i < 600 && wanted.some((id) => !models.includes(id)); i++) {
       await new Promise((r) => setTimeout(r, 25));
       models = await cached();
     }
