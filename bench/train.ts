@@ -21,12 +21,12 @@ import { generateSyntheticDataset } from "../trainer/data/synthetic.ts";
 import { buildBank } from "../trainer/knowledge/bank.ts";
 import { createHashEncoder } from "../trainer/knowledge/encoders/hash.ts";
 import { simulateKnowledge } from "../trainer/knowledge/simulator.ts";
-import { denseLayer, mlp } from "../trainer/ops/ops.ts";
 import { ParamStore, TfOps } from "../trainer/ops/tf-ops.ts";
 import { type BackendPreference, initBackend } from "../trainer/runtime/backend.ts";
 import { AdamW } from "../trainer/train/optimizer.ts";
 import { SparseEmbeddings, sparseTables } from "../trainer/train/sparse-embeddings.ts";
 import { bceWithLogits, trainModel } from "../trainer/train/train.ts";
+import { REFERENCE_SHAPE, referenceShapeLogit } from "./reference-shape.ts";
 
 const { values } = parseArgs({
   options: {
@@ -79,23 +79,14 @@ async function kser(batchSize: number, epochs: number) {
   };
 }
 
-/** The notes' reference model, written against the same Ops and trained with the same AdamW. */
+/** The notes' reference model (reference-shape.ts, also the PyTorch twin's), trained with the same AdamW. */
 function referenceShape(steps: number) {
-  const B = 1024;
-  const V = 10_000;
-  const F = 8;
+  const { batch: B, vocab: V, idFields: F, denseDim: D } = REFERENCE_SHAPE;
   const params = new ParamStore(true, 7);
   const ids = tf.keep(tf.randomUniform([B, F], 0, V, "int32", 1));
-  const dense = [tf.keep(tf.randomNormal([B, 128], 0, 1, "float32", 2)), tf.keep(tf.randomNormal([B, 128], 0, 1, "float32", 3))];
+  const dense = [tf.keep(tf.randomNormal([B, D], 0, 1, "float32", 2)), tf.keep(tf.randomNormal([B, D], 0, 1, "float32", 3))];
   const labels = tf.keep(tf.cast(tf.greater(tf.randomUniform([B], 0, 1, "float32", 4), 0.5), "float32"));
-  const forward = (ops: TfOps = new TfOps(params, new Map())) => {
-    const fields = Array.from({ length: F }, (_, f) =>
-      ops.gather(ops.param(`emb/f${f}`, [V, 16], { kind: "normal", std: 0.01 }), ops.select(ids, 1, f)),
-    );
-    const projected = dense.map((x, i) => denseLayer(ops, `core/dense${i}`, x, 128, 16, "relu"));
-    const h = mlp(ops, "core/mlp", ops.concat([...fields, ...projected], 1), 160, [256, 128], "relu");
-    return ops.reshape(denseLayer(ops, "out", h.out, h.dim, 1, "linear"), [-1]);
-  };
+  const forward = (ops: TfOps = new TfOps(params, new Map())) => referenceShapeLogit(ops, ids, dense);
   tf.tidy(() => {
     forward();
   });

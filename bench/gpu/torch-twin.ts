@@ -24,7 +24,7 @@ import { ParamStore, TfOps } from "../../trainer/ops/tf-ops.ts";
 import { TorchCodegenOps } from "../../trainer/ops/torch-codegen.ts";
 import { initBackend } from "../../trainer/runtime/backend.ts";
 import { forwardTf } from "../../trainer/train/model.ts";
-import { REFERENCE_SHAPE, referenceShapeLogit } from "./reference-shape.ts";
+import { REFERENCE_SHAPE, referenceShapeLogit } from "../reference-shape.ts";
 
 const { values } = parseArgs({ options: { out: { type: "string" }, check: { type: "boolean", default: false } } });
 if (!values.out) throw new Error("give --out DIR");

@@ -77,28 +77,33 @@ export class OnnxOps implements Ops<OnnxValue> {
     return { name: out, dtype, shape: outShape };
   }
 
+  /** Every initializer goes through here, so that request-value tracking knows which node inputs are constants. */
+  private initializer(tensor: onnxProto.onnx.ITensorProto & { name: string }): string {
+    this.initializerNames.add(tensor.name);
+    this.initializers.push(tensor);
+    return tensor.name;
+  }
+
   private int64Const(values: number[]): string {
-    const name = this.fresh("const_i64");
-    this.initializerNames.add(name);
-    this.initializers.push({
-      name,
+    return this.initializer({
+      name: this.fresh("const_i64"),
       dims: [values.length],
       dataType: onnx.TensorProto.DataType.INT64,
       rawData: bytesOf(BigInt64Array.from(values.map(BigInt))),
     });
-    return name;
   }
 
   private int32Scalar(value: number): string {
-    const name = this.fresh("const_i32");
-    this.initializerNames.add(name);
-    this.initializers.push({ name, dims: [], dataType: onnx.TensorProto.DataType.INT32, rawData: bytesOf(Int32Array.of(value)) });
-    return name;
+    return this.initializer({
+      name: this.fresh("const_i32"),
+      dims: [],
+      dataType: onnx.TensorProto.DataType.INT32,
+      rawData: bytesOf(Int32Array.of(value)),
+    });
   }
 
   private floatTensor(name: string, values: Float32Array, dims: number[]): void {
-    this.initializerNames.add(name);
-    this.initializers.push({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytesOf(values) });
+    this.initializer({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytesOf(values) });
   }
 
   input(name: string, dtype: DType, shape: number[]): OnnxValue {
@@ -152,10 +157,8 @@ export class OnnxOps implements Ops<OnnxValue> {
 
   take(x: OnnxValue, axis: number, indices: number[]): OnnxValue {
     const ax = normAxis(axis, x.shape.length);
-    const name = this.fresh("const_i32");
-    this.initializerNames.add(name);
-    this.initializers.push({
-      name,
+    const name = this.initializer({
+      name: this.fresh("const_i32"),
       dims: [indices.length],
       dataType: onnx.TensorProto.DataType.INT32,
       rawData: bytesOf(Int32Array.from(indices)),

@@ -123,6 +123,7 @@ scoreRoutes.post(
     };
     const text = JSON.stringify(response);
     timer.mark("respond");
+    const waitUntil = waitUntilOf(c);
     recordExposure(
       c.env,
       {
@@ -136,11 +137,11 @@ scoreRoutes.post(
         forced: choice.forced,
         knowledge: result.knowledge,
       },
-      waitUntilOf(c),
+      waitUntil,
     );
     timer.mark("exposure");
     // The other live variants' models load after the response (uncounted KV: not this request's reads).
-    waitUntilOf(c)?.(
+    waitUntil?.(
       models.prefetch(
         c.env.KSER_KV,
         config.variants.map((v) => v.modelId),

@@ -3,7 +3,7 @@
  * 16-d over 10k-row tables, two 128-d dense inputs projected to 16-d by ReLU layers, MLP 160-256-128-1. bench:train
  * times it in tfjs; bench/gpu turns the same definition into its PyTorch twin.
  */
-import { denseLayer, mlp, type Ops } from "../../trainer/ops/ops.ts";
+import { denseLayer, mlp, type Ops } from "../trainer/ops/ops.ts";
 
 export const REFERENCE_SHAPE = { idFields: 8, vocab: 10_000, embedding: 16, denseInputs: 2, denseDim: 128, batch: 1024 } as const;
 
