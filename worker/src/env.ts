@@ -11,6 +11,7 @@ interface KserBindings {
   MAX_BODY_BYTES?: string;
   ROLLOUT_CACHE_MS?: string;
   SHARD_CACHE_BYTES?: string;
+  PROFILE_CACHE_MS?: string;
 }
 
 export interface Settings {
@@ -18,6 +19,7 @@ export interface Settings {
   maxBodyBytes: number;
   rolloutCacheMs: number;
   shardCacheBytes: number;
+  profileCacheMs: number;
 }
 
 function intVar(raw: string | undefined, fallback: number, min: number): number {
@@ -32,6 +34,7 @@ export function settingsOf(env: Env): Settings {
     maxBodyBytes: intVar(env.MAX_BODY_BYTES, 1_048_576, 1024),
     rolloutCacheMs: intVar(env.ROLLOUT_CACHE_MS, 5000, 0),
     shardCacheBytes: intVar(env.SHARD_CACHE_BYTES, 32 * 1024 * 1024, 0),
+    profileCacheMs: intVar(env.PROFILE_CACHE_MS, 10_000, 0),
   };
 }
 

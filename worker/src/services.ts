@@ -1,20 +1,27 @@
-/** The per-isolate state shared by all requests: loaded models, decoded shards, the cached rollout config. */
+/** The per-isolate state shared by all requests: loaded models, decoded shards, user profiles, the rollout config. */
 import type { Settings } from "./env.ts";
 import { ShardStore } from "./knowledge-store.ts";
 import { ModelStore } from "./model-store.ts";
+import { ProfileStore } from "./profile-store.ts";
 import { RolloutSource } from "./rollout.ts";
 
 export interface Services {
   models: ModelStore;
   shards: ShardStore;
   rollout: RolloutSource;
+  profiles: ProfileStore;
 }
 
 let services: Services | undefined;
 
 /** Created on first use because the shard budget comes from env, which only requests carry. */
 export function servicesFor(settings: Settings): Services {
-  services ??= { models: new ModelStore(), shards: new ShardStore(settings.shardCacheBytes), rollout: new RolloutSource() };
+  services ??= {
+    models: new ModelStore(),
+    shards: new ShardStore(settings.shardCacheBytes),
+    rollout: new RolloutSource(),
+    profiles: new ProfileStore(),
+  };
   return services;
 }
 
@@ -22,5 +29,6 @@ export async function flushServices(): Promise<{ models: number }> {
   if (!services) return { models: 0 };
   services.shards.clear();
   services.rollout.clear();
+  services.profiles.clear();
   return { models: await services.models.flush() };
 }

@@ -6,7 +6,6 @@ import { type AppEnv, requireAdmin } from "../admin-auth.ts";
 import { settingsOf } from "../env.ts";
 import { ServiceError } from "../errors.ts";
 import { logEvent } from "../log.ts";
-import { loadProfile } from "../profile-store.ts";
 import { chooseVariant } from "../rollout.ts";
 import { backboneInputs, runBackbone } from "../scorer.ts";
 import { flushServices, servicesFor } from "../services.ts";
@@ -32,8 +31,15 @@ adminRoutes.get("/v1/admin/assignment", async (c) => {
 });
 
 adminRoutes.get("/v1/admin/cache", async (c) => {
-  const { models, shards } = servicesFor(settingsOf(c.env));
-  return c.json({ models: models.loadedIds(), loadTimings: await models.loadTimings(), shards: shards.stats() });
+  const settings = settingsOf(c.env);
+  const { models, shards, profiles } = servicesFor(settings);
+  return c.json({
+    models: models.loadedIds(),
+    loadTimings: await models.loadTimings(),
+    sessions: await models.sessions(),
+    shards: shards.stats(),
+    profiles: { ...profiles.stats(), ttlMs: settings.profileCacheMs },
+  });
 });
 
 /**
@@ -60,14 +66,14 @@ adminRoutes.post("/v1/admin/bench/backbone", async (c) => {
   if (!Number.isInteger(repeats) || repeats < 1 || repeats > 1000)
     throw new ServiceError(400, "invalid_request", "repeats must be 1..1000");
   const settings = settingsOf(c.env);
-  const { models, shards, rollout } = servicesFor(settings);
+  const { models, shards, rollout, profiles } = servicesFor(settings);
   const kv = c.env.KSER_KV;
   const modelId =
     typeof body.modelId === "string"
       ? body.modelId
       : chooseVariant(await rollout.get(kv, settings.rolloutCacheMs), body.userId).variant.modelId;
   const model = await models.get(kv, modelId);
-  const profile = await loadProfile(kv, body.userId);
+  const profile = await profiles.get(kv, body.userId, settings.profileCacheMs);
   const input = {
     userId: body.userId,
     attributes: profile?.attributes ?? {},

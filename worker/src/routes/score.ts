@@ -10,7 +10,6 @@ import { ServiceError } from "../errors.ts";
 import { recordExposure } from "../exposure.ts";
 import { countingKv } from "../kv-metrics.ts";
 import { errorMessage, logEvent } from "../log.ts";
-import { loadProfile } from "../profile-store.ts";
 import { chooseVariant, fallbackVariant } from "../rollout.ts";
 import { type ScoreResult, scoreCandidates } from "../scorer.ts";
 import { servicesFor } from "../services.ts";
@@ -49,7 +48,7 @@ scoreRoutes.post(
   async (c) => {
     const timer = new StageTimer();
     const settings = settingsOf(c.env);
-    const { models, shards, rollout } = servicesFor(settings);
+    const { models, shards, rollout, profiles } = servicesFor(settings);
     const counted = countingKv(c.env.KSER_KV);
     const kv = counted.kv;
 
@@ -74,7 +73,7 @@ scoreRoutes.post(
 
     const [config, profile] = await Promise.all([
       rollout.get(kv, settings.rolloutCacheMs),
-      req.attributes !== undefined && req.history !== undefined ? null : loadProfile(kv, req.userId),
+      req.attributes !== undefined && req.history !== undefined ? null : profiles.get(kv, req.userId, settings.profileCacheMs),
     ]);
     const choice = chooseVariant(config, req.userId, forcedName);
     const input = {

@@ -1,0 +1,141 @@
+// The per-isolate profile cache and the deferred item-extractor session, in workerd with the fixture bundle.
+import { env } from "cloudflare:workers";
+import { beforeEach, describe, expect, it } from "vitest";
+import { kvKeys } from "../../shared/kv-keys.ts";
+import type { ScoreResponse } from "../../shared/score-api.ts";
+import { ProfileStore } from "../../worker/src/profile-store.ts";
+import { adminHeaders, call, flushCaches, forced, json, putJson, resetToFixture, score } from "./helpers.ts";
+import { expectedScores } from "./reference.ts";
+
+const kvReads = async (res: Response) =>
+  JSON.parse(res.headers.get("x-kser-kv-reads") ?? "null") as { reads: number; knowledgeReads: number };
+const nonKnowledgeReads = async (res: Response) => {
+  const r = await kvReads(res);
+  return r.reads - r.knowledgeReads;
+};
+const debugKv = { ...forced("control"), "x-kser-debug": "kv" };
+
+describe("user profile cache", () => {
+  beforeEach(() => resetToFixture(env.KSER_KV));
+
+  it("reads a profile from KV once, then serves the stored one within PROFILE_CACHE_MS (default 10 s)", async () => {
+    const req = { userId: "u1", candidates: ["i1", "i4"] };
+    const first = await score(req, debugKv);
+    expect(first.status).toBe(200);
+    expect((await kvReads(first)).reads).toBeGreaterThan(2);
+    // Model and shards are cached after the first request; the only KV read left is the rollout config
+    // (ROLLOUT_CACHE_MS = 0 in the test config): no profile read.
+    const second = await score(req, debugKv);
+    expect(await nonKnowledgeReads(second)).toBe(1);
+    // Another user's first request reads the rollout config and that user's profile.
+    expect(await nonKnowledgeReads(await score({ ...req, userId: "u3" }, debugKv))).toBe(2);
+    const scores = (await json<ScoreResponse>(second)).scores;
+    const expected = expectedScores("know", {
+      ...req,
+      attributes: { gender: "M" },
+      history: [{ itemId: "i2", rating: 4 }, { itemId: "i5", rating: 5 }, { itemId: "i9" }],
+    });
+    for (const [i, s] of scores.entries()) expect(s).toBeCloseTo(expected[i], 5);
+  });
+
+  it("serves a profile changed in KV only after the cache entry goes (here: a flush)", async () => {
+    const req = { userId: "u1", candidates: ["i1", "i4"] };
+    const before = (await json<ScoreResponse>(await score(req, forced("control")))).scores;
+    const changed = { userId: "u1", attributes: { gender: "F" }, history: [{ itemId: "i3", rating: 1 }] };
+    await putJson(env.KSER_KV, kvKeys.userProfile("u1"), changed);
+    expect((await json<ScoreResponse>(await score(req, forced("control")))).scores).toEqual(before);
+    await flushCaches();
+    const after = (await json<ScoreResponse>(await score(req, forced("control")))).scores;
+    const expected = expectedScores("know", { ...req, attributes: changed.attributes, history: changed.history });
+    for (const [i, s] of after.entries()) expect(s).toBeCloseTo(expected[i], 5);
+  });
+
+  it("reports its entries, hits and KV reads on /v1/admin/cache", async () => {
+    type Stats = { profiles: { entries: number; hits: number; kvReads: number; ttlMs: number } };
+    const stats = async () => (await json<Stats>(await call("/v1/admin/cache", { headers: adminHeaders() }))).profiles;
+    const before = await stats();
+    await score({ userId: "u1", candidates: ["i1"] }, forced("control"));
+    await score({ userId: "u1", candidates: ["i1"] }, forced("control"));
+    const after = await stats();
+    expect(after.entries).toBe(1);
+    expect(after.hits - before.hits).toBe(1);
+    expect(after.kvReads - before.kvReads).toBe(1);
+    expect(after.ttlMs).toBe(10_000);
+  });
+});
+
+describe("ProfileStore", () => {
+  beforeEach(() => resetToFixture(env.KSER_KV));
+
+  /** A KV namespace that counts reads of one key. */
+  function counting(kv: KVNamespace) {
+    const counter = { reads: 0 };
+    const wrapped = {
+      get: (key: string, type: "text") => {
+        counter.reads++;
+        return kv.get(key, type);
+      },
+    } as unknown as KVNamespace;
+    return { kv: wrapped, counter };
+  }
+
+  it("rereads after the TTL, never caches with TTL 0, and caches an absent profile as absent", async () => {
+    let now = 1_000;
+    const store = new ProfileStore(() => now);
+    const { kv, counter } = counting(env.KSER_KV);
+    expect((await store.get(kv, "u1", 500))?.attributes).toEqual({ gender: "M" });
+    now += 499;
+    await store.get(kv, "u1", 500);
+    expect(counter.reads).toBe(1);
+    now += 1;
+    await store.get(kv, "u1", 500);
+    expect(counter.reads).toBe(2);
+    await store.get(kv, "u1", 0);
+    await store.get(kv, "u1", 0);
+    expect(counter.reads).toBe(4);
+    expect(await store.get(kv, "nobody", 500)).toBeNull();
+    expect(await store.get(kv, "nobody", 500)).toBeNull();
+    expect(counter.reads).toBe(5);
+  });
+});
+
+describe("deferred item-extractor session", () => {
+  beforeEach(() => flushCaches());
+
+  const sessions = async () =>
+    (await json<{ sessions: Record<string, string[]> }>(await call("/v1/admin/cache", { headers: adminHeaders() }))).sessions;
+
+  it("is not created with the model; a request that needs it creates it and gets the reference scores", async () => {
+    // The bench route loads the model and builds inputs for precomputed items only, without the background prefetch.
+    const bench = await call("/v1/admin/bench/backbone", {
+      method: "POST",
+      headers: adminHeaders({ "content-type": "application/json" }),
+      body: JSON.stringify({ userId: "u1", candidates: ["i1"], modelId: "fx-know" }),
+    });
+    expect(bench.status).toBe(200);
+    expect((await sessions())["fx-know"]).toEqual(["backbone", "userExtractor"]);
+    const candidates = ["i1", "i2", "i3", "i4", "i5", "i6", "unknown-item"];
+    const res = await score({ userId: "u1", candidates }, forced("control"));
+    const body = await json<ScoreResponse>(res);
+    expect(body.knowledge.itemsFallback).toBe(1);
+    expect((await sessions())["fx-know"]).toEqual(["backbone", "userExtractor", "itemExtractor"]);
+    const expected = expectedScores("know", {
+      userId: "u1",
+      candidates,
+      attributes: { gender: "M" },
+      history: [{ itemId: "i2", rating: 4 }, { itemId: "i5", rating: 5 }, { itemId: "i9" }],
+    });
+    for (const [i, s] of body.scores.entries()) expect(s).toBeCloseTo(expected[i], 5);
+  });
+
+  it("is created in the background after a response that did not need it", async () => {
+    const res = await score({ userId: "u1", candidates: ["i1"] }, forced("control"));
+    expect((await json<ScoreResponse>(res)).knowledge.itemsFallback).toBe(0);
+    let now = await sessions();
+    for (let i = 0; i < 600 && !now["fx-know"]?.includes("itemExtractor"); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      now = await sessions();
+    }
+    expect(now["fx-know"]).toEqual(["backbone", "userExtractor", "itemExtractor"]);
+  });
+});
