@@ -1,9 +1,13 @@
-// The per-isolate profile cache and the deferred item-extractor session, in workerd with the fixture bundle.
+// Per-isolate caching in workerd with the fixture bundle: the profile cache, the deferred item-extractor session,
+// and knowledge reads started from the manifest of a model that is still loading.
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { kvKeys } from "../../shared/kv-keys.ts";
+import { kvKeys, shardOf } from "../../shared/kv-keys.ts";
+import { parseManifest } from "../../shared/manifest.ts";
 import type { ScoreResponse } from "../../shared/score-api.ts";
+import { ShardStore } from "../../worker/src/knowledge-store.ts";
 import { ProfileStore } from "../../worker/src/profile-store.ts";
+import { warmKnowledge } from "../../worker/src/scorer.ts";
 import { adminHeaders, call, flushCaches, forced, json, putJson, resetToFixture, score } from "./helpers.ts";
 import { expectedScores } from "./reference.ts";
 
@@ -137,5 +141,37 @@ describe("deferred item-extractor session", () => {
       now = await sessions();
     }
     expect(now["fx-know"]).toEqual(["backbone", "userExtractor", "itemExtractor"]);
+  });
+});
+
+describe("warmKnowledge", () => {
+  beforeEach(() => resetToFixture(env.KSER_KV));
+
+  it("reads the request's knowledge shards from the manifest alone; the lookups then read nothing", async () => {
+    const manifest = parseManifest(await env.KSER_KV.get(kvKeys.model("fx-know"), "json"));
+    const store = new ShardStore(1 << 20);
+    const candidates = ["i1", "i2", "i3", "i4"];
+    warmKnowledge(manifest, env.KSER_KV, store, "u1", candidates);
+    const k = manifest.knowledge;
+    const iv = manifest.itemVectors;
+    if (!k || !iv) throw new Error("fx-know has knowledge and item vectors");
+    const wanted = new Set(candidates.map((id) => shardOf(id, iv.shards))).size + 1; /* the user's knowledge shard */
+    for (let i = 0; i < 200 && store.stats().entries < wanted; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(store.stats().entries).toBe(wanted);
+    let reads = 0;
+    const counting = {
+      get: (key: string, type: "arrayBuffer") => {
+        reads++;
+        return env.KSER_KV.get(key, type);
+      },
+    } as unknown as KVNamespace;
+    const items = await store.lookup(counting, (s) => kvKeys.itemVectorShard("fx-know", s), iv.shards, candidates, {
+      chunks: 1,
+      dim: iv.dim,
+    });
+    const user = await store.lookup(counting, (s) => kvKeys.knowledgeShard(k.bankId, "user", s), k.user.shards, ["u1"], k.user);
+    expect(reads).toBe(0);
+    expect(items.vectors.filter(Boolean)).toHaveLength(3); // i4 has no precomputed vector in the fixture
+    expect(user.vectors[0]).toBeDefined();
   });
 });

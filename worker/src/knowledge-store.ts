@@ -63,6 +63,14 @@ export class ShardStore {
     return { vectors: ids.map((id, i) => shards.get(keys[i])?.get(id)), faults };
   }
 
+  /**
+   * Starts reading the shards `ids` hash to, without waiting and without reporting: a later lookup of the same
+   * shards joins these reads (or finds them cached) and reports what was wrong with them.
+   */
+  warm(kv: KVNamespace, keyOf: (shard: number) => string, shardCount: number, ids: string[]): void {
+    for (const key of new Set(ids.map((id) => keyOf(shardOf(id, shardCount))))) this.shard(kv, key).catch(() => undefined);
+  }
+
   /** One decoded shard, null when the key is absent; throws ShardFormatError when the value is corrupt. */
   async shard(kv: KVNamespace, key: string): Promise<DecodedShard | null> {
     const cached = this.cache.get(key);

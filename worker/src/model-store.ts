@@ -81,18 +81,29 @@ const PREFETCH_RETRY_MS = 60_000;
 
 export class ModelStore {
   private readonly models = new Map<string, Promise<LoadedModel>>();
+  /** The manifests of the models whose load is in progress (known before their sessions exist). */
+  private readonly manifests = new Map<string, Promise<ModelManifest>>();
   private readonly prefetchFailedAt = new Map<string, number>();
 
   /** The loaded model, loading it on first use; concurrent callers share one load. Throws ModelLoadError. */
   get(kv: KVNamespace, modelId: string): Promise<LoadedModel> {
     let pending = this.models.get(modelId);
     if (!pending) {
-      pending = load(kv, modelId);
+      const manifest = readManifest(kv, modelId);
+      manifest.catch(() => undefined); // its failure is the load's failure, reported there
+      pending = load(kv, modelId, manifest);
       this.models.set(modelId, pending);
+      this.manifests.set(modelId, manifest);
       // A failed load is forgotten so the next request retries (the KV value may have been fixed meanwhile).
-      pending.catch(() => {
-        if (this.models.get(modelId) === pending) this.models.delete(modelId);
-      });
+      pending.then(
+        () => {
+          if (this.manifests.get(modelId) === manifest) this.manifests.delete(modelId);
+        },
+        () => {
+          if (this.manifests.get(modelId) === manifest) this.manifests.delete(modelId);
+          if (this.models.get(modelId) === pending) this.models.delete(modelId);
+        },
+      );
       this.evict();
     }
     return pending;
@@ -126,6 +137,14 @@ export class ModelStore {
     ).then(() => undefined);
   }
 
+  /**
+   * The manifest of a model whose load is in progress, as soon as it is read (undefined once the load has ended,
+   * or when there is none): a cold request can start its knowledge reads while the ORT sessions are created.
+   */
+  loadingManifest(modelId: string): Promise<ModelManifest> | undefined {
+    return this.manifests.get(modelId);
+  }
+
   loadedIds(): string[] {
     return [...this.models.keys()];
   }
@@ -156,6 +175,7 @@ export class ModelStore {
   async flush(): Promise<number> {
     const all = [...this.models.values()];
     this.models.clear();
+    this.manifests.clear();
     this.prefetchFailedAt.clear();
     await Promise.all(all.map((p) => p.then(release, () => undefined)));
     return all.length;
@@ -165,6 +185,7 @@ export class ModelStore {
     for (const [id, pending] of this.models) {
       if (this.models.size <= MAX_MODELS) break;
       this.models.delete(id);
+      this.manifests.delete(id);
       pending.then(release, () => undefined);
     }
   }
@@ -175,9 +196,9 @@ async function release(model: LoadedModel): Promise<void> {
   await Promise.all(graphs.map((g) => g.session.release().catch(() => undefined)));
 }
 
-async function load(kv: KVNamespace, modelId: string): Promise<LoadedModel> {
+async function load(kv: KVNamespace, modelId: string, manifestRead: Promise<ModelManifest>): Promise<LoadedModel> {
   const started = Date.now();
-  const manifest = await readManifest(kv, modelId);
+  const manifest = await manifestRead;
   checkContract(manifest);
   const [vocabBytes, backbone, userExtractor, itemExtractor] = await Promise.all([
     readBlob(kv, modelId, "vocabulary", manifest.vocabulary),

@@ -7,6 +7,7 @@
  */
 import type { EncodedRows } from "../../shared/feature-encoding.ts";
 import { kvKeys } from "../../shared/kv-keys.ts";
+import type { ModelManifest } from "../../shared/manifest.ts";
 import type { ScoreResponse } from "../../shared/score-api.ts";
 import type { HistoryEntry } from "../../shared/user-profile.ts";
 import type { ShardStore } from "./knowledge-store.ts";
@@ -42,6 +43,20 @@ export async function scoreCandidates(
   if (scores.length !== input.candidates.length)
     throw new Error(`backbone returned ${scores.length} scores for ${input.candidates.length} candidates`);
   return { scores, knowledge };
+}
+
+/**
+ * Starts the KV reads a request for this model will make (the user's knowledge shard, the candidates' item-vector
+ * or raw-knowledge shards) from the manifest alone: on a model that is still loading they overlap ORT's session
+ * creation instead of following it. scoreCandidates then joins them.
+ */
+export function warmKnowledge(manifest: ModelManifest, kv: KVNamespace, shards: ShardStore, userId: string, candidates: string[]): void {
+  const k = manifest.knowledge;
+  if (k && manifest.graphs.userExtractor) shards.warm(kv, (s) => kvKeys.knowledgeShard(k.bankId, "user", s), k.user.shards, [userId]);
+  if (!manifest.graphs.backbone.inputs.includes("item_know")) return;
+  const iv = manifest.itemVectors;
+  if (iv) shards.warm(kv, (s) => kvKeys.itemVectorShard(manifest.modelId, s), iv.shards, candidates);
+  else if (k) shards.warm(kv, (s) => kvKeys.knowledgeShard(k.bankId, "item", s), k.item.shards, candidates);
 }
 
 /** One backbone pass over prepared feeds (also what the admin model-only timing route repeats). */

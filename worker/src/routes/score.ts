@@ -11,7 +11,7 @@ import { recordExposure } from "../exposure.ts";
 import { countingKv } from "../kv-metrics.ts";
 import { errorMessage, logEvent } from "../log.ts";
 import { chooseVariant, fallbackVariant } from "../rollout.ts";
-import { type ScoreResult, scoreCandidates } from "../scorer.ts";
+import { type ScoreResult, scoreCandidates, warmKnowledge } from "../scorer.ts";
 import { servicesFor } from "../services.ts";
 import { StageTimer } from "../timing.ts";
 
@@ -85,7 +85,11 @@ scoreRoutes.post(
     timer.mark("context");
 
     const attempt = async (variant: RolloutVariant): Promise<ScoreResult> => {
-      const model = await models.get(kv, variant.modelId);
+      const loading = models.get(kv, variant.modelId);
+      // A cold model: its manifest is enough to start this request's knowledge reads while the sessions are created.
+      const manifest = models.loadingManifest(variant.modelId);
+      manifest?.then((m) => warmKnowledge(m, kv, shards, input.userId, input.candidates)).catch(() => undefined);
+      const model = await loading;
       timer.mark("model");
       return scoreCandidates(model, kv, shards, input, timer);
     };
