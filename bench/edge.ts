@@ -20,6 +20,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import * as ortNode from "onnxruntime-node";
+import * as ortWeb from "onnxruntime-web";
 import { kvKeys } from "../shared/kv-keys.ts";
 import { ROLLOUT_SCHEMA } from "../shared/rollout.ts";
 import { requestBatch } from "../trainer/export/request-batch.ts";
@@ -463,8 +464,24 @@ async function main() {
     const nodeAllModelMs = await nodeMedianMs(
       await ortNode.InferenceSession.create(built.graphs.backbone.bytes, { ...opts, graphOptimizationLevel: "all" }),
     );
+    // The same wasm build the worker runs, under plain Node (1 thread, the worker's level): separates what wasm costs
+    // against native code from what workerd adds. Many warm-up runs: V8 tiers the hot wasm functions up lazily.
+    ortWeb.env.wasm.numThreads = 1;
+    const web = await ortWeb.InferenceSession.create(built.graphs.backbone.bytes, { graphOptimizationLevel: "disabled" });
+    const webFeeds = Object.fromEntries(
+      Object.entries(backboneFeeds).map(([name, t]) => [name, new ortWeb.Tensor(t.type as "float32", t.data as Float32Array, t.dims)]),
+    );
+    for (let i = 0; i < 400; i++) await web.run(webFeeds);
+    const webRuns: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const t0 = performance.now();
+      await web.run(webFeeds);
+      webRuns.push(performance.now() - t0);
+    }
+    const webInNodeMs = median(webRuns);
+    await web.release();
     log(
-      `model only, 100 candidates: workerd ${round(workerdModelMs, 3)} ms (client-timed), ${round(median(inWorker), 3)} ms (Date.now in the worker), inputs before the backbone ${round(workerdInputsMs, 3)} ms, onnxruntime-node ${round(nodeModelMs, 3)} ms (level "all": ${round(nodeAllModelMs, 3)} ms)`,
+      `model only, 100 candidates: workerd ${round(workerdModelMs, 3)} ms (client-timed), ${round(median(inWorker), 3)} ms (Date.now in the worker), inputs before the backbone ${round(workerdInputsMs, 3)} ms, onnxruntime-node ${round(nodeModelMs, 3)} ms (level "all": ${round(nodeAllModelMs, 3)} ms), onnxruntime-web wasm in Node ${round(webInNodeMs, 3)} ms`,
     );
 
     await worker.stop();
@@ -514,6 +531,8 @@ async function main() {
         ratio: round(workerdModelMs / nodeModelMs, 2),
         onnxruntimeNodeLevelAllMs: round(nodeAllModelMs, 3),
         ratioVsNodeLevelAll: round(workerdModelMs / nodeAllModelMs, 2),
+        onnxruntimeWebInNodeMs: round(webInNodeMs, 3),
+        ratioWebInNodeVsNode: round(webInNodeMs / nodeModelMs, 2),
         method: `client-timed admin route, (median t(R=${R}) - median t(R=1)) / ${R - 1}; onnxruntime-node 1 thread, median of 200 runs`,
         sameFeeds: `both sides: the same backbone bytes, graphOptimizationLevel disabled (the worker's), one thread, user-side inputs ${[...requestInputs].join(",") || "(none)"} once (batch 1), the rest for 100 candidates`,
       },
