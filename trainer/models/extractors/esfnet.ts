@@ -18,7 +18,7 @@ import { denseLayer, type Ops } from "../../ops/ops.ts";
 
 const HEADS = 4;
 const HIDDEN = 16;
-const RANK = 16;
+const RANK = 16; // a multiple of HEADS (esfGate splits its projection into groups of HEADS columns)
 const GATE_BIAS_INIT = 2;
 /**
  * The gate logit is GATE_LOGIT_SCALE * (h . w + b). Adam's step is about the learning rate per parameter whatever
@@ -31,14 +31,38 @@ const EPS = 1e-6;
 
 /** Gate [B, K] (0 where the mask is 0) for chunks [B, K, d], mask [B, K] and the side's context ctx [B, ctxDim]. */
 export function esfGate<T>(ops: Ops<T>, prefix: string, chunks: T, mask: T, ctx: T, ctxDim: number, K: number, d: number): T {
-  const content = denseLayer(ops, `${prefix}/content`, chunks, d, HEADS, "linear"); // [B, K, H]
+  const glorot = { kind: "glorot" } as const;
+  const zeros = { kind: "zeros" } as const;
+  // The content heads c_k W + b and the chunk side of the consistency heads c_k U + a as ONE [d, H + R] product
+  // over the chunks (on wasm each narrow product over the [B*K, d] chunks costs about as much as the wide one,
+  // mostly in its weight gradient). The parameters are those of two dense layers, concatenated at run time. A plain
+  // matMul + add, not dense: its gradient skips the input's, which the chunks (data) do not need.
+  const contentW = ops.param(`${prefix}/content/w`, [d, HEADS], glorot);
+  const contentB = ops.param(`${prefix}/content/b`, [HEADS], zeros);
+  const chunkW = ops.param(`${prefix}/consistency/chunk/w`, [d, RANK], glorot);
+  const chunkB = ops.param(`${prefix}/consistency/chunk/b`, [RANK], zeros);
+  const projected = ops.add(ops.matMul(chunks, ops.concat([contentW, chunkW], 1)), ops.concat([contentB, chunkB], 0)); // [B, K, H + R]
+  // Columns [0, H): content; select takes them as the first of the (H + R) / H groups of H columns.
+  const content = ops.select(ops.reshape(projected, [-1, K, (HEADS + RANK) / HEADS, HEADS]), 2, 0); // [B, K, H]
   // Low-rank bilinear heads c_k^T U V_h ctx: U shared [d, R], V_h per head; costs d*R + ctxDim*R*H parameters.
-  const chunkLow = denseLayer(ops, `${prefix}/consistency/chunk`, chunks, d, RANK, "linear"); // [B, K, R]
-  const ctxLow = ops.reshape(denseLayer(ops, `${prefix}/consistency/context`, ctx, ctxDim, RANK * HEADS, "linear"), [-1, RANK, HEADS]);
-  const consistency = ops.matMul(chunkLow, ctxLow); // [B, K, H]
+  // The context side gets H zero rows in front (zero columns in its weights and bias), so the product with all
+  // H + R projected columns adds exactly 0 for the content columns and needs no slice of the chunk side.
+  const contextW = ops.param(`${prefix}/consistency/context/w`, [ctxDim, RANK * HEADS], glorot);
+  const contextB = ops.param(`${prefix}/consistency/context/b`, [RANK * HEADS], zeros);
+  const padded = HEADS * HEADS;
+  const ctxLow = ops.dense(
+    ctx,
+    ops.concat([ops.constant(new Array(ctxDim * padded).fill(0), [ctxDim, padded]), contextW], 1),
+    ops.concat([ops.constant(new Array(padded).fill(0), [padded]), contextB], 0),
+    "linear",
+  );
+  const consistency = ops.matMul(projected, ops.reshape(ctxLow, [-1, HEADS + RANK, HEADS])); // [B, K, H]
   const dots = ops.matMul(chunks, ops.transpose(chunks, [0, 2, 1])); // [B, K, K]
-  const normSq = ops.reduceSum(ops.square(chunks), [2], true); // [B, K, 1]
-  const normProduct = ops.matMul(normSq, ops.transpose(normSq, [0, 2, 1])); // [B, K, K]
+  // |c_k|^2 is the Gram diagonal (no second pass over the chunks).
+  const eye: number[] = [];
+  for (let k = 0; k < K; k++) for (let j = 0; j < K; j++) eye.push(k === j ? 1 : 0);
+  const normSq = ops.reduceSum(ops.mul(dots, ops.constant(eye, [K, K])), [2], true); // [B, K, 1]
+  const normProduct = ops.mul(normSq, ops.reshape(normSq, [-1, 1, K])); // [B, K, K]
   const cos2 = ops.div(ops.square(dots), ops.add(normProduct, ops.constant([EPS], [])));
   // Other present chunks: j != k and m_j = 1.
   const offDiagonal: number[] = [];
