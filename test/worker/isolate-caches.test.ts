@@ -1,5 +1,5 @@
-// Per-isolate caching in workerd with the fixture bundle: the profile cache, the deferred item-extractor session,
-// and knowledge reads started from the manifest of a model that is still loading.
+// Per-isolate caching in workerd with the fixture bundle: the profile cache, and knowledge reads started from the
+// manifest of a model that is still loading.
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { kvKeys, shardOf } from "../../shared/kv-keys.ts";
@@ -100,47 +100,6 @@ describe("ProfileStore", () => {
     expect(await store.get(kv, "nobody", 500)).toBeNull();
     expect(await store.get(kv, "nobody", 500)).toBeNull();
     expect(counter.reads).toBe(5);
-  });
-});
-
-describe("deferred item-extractor session", () => {
-  beforeEach(() => flushCaches());
-
-  const sessions = async () =>
-    (await json<{ sessions: Record<string, string[]> }>(await call("/v1/admin/cache", { headers: adminHeaders() }))).sessions;
-
-  it("is not created with the model; a request that needs it creates it and gets the reference scores", async () => {
-    // The bench route loads the model and builds inputs for precomputed items only, without the background prefetch.
-    const bench = await call("/v1/admin/bench/backbone", {
-      method: "POST",
-      headers: adminHeaders({ "content-type": "application/json" }),
-      body: JSON.stringify({ userId: "u1", candidates: ["i1"], modelId: "fx-know" }),
-    });
-    expect(bench.status).toBe(200);
-    expect((await sessions())["fx-know"]).toEqual(["backbone", "userExtractor"]);
-    const candidates = ["i1", "i2", "i3", "i4", "i5", "i6", "unknown-item"];
-    const res = await score({ userId: "u1", candidates }, forced("control"));
-    const body = await json<ScoreResponse>(res);
-    expect(body.knowledge.itemsFallback).toBe(1);
-    expect((await sessions())["fx-know"]).toEqual(["backbone", "userExtractor", "itemExtractor"]);
-    const expected = expectedScores("know", {
-      userId: "u1",
-      candidates,
-      attributes: { gender: "M" },
-      history: [{ itemId: "i2", rating: 4 }, { itemId: "i5", rating: 5 }, { itemId: "i9" }],
-    });
-    for (const [i, s] of body.scores.entries()) expect(s).toBeCloseTo(expected[i], 5);
-  });
-
-  it("is created in the background after a response that did not need it", async () => {
-    const res = await score({ userId: "u1", candidates: ["i1"] }, forced("control"));
-    expect((await json<ScoreResponse>(res)).knowledge.itemsFallback).toBe(0);
-    let now = await sessions();
-    for (let i = 0; i < 600 && !now["fx-know"]?.includes("itemExtractor"); i++) {
-      await new Promise((r) => setTimeout(r, 25));
-      now = await sessions();
-    }
-    expect(now["fx-know"]).toEqual(["backbone", "userExtractor", "itemExtractor"]);
   });
 });
 

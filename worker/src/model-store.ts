@@ -2,10 +2,6 @@
  * Loads a published model from KV: manifest, vocabulary and ONNX blobs by content hash, each blob checked against
  * its sha256 and size before use, then one ORT session per graph. Loaded models are cached per isolate, so a
  * model is fetched and compiled once per isolate, not per request.
- *
- * The item extractor's session is created on first use, not with the model: it only scores items without
- * precomputed vectors (rare after a publish), and creating it was about a third of a cold load's ORT time, paid by
- * the first request. prefetch() creates it in the background after a response, so it is usually ready when needed.
  */
 import { FeatureEncoder } from "../../shared/feature-encoding.ts";
 import { kvKeys } from "../../shared/kv-keys.ts";
@@ -31,23 +27,14 @@ export interface LoadedGraph {
   sessionMs: number;
 }
 
-/** A graph whose blob is read and checked with the model but whose ORT session is created on first use. */
-export interface DeferredGraph {
-  ref: GraphRef;
-  /** The graph with its session; one creation shared by concurrent callers, retried after a failure. */
-  load(): Promise<LoadedGraph>;
-  /** The graph if its session exists. */
-  loaded(): LoadedGraph | undefined;
-}
-
 export interface LoadedModel {
   manifest: ModelManifest;
   encoder: FeatureEncoder;
   backbone: LoadedGraph;
   userExtractor: LoadedGraph | null;
-  itemExtractor: DeferredGraph | null;
+  itemExtractor: LoadedGraph | null;
   loadedAt: string;
-  /** How long the load took in all, and in ORT session creation (summed over the graphs created with the model). */
+  /** How long the load took in all, and in ORT session creation (summed over graphs). */
   loadTimings: { totalMs: number; sessionsMs: number };
   /** User extractor outputs by user id and encoded rows (bounded; dropped with the model). */
   userVectors: BoundedMap<{ vector: Float32Array; status: "present" | "missing" }>;
@@ -111,28 +98,25 @@ export class ModelStore {
 
   /**
    * Loads, in the background, the models of `modelIds` this isolate has not loaded yet (the rollout's other
-   * variants), so that the first request served by another variant does not pay for the load, and creates the
-   * deferred item-extractor sessions of all of them. Never rejects: a failure is logged, and that model is not
-   * prefetched again for PREFETCH_RETRY_MS. Costs nothing once everything is loaded.
+   * variants), so that the first request served by another variant does not pay for the load. Never rejects: a
+   * failure is logged, and that model is not prefetched again for PREFETCH_RETRY_MS.
    */
   prefetch(kv: KVNamespace, modelIds: string[]): Promise<void> {
     const now = Date.now();
     const wanted = [...new Set(modelIds)]
       .slice(0, MAX_MODELS)
-      .filter((id) => !(now - (this.prefetchFailedAt.get(id) ?? Number.NEGATIVE_INFINITY) < PREFETCH_RETRY_MS));
+      .filter((id) => !this.models.has(id) && !(now - (this.prefetchFailedAt.get(id) ?? Number.NEGATIVE_INFINITY) < PREFETCH_RETRY_MS));
     return Promise.all(
       wanted.map((id) =>
-        this.get(kv, id)
-          .then((model) => model.itemExtractor?.load())
-          .then(
-            () => {
-              this.prefetchFailedAt.delete(id);
-            },
-            (e) => {
-              this.prefetchFailedAt.set(id, Date.now());
-              logEvent("warn", "model_prefetch_failed", { modelId: id, reason: errorMessage(e) });
-            },
-          ),
+        this.get(kv, id).then(
+          () => {
+            this.prefetchFailedAt.delete(id);
+          },
+          (e) => {
+            this.prefetchFailedAt.set(id, Date.now());
+            logEvent("warn", "model_prefetch_failed", { modelId: id, reason: errorMessage(e) });
+          },
+        ),
       ),
     ).then(() => undefined);
   }
@@ -147,21 +131,6 @@ export class ModelStore {
 
   loadedIds(): string[] {
     return [...this.models.keys()];
-  }
-
-  /** Per loaded model, the graphs that have an ORT session now (waits for loads in progress; failed ones left out). */
-  async sessions(): Promise<Record<string, string[]>> {
-    const settled = await Promise.all(
-      [...this.models.entries()].map(([id, p]) =>
-        p
-          .then((m) => {
-            const graphs = { backbone: m.backbone, userExtractor: m.userExtractor, itemExtractor: m.itemExtractor?.loaded() ?? null };
-            return [id, Object.keys(graphs).filter((k) => graphs[k as keyof typeof graphs] !== null)] as const;
-          })
-          .catch(() => null),
-      ),
-    );
-    return Object.fromEntries(settled.filter((x) => x !== null));
   }
 
   /** Load timings of the models in this isolate (waits for loads in progress; failed loads are left out). */
@@ -192,7 +161,7 @@ export class ModelStore {
 }
 
 async function release(model: LoadedModel): Promise<void> {
-  const graphs = [model.backbone, model.userExtractor, model.itemExtractor?.loaded() ?? null].filter((g): g is LoadedGraph => g !== null);
+  const graphs = [model.backbone, model.userExtractor, model.itemExtractor].filter((g): g is LoadedGraph => g !== null);
   await Promise.all(graphs.map((g) => g.session.release().catch(() => undefined)));
 }
 
@@ -204,7 +173,7 @@ async function load(kv: KVNamespace, modelId: string, manifestRead: Promise<Mode
     readBlob(kv, modelId, "vocabulary", manifest.vocabulary),
     loadGraph(kv, modelId, "backbone", manifest.graphs.backbone),
     manifest.graphs.userExtractor ? loadGraph(kv, modelId, "userExtractor", manifest.graphs.userExtractor) : null,
-    manifest.graphs.itemExtractor ? deferGraph(kv, modelId, "itemExtractor", manifest.graphs.itemExtractor) : null,
+    manifest.graphs.itemExtractor ? loadGraph(kv, modelId, "itemExtractor", manifest.graphs.itemExtractor) : null,
   ]);
   let encoder: FeatureEncoder;
   try {
@@ -215,7 +184,7 @@ async function load(kv: KVNamespace, modelId: string, manifestRead: Promise<Mode
     throw new ModelLoadError(modelId, `vocabulary blob is invalid: ${errorMessage(e)}`);
   }
   const totalMs = Date.now() - started;
-  const sessionsMs = [backbone, userExtractor].reduce((sum, g) => sum + (g?.sessionMs ?? 0), 0);
+  const sessionsMs = [backbone, userExtractor, itemExtractor].reduce((sum, g) => sum + (g?.sessionMs ?? 0), 0);
   logEvent("info", "model_loaded", { modelId, ms: totalMs, sessionsMs });
   return {
     loadTimings: { totalMs, sessionsMs },
@@ -275,34 +244,7 @@ async function readBlob(kv: KVNamespace, modelId: string, what: string, ref: { b
 }
 
 async function loadGraph(kv: KVNamespace, modelId: string, name: GraphName, ref: GraphRef): Promise<LoadedGraph> {
-  return sessionFor(modelId, name, ref, await readBlob(kv, modelId, name, ref));
-}
-
-/** Reads and checks the blob now (a missing or corrupt blob fails the model load as before); the session later. */
-async function deferGraph(kv: KVNamespace, modelId: string, name: GraphName, ref: GraphRef): Promise<DeferredGraph> {
   const bytes = await readBlob(kv, modelId, name, ref);
-  let pending: Promise<LoadedGraph> | undefined;
-  let created: LoadedGraph | undefined;
-  return {
-    ref,
-    load() {
-      pending ??= sessionFor(modelId, name, ref, bytes).then(
-        (graph) => {
-          created = graph;
-          return graph;
-        },
-        (e) => {
-          pending = undefined; // not cached: the next use tries again
-          throw e;
-        },
-      );
-      return pending;
-    },
-    loaded: () => created,
-  };
-}
-
-async function sessionFor(modelId: string, name: GraphName, ref: GraphRef, bytes: Uint8Array): Promise<LoadedGraph> {
   let session: ort.InferenceSession;
   const started = Date.now();
   try {

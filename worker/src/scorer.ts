@@ -225,7 +225,7 @@ async function itemKnowledge(
     feats.set(rows.itemFeats.subarray(pos * Fi, (pos + 1) * Fi), j * Fi);
   });
   const out = await run(
-    await model.itemExtractor.load(),
+    model.itemExtractor,
     {
       item_chunks: new ort.Tensor("float32", chunks, [m, spec.chunks, spec.dim]),
       item_chunk_mask: new ort.Tensor("float32", mask, [m, spec.chunks]),

@@ -36,7 +36,6 @@ adminRoutes.get("/v1/admin/cache", async (c) => {
   return c.json({
     models: models.loadedIds(),
     loadTimings: await models.loadTimings(),
-    sessions: await models.sessions(),
     shards: shards.stats(),
     profiles: { ...profiles.stats(), ttlMs: settings.profileCacheMs },
   });
