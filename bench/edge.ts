@@ -448,22 +448,21 @@ async function main() {
     const backboneFeeds = Object.fromEntries(
       backbone.inputNames.map((name) => [name, requestInputs.has(name) ? firstRow(feeds[name]) : feeds[name]]),
     );
-    // Median of 200 runs after 20 warm-up runs.
-    const nodeMedianMs = async (session: ortNode.InferenceSession) => {
-      for (let i = 0; i < 20; i++) await session.run(backboneFeeds);
+    // Median of 200 runs after `warmUp` unmeasured ones.
+    const medianRunMs = async (runOnce: () => Promise<unknown>, warmUp: number) => {
+      for (let i = 0; i < warmUp; i++) await runOnce();
       const runs: number[] = [];
       for (let i = 0; i < 200; i++) {
         const t0 = performance.now();
-        await session.run(backboneFeeds);
+        await runOnce();
         runs.push(performance.now() - t0);
       }
       return median(runs);
     };
-    const nodeModelMs = await nodeMedianMs(backbone);
+    const nodeModelMs = await medianRunMs(() => backbone.run(backboneFeeds), 20);
     // onnxruntime-node at its own best level too ("all"), as a reference for what native code can do here.
-    const nodeAllModelMs = await nodeMedianMs(
-      await ortNode.InferenceSession.create(built.graphs.backbone.bytes, { ...opts, graphOptimizationLevel: "all" }),
-    );
+    const backboneLevelAll = await ortNode.InferenceSession.create(built.graphs.backbone.bytes, { ...opts, graphOptimizationLevel: "all" });
+    const nodeAllModelMs = await medianRunMs(() => backboneLevelAll.run(backboneFeeds), 20);
     // The same wasm build the worker runs, under plain Node (1 thread, the worker's level): separates what wasm costs
     // against native code from what workerd adds. Many warm-up runs: V8 tiers the hot wasm functions up lazily.
     ortWeb.env.wasm.numThreads = 1;
@@ -471,14 +470,7 @@ async function main() {
     const webFeeds = Object.fromEntries(
       Object.entries(backboneFeeds).map(([name, t]) => [name, new ortWeb.Tensor(t.type as "float32", t.data as Float32Array, t.dims)]),
     );
-    for (let i = 0; i < 400; i++) await web.run(webFeeds);
-    const webRuns: number[] = [];
-    for (let i = 0; i < 200; i++) {
-      const t0 = performance.now();
-      await web.run(webFeeds);
-      webRuns.push(performance.now() - t0);
-    }
-    const webInNodeMs = median(webRuns);
+    const webInNodeMs = await medianRunMs(() => web.run(webFeeds), 400);
     await web.release();
     log(
       `model only, 100 candidates: workerd ${round(workerdModelMs, 3)} ms (client-timed), ${round(median(inWorker), 3)} ms (Date.now in the worker), inputs before the backbone ${round(workerdInputsMs, 3)} ms, onnxruntime-node ${round(nodeModelMs, 3)} ms (level "all": ${round(nodeAllModelMs, 3)} ms), onnxruntime-web wasm in Node ${round(webInNodeMs, 3)} ms`,

@@ -45,6 +45,11 @@ export async function scoreCandidates(
   return { scores, knowledge };
 }
 
+/** KV keys of a model's shards by shard index: warmKnowledge and the lookups below must name the same keys. */
+const knowledgeKey = (k: NonNullable<ModelManifest["knowledge"]>, side: "user" | "item") => (shard: number) =>
+  kvKeys.knowledgeShard(k.bankId, side, shard);
+const itemVectorKey = (m: ModelManifest) => (shard: number) => kvKeys.itemVectorShard(m.modelId, shard);
+
 /**
  * Starts the KV reads a request for this model will make (the user's knowledge shard, the candidates' item-vector
  * or raw-knowledge shards) from the manifest alone: on a model that is still loading they overlap ORT's session
@@ -52,11 +57,11 @@ export async function scoreCandidates(
  */
 export function warmKnowledge(manifest: ModelManifest, kv: KVNamespace, shards: ShardStore, userId: string, candidates: string[]): void {
   const k = manifest.knowledge;
-  if (k && manifest.graphs.userExtractor) shards.warm(kv, (s) => kvKeys.knowledgeShard(k.bankId, "user", s), k.user.shards, [userId]);
+  if (k && manifest.graphs.userExtractor) shards.warm(kv, knowledgeKey(k, "user"), k.user.shards, [userId]);
   if (!manifest.graphs.backbone.inputs.includes("item_know")) return;
   const iv = manifest.itemVectors;
-  if (iv) shards.warm(kv, (s) => kvKeys.itemVectorShard(manifest.modelId, s), iv.shards, candidates);
-  else if (k) shards.warm(kv, (s) => kvKeys.knowledgeShard(k.bankId, "item", s), k.item.shards, candidates);
+  if (iv) shards.warm(kv, itemVectorKey(manifest), iv.shards, candidates);
+  else if (k) shards.warm(kv, knowledgeKey(k, "item"), k.item.shards, candidates);
 }
 
 /** One backbone pass over prepared feeds (also what the admin model-only timing route repeats). */
@@ -144,8 +149,8 @@ async function userKnowledge(
   const cacheKey = `${userId}\u0000${userRow.user_feats.data}|${userRow.hist_feats.data}|${userRow.hist_ratings.data}|${userRow.hist_mask.data}`;
   const cached = model.userVectors.get(cacheKey);
   if (cached) return cached;
-  const { bankId, user: spec } = manifest.knowledge;
-  const found = await shards.lookup(kv, (s) => kvKeys.knowledgeShard(bankId, "user", s), spec.shards, [userId], {
+  const spec = manifest.knowledge.user;
+  const found = await shards.lookup(kv, knowledgeKey(manifest.knowledge, "user"), spec.shards, [userId], {
     chunks: spec.chunks,
     dim: spec.dim,
   });
@@ -185,7 +190,7 @@ async function itemKnowledge(
   let precomputed = 0;
   if (manifest.itemVectors) {
     const iv = manifest.itemVectors;
-    const found = await shards.lookup(kv, (s) => kvKeys.itemVectorShard(manifest.modelId, s), iv.shards, candidates, {
+    const found = await shards.lookup(kv, itemVectorKey(manifest), iv.shards, candidates, {
       chunks: 1,
       dim: iv.dim,
     });
@@ -202,9 +207,8 @@ async function itemKnowledge(
   if (!model.itemExtractor || !manifest.knowledge) return { vectors, precomputed, fallback: 0, missing: pending.length }; // zero vectors
 
   const spec = manifest.knowledge.item;
-  const bankId = manifest.knowledge.bankId;
   const ids = pending.map((i) => candidates[i]);
-  const found = await shards.lookup(kv, (s) => kvKeys.knowledgeShard(bankId, "item", s), spec.shards, ids, {
+  const found = await shards.lookup(kv, knowledgeKey(manifest.knowledge, "item"), spec.shards, ids, {
     chunks: spec.chunks,
     dim: spec.dim,
   });
