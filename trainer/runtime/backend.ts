@@ -1,14 +1,16 @@
 /**
  * Picks and initialises the TensorFlow.js backend for training: tfjs-node-gpu / tfjs-node when installed (they
- * usually are not: their install needs a download), WebGPU when a real adapter exists, else wasm (SIMD) with the two
- * kernel fixes, else cpu with the segment-sum fix. Idempotent: later calls return the first choice.
+ * usually are not: their install needs a download), WebGPU when a real adapter exists, else wasm (SIMD) with the
+ * kernel fixes and our GEMM kernel, else cpu with the segment-sum fix. Idempotent: later calls return the first choice.
  */
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
+import { registerWasmGemmKernels } from "./gemm-kernels.ts";
 import { registerBatchMatMulFix, registerGatherFix, registerLayoutFixes, registerSegmentSumFix } from "./kernel-fixes.ts";
 import { registerGradients } from "./tfjs-gradients.ts";
+import { compileGemm } from "./wasm-gemm.ts";
 
 export type BackendPreference = "auto" | "tensorflow" | "webgpu" | "wasm" | "cpu";
 
@@ -86,6 +88,9 @@ async function tryWasm(): Promise<string | null> {
     if (process.env.KSER_NO_LAYOUT_FIXES !== "1") registerLayoutFixes();
     registerBatchMatMulFix();
     registerGatherFix();
+    // KSER_WASM_GEMM=off keeps tfjs's own products, =plain our kernel without fused multiply-add (comparisons).
+    const gemm = process.env.KSER_WASM_GEMM ?? "fma";
+    if (gemm !== "off") registerWasmGemmKernels(await compileGemm(gemm !== "plain"));
     return (await tf.setBackend("wasm")) ? "wasm" : null;
   } catch {
     return null;

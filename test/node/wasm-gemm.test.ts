@@ -1,0 +1,236 @@
+/**
+ * Our wasm matrix product (trainer/runtime/wasm-gemm.ts) and its routing into tfjs-wasm (gemm-kernels.ts):
+ *  - the module itself, both variants (fused multiply-add and separate), against a float64 product, with strided
+ *    (transposed) operands, remainders of the 4-row tiles and 8-column panels, bias and relu, and several products
+ *    in one call with a shared operand and a transposed result;
+ *  - under the wasm backend, plain, batched (also with one side shared), transposed, one-column and fused products
+ *    and their gradients equal the cpu backend's; the eligible ones go through our kernel, the others (tiny, other
+ *    activations, batch axes broadcast both ways, a single product with fewer than 8 rows) keep tfjs's.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { describe, expect, it } from "vitest";
+import { initBackend } from "../../trainer/runtime/backend.ts";
+import { wasmGemmStatus } from "../../trainer/runtime/gemm-kernels.ts";
+import { compileGemm, instantiateGemm } from "../../trainer/runtime/wasm-gemm.ts";
+
+/** A deterministic pseudo-random fill in [-1, 1). */
+function fill(n: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 31 - 1;
+  });
+}
+
+describe("wasm GEMM module", () => {
+  for (const fused of [true, false]) {
+    it(`matches a float64 product (${fused ? "fused multiply-add" : "separate multiply and add"})`, async () => {
+      const compiled = await compileGemm(fused);
+      if (!fused) expect(compiled.fusedMultiplyAdd).toBe(false);
+      const memory = new WebAssembly.Memory({ initial: 64 });
+      let top = 4096;
+      const malloc = (bytes: number) => {
+        const at = top;
+        top += Math.ceil(bytes / 16) * 16;
+        if (top > memory.buffer.byteLength) memory.grow(Math.ceil((top - memory.buffer.byteLength) / 65536));
+        return at;
+      };
+      let freed = 0;
+      const gemm = instantiateGemm(compiled, memory, malloc, () => freed++);
+      const shapes: Array<[number, number, number]> = [
+        [1, 1, 1],
+        [4, 8, 3],
+        [5, 9, 7],
+        [7, 17, 33],
+        [13, 24, 160],
+        [64, 16, 1024],
+      ];
+      let calls = 0;
+      for (const [m, n, k] of shapes)
+        for (const transposeA of [false, true])
+          for (const transposeB of [false, true])
+            for (const [withBias, relu] of [
+              [false, false],
+              [true, false],
+              [true, true],
+            ] as const) {
+              const base = top;
+              const a = malloc(4 * m * k);
+              const b = malloc(4 * k * n);
+              const c = malloc(4 * m * n);
+              const bias = malloc(4 * n);
+              const heap = new Float32Array(memory.buffer);
+              heap.set(fill(m * k, m + k), a / 4);
+              heap.set(fill(k * n, n * 3 + k), b / 4);
+              heap.set(fill(n, n), bias / 4);
+              heap.fill(Number.NaN, c / 4, c / 4 + m * n);
+              gemm.matMul({
+                m,
+                n,
+                k,
+                a,
+                aRowStride: transposeA ? 1 : k,
+                aColStride: transposeA ? m : 1,
+                b,
+                bRowStride: transposeB ? 1 : n,
+                bColStride: transposeB ? k : 1,
+                c,
+                bias: withBias ? bias : null,
+                relu,
+              });
+              calls++;
+              const h = new Float32Array(memory.buffer);
+              let worst = 0;
+              for (let i = 0; i < m; i++)
+                for (let j = 0; j < n; j++) {
+                  let s = withBias ? h[bias / 4 + j] : 0;
+                  for (let p = 0; p < k; p++)
+                    s += h[a / 4 + (transposeA ? p * m + i : i * k + p)] * h[b / 4 + (transposeB ? j * k + p : p * n + j)];
+                  if (relu) s = Math.max(0, s);
+                  worst = Math.max(worst, Math.abs(s - h[c / 4 + i * n + j]));
+                }
+              expect(worst, `${m}x${k}x${n} tA=${transposeA} tB=${transposeB} bias=${withBias} relu=${relu}`).toBeLessThan(
+                2e-5 * Math.sqrt(k),
+              );
+              top = base;
+            }
+      // Three products in one call, B shared (batch stride 0), C written transposed (each C_q^T is [n, m]).
+      {
+        const [batch, m, n, k] = [3, 6, 11, 9];
+        const a = malloc(4 * batch * m * k);
+        const b = malloc(4 * k * n);
+        const c = malloc(4 * batch * m * n);
+        const heap = new Float32Array(memory.buffer);
+        heap.set(fill(batch * m * k, 5), a / 4);
+        heap.set(fill(k * n, 6), b / 4);
+        gemm.matMul({
+          batch,
+          aBatchStride: m * k,
+          bBatchStride: 0,
+          m,
+          n,
+          k,
+          a,
+          aRowStride: k,
+          aColStride: 1,
+          b,
+          bRowStride: n,
+          bColStride: 1,
+          c,
+          cRowStride: 1,
+          cColStride: m,
+          bias: null,
+          relu: false,
+        });
+        calls++;
+        const h = new Float32Array(memory.buffer);
+        let worst = 0;
+        for (let q = 0; q < batch; q++)
+          for (let i = 0; i < m; i++)
+            for (let j = 0; j < n; j++) {
+              let s = 0;
+              for (let p = 0; p < k; p++) s += h[a / 4 + q * m * k + i * k + p] * h[b / 4 + p * n + j];
+              worst = Math.max(worst, Math.abs(s - h[c / 4 + q * m * n + j * m + i]));
+            }
+        expect(worst, "batched, shared B, transposed C").toBeLessThan(1e-5);
+      }
+      // Every call freed its packing buffer.
+      expect(freed).toBe(calls);
+      expect(() =>
+        gemm.matMul({
+          m: 0,
+          n: 1,
+          k: 1,
+          a: 0,
+          aRowStride: 1,
+          aColStride: 1,
+          b: 0,
+          bRowStride: 1,
+          bColStride: 1,
+          c: 0,
+          bias: null,
+          relu: false,
+        }),
+      ).toThrow(/positive sizes/);
+    });
+  }
+});
+
+function productCases() {
+  return tf.tidy(() => {
+    const t = (shape: number[], seed: number) =>
+      tf.tensor(
+        fill(
+          shape.reduce((p, d) => p * d, 1),
+          seed,
+        ),
+        shape,
+      );
+    const x = t([67, 40], 1);
+    const w = t([40, 19], 2);
+    const bias = t([19], 3);
+    const out: Record<string, tf.Tensor> = {
+      plain: tf.matMul(x, w),
+      tA: tf.matMul(t([40, 67], 4), w, true, false),
+      tB: tf.matMul(x, t([19, 40], 5), false, true),
+      tAB: tf.matMul(t([40, 67], 6), t([19, 40], 7), true, true),
+      rank3Batch1: tf.matMul(t([1, 67, 40], 8), t([1, 40, 19], 9)),
+      fusedRelu: tf.fused.matMul({ a: x, b: w, bias, activation: "relu" }),
+      fusedLinear: tf.fused.matMul({ a: x, b: w, bias, activation: "linear" }),
+      fusedNoBias: tf.fused.matMul({ a: x, b: w, activation: "relu" }),
+      batched: tf.matMul(t([3, 67, 40], 10), t([3, 40, 19], 11)),
+      batchedTransposed: tf.matMul(t([3, 40, 67], 14), t([3, 40, 19], 15), true, false),
+      batchedTransposedB: tf.matMul(t([3, 67, 40], 16), t([3, 19, 40], 17), false, true),
+      sharedB: tf.matMul(t([3, 67, 40], 18), w),
+      sharedA: tf.matMul(t([1, 67, 40], 19), t([3, 40, 19], 20)),
+      narrow: tf.matMul(x, t([40, 5], 12)),
+      oneColumnBatched: tf.matMul(t([3, 300, 40], 22), t([3, 40, 1], 23)),
+      // Handed back to tfjs's kernels: another activation, batch axes broadcast both ways, a single product with one
+      // column (computed as its transpose: one row).
+      oneColumn: tf.matMul(t([900, 40], 26), t([40, 1], 21)),
+      elu: tf.fused.matMul({ a: x, b: w, bias, activation: "elu" }),
+      crossBroadcast: tf.matMul(t([2, 1, 67, 40], 24), t([1, 3, 40, 19], 25)),
+      // Gradients of a dense relu layer: d/dx, d/dw, d/db all go through matMul with transposes.
+      ...Object.fromEntries(
+        tf
+          .grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+            tf.sum(tf.mul(tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias: c, activation: "relu" }), t([67, 19], 13))),
+          )([x, w, bias])
+          .map((g, i) => [`grad${i}`, g]),
+      ),
+    };
+    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, { shape: v.shape, values: Array.from(v.dataSync()) }]));
+  });
+}
+
+describe("wasm GEMM kernels in tfjs", () => {
+  it("are registered on wasm and give the cpu backend's products and gradients", async () => {
+    await initBackend("wasm");
+    const status = wasmGemmStatus();
+    expect(status.registered).toBe(true);
+    const before = status.productsComputed;
+    const wasm = productCases();
+    const routed = wasmGemmStatus().productsComputed - before;
+    // 14 eligible forward products, the fused forward of the gradient case and its two products (dx, dw).
+    expect(routed).toBe(17);
+    await import("@tensorflow/tfjs-backend-cpu");
+    await tf.setBackend("cpu");
+    const cpu = productCases();
+    await tf.setBackend("wasm");
+    for (const key of Object.keys(cpu)) {
+      expect(wasm[key].shape, key).toEqual(cpu[key].shape);
+      const diff = Math.max(0, ...wasm[key].values.map((v, i) => Math.abs(v - cpu[key].values[i])));
+      expect(diff, key).toBeLessThan(1e-4);
+    }
+    // The ineligible products alone do not reach our kernel.
+    const mark = wasmGemmStatus().productsComputed;
+    tf.tidy(() => {
+      tf.fused.matMul({ a: tf.ones([67, 40]), b: tf.ones([40, 19]), activation: "elu" }).dataSync();
+      tf.matMul(tf.ones([2, 1, 67, 40]), tf.ones([1, 3, 40, 19])).dataSync();
+      tf.matMul(tf.ones([2, 2]), tf.ones([2, 8])).dataSync();
+      tf.matMul(tf.ones([900, 40]), tf.ones([40, 1])).dataSync();
+      tf.matMul(tf.ones([4, 900]), tf.ones([900, 40])).dataSync();
+    });
+    expect(wasmGemmStatus().productsComputed).toBe(mark);
+  });
+});

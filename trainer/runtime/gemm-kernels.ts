@@ -1,0 +1,175 @@
+/**
+ * Routes the wasm backend's single (unbatched) float matrix products, plain and fused with bias + relu, to our own
+ * kernel (wasm-gemm.ts); everything else (batched products, narrow outputs, other activations) keeps the kernel
+ * that was registered before. Register after the other kernel fixes and before tf.setBackend("wasm").
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { type GemmModules, instantiateGemm, type WasmGemm } from "./wasm-gemm.ts";
+
+/** The parts of tfjs-wasm's backend this needs (its heap, allocator and tensor offsets). */
+type WasmBackend = tf.KernelBackend & {
+  wasm: { asm: { memory: WebAssembly.Memory }; _malloc(bytes: number): number; _free(at: number): void };
+  getMemoryOffset(dataId: tf.DataId): number;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+};
+
+const REGISTERED = Symbol.for("kser.wasmGemm");
+
+/** Below this the original kernels are as fast: the packing and call overhead of a few microseconds is not paid back. */
+const MIN_MULTIPLY_ADDS = 32_768;
+const MIN_SINGLE_PRODUCT_ROWS = 8;
+
+let compiledKernel: GemmModules | null = null;
+/** Products computed by our kernel in this process (diagnostics and tests). */
+let productsComputed = 0;
+const perBackend = new WeakMap<tf.KernelBackend, WasmGemm>();
+
+function gemmFor(backend: WasmBackend): WasmGemm {
+  let gemm = perBackend.get(backend);
+  if (!gemm) {
+    if (!compiledKernel) throw new Error("the wasm GEMM kernels were registered without a compiled module");
+    const heap = backend.wasm;
+    gemm = instantiateGemm(
+      compiledKernel,
+      heap.asm.memory,
+      (n) => heap._malloc(n),
+      (at) => heap._free(at),
+    );
+    perBackend.set(backend, gemm);
+  }
+  return gemm;
+}
+
+const sizeOf = (shape: number[]) => shape.reduce((a, c) => a * c, 1);
+
+/** Where one operand's matrices are, for the kernel: element strides within a matrix and between matrices. */
+interface Operand {
+  at: number;
+  rowStride: number;
+  colStride: number;
+  batchStride: number;
+}
+
+/**
+ * The product of `a` and `b` (last two axes, optional transposes, batch axes equal or one side shared) when it suits
+ * the kernel, else null.
+ */
+function product(
+  backend: WasmBackend,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+  bias: tf.TensorInfo | null,
+  relu: boolean,
+): tf.TensorInfo | null {
+  if (a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length < 2 || b.shape.length < 2) return null;
+  const ar = a.shape.length;
+  const br = b.shape.length;
+  const leadA = a.shape.slice(0, -2);
+  const leadB = b.shape.slice(0, -2);
+  const countA = sizeOf(leadA);
+  const countB = sizeOf(leadB);
+  if (countA !== countB && countA !== 1 && countB !== 1) return null;
+  if (countA === countB && countA > 1 && leadA.join() !== leadB.join()) return null;
+  const batch = Math.max(countA, countB);
+  const m = a.shape[ar - (transposeA ? 1 : 2)];
+  const k = a.shape[ar - (transposeA ? 2 : 1)];
+  const n = b.shape[br - (transposeB ? 2 : 1)];
+  if (b.shape[br - (transposeB ? 1 : 2)] !== k || m === 0 || k === 0 || n === 0) return null;
+  if (batch * m * n * k < MIN_MULTIPLY_ADDS) return null;
+  if (bias && (bias.dtype !== "float32" || sizeOf(bias.shape) !== n || bias.shape.length !== 1)) return null;
+  // Computing C^T = B^T A^T (written back transposed) instead pays off when A would be read down its columns (a
+  // gradient's X^T: the kernel sweeps A once per 8 columns of C, so X^T's column reads miss the cache) and when C has
+  // one column (C^T then has 8-wide panels, and the same layout). The bias is per column of C: not swapped.
+  const swap = !bias && ((transposeA && !transposeB) || (n === 1 && m > 1));
+  // One product with a handful of rows packs all of B for a single tile: tfjs's kernel is faster there.
+  if (batch === 1 && (swap ? n : m) < MIN_SINGLE_PRODUCT_ROWS) return null;
+  const gemm = gemmFor(backend);
+  const out = backend.makeOutput([...tf.backend_util.assertAndGetBroadcastShape(leadA, leadB), m, n], "float32");
+  // Offsets after the output's allocation: the heap may have grown, but offsets never move.
+  const left: Operand = {
+    at: backend.getMemoryOffset(a.dataId),
+    rowStride: transposeA ? 1 : k,
+    colStride: transposeA ? m : 1,
+    batchStride: countA === 1 ? 0 : m * k,
+  };
+  const right: Operand = {
+    at: backend.getMemoryOffset(b.dataId),
+    rowStride: transposeB ? 1 : n,
+    colStride: transposeB ? k : 1,
+    batchStride: countB === 1 ? 0 : k * n,
+  };
+  const c = backend.getMemoryOffset(out.dataId);
+  const transposed = (x: Operand): Operand => ({ ...x, rowStride: x.colStride, colStride: x.rowStride });
+  const [kernelA, kernelB] = swap ? [transposed(right), transposed(left)] : [left, right];
+  gemm.matMul({
+    batch,
+    m: swap ? n : m,
+    n: swap ? m : n,
+    k,
+    a: kernelA.at,
+    aRowStride: kernelA.rowStride,
+    aColStride: kernelA.colStride,
+    aBatchStride: kernelA.batchStride,
+    b: kernelB.at,
+    bRowStride: kernelB.rowStride,
+    bColStride: kernelB.colStride,
+    bBatchStride: kernelB.batchStride,
+    c,
+    cRowStride: swap ? 1 : n,
+    cColStride: swap ? n : 1,
+    bias: bias ? backend.getMemoryOffset(bias.dataId) : null,
+    relu,
+  });
+  productsComputed++;
+  return out;
+}
+
+function wrap(kernelName: string, fast: (args: Parameters<tf.KernelFunc>[0] & { backend: WasmBackend }) => tf.TensorInfo | null): void {
+  const previous = tf.getKernel(kernelName, "wasm") as (tf.KernelConfig & { [REGISTERED]?: boolean }) | undefined;
+  if (!previous) throw new Error(`the wasm ${kernelName} kernel is not registered; import @tensorflow/tfjs-backend-wasm first`);
+  if (previous[REGISTERED]) return;
+  const fallback = previous.kernelFunc;
+  tf.unregisterKernel(kernelName, "wasm");
+  // The previous kernel's own markers (the matMul fix's) stay: it still runs, as the fallback.
+  const markers = Object.fromEntries(
+    Object.getOwnPropertySymbols(previous).map((key) => [key, (previous as unknown as Record<symbol, unknown>)[key]]),
+  );
+  tf.registerKernel(
+    Object.assign(
+      markers,
+      {
+        kernelName,
+        backendName: "wasm",
+        setupFunc: previous.setupFunc,
+        disposeFunc: previous.disposeFunc,
+        kernelFunc: (args: Parameters<tf.KernelFunc>[0]) =>
+          fast(args as Parameters<tf.KernelFunc>[0] & { backend: WasmBackend }) ?? fallback(args),
+      },
+      { [REGISTERED]: true },
+    ),
+  );
+}
+
+export function registerWasmGemmKernels(compiled: GemmModules): void {
+  compiledKernel = compiled;
+  wrap(tf.BatchMatMul, ({ inputs, backend, attrs }) => {
+    const { a, b } = inputs as unknown as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    return product(backend, a, b, transposeA, transposeB, null, false);
+  });
+  wrap(tf._FusedMatMul, ({ inputs, backend, attrs }) => {
+    const { a, b, bias, preluActivationWeights } = inputs as unknown as Record<string, tf.TensorInfo | undefined>;
+    const { transposeA, transposeB, activation } = attrs as unknown as { transposeA: boolean; transposeB: boolean; activation: string };
+    if (!a || !b || preluActivationWeights || (activation !== "linear" && activation !== "relu")) return null;
+    return product(backend, a, b, transposeA, transposeB, bias ?? null, activation === "relu");
+  });
+}
+
+/** Whether the products go through our kernel, and whether it multiplies and adds in one instruction. */
+export function wasmGemmStatus(): { registered: boolean; fusedMultiplyAdd: boolean; productsComputed: number } {
+  const k = tf.getKernel(tf.BatchMatMul, "wasm") as (tf.KernelConfig & { [REGISTERED]?: boolean }) | undefined;
+  const registered = Boolean(k?.[REGISTERED]);
+  return { registered, fusedMultiplyAdd: registered && Boolean(compiledKernel?.fusedMultiplyAdd), productsComputed };
+}

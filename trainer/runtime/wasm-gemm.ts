@@ -1,0 +1,365 @@
+/**
+ * A single-threaded f32 matrix product for the tfjs wasm backend's heap, in WebAssembly we write as text and
+ * assemble at start-up with wabt.
+ *
+ * Why: tfjs-wasm's XNNPACK build predates relaxed SIMD, so its GEMM multiplies and adds separately (~13-20 GFLOP/s
+ * on the 2-vCPU development machine), and every gradient product first transposes an operand. This kernel uses
+ * `f32x4.relaxed_madd` (one fused multiply-add where the CPU has FMA) and reads either operand through row and
+ * column strides, so a transposed operand costs nothing extra: ~1.5x XNNPACK on the forward products, ~2x on the
+ * gradient ones. Where relaxed SIMD cannot be enabled it is built with a separate multiply and add (no faster than
+ * XNNPACK on forward products, still no transposes).
+ *
+ * Layout: B is packed into panels of 8 columns ([ceil(N/8)][K][8], zero-padded) so a 4 x 8 tile of C lives in
+ * eight v128 accumulators while K is swept; A is read in place, one element per row per step (load32_splat).
+ */
+import v8 from "node:v8";
+
+/** Rows of C per tile; 4 x 8 keeps 8 accumulators plus 3 operands in x64's 16 vector registers. */
+const TILE_ROWS = 4;
+const PANEL = 8;
+
+export interface GemmArgs {
+  /** Products computed one after another (C is [batch, m, n]); strides between them in elements, 0 to share one. */
+  batch?: number;
+  aBatchStride?: number;
+  bBatchStride?: number;
+  m: number;
+  n: number;
+  k: number;
+  /** Byte offset of A and its strides in elements: A[i][p] is at a + 4 * (i * aRowStride + p * aColStride). */
+  a: number;
+  aRowStride: number;
+  aColStride: number;
+  b: number;
+  bRowStride: number;
+  bColStride: number;
+  /** Byte offset of C and its element strides (default row-major [m, n]; 1 and m write C's transpose). */
+  c: number;
+  cRowStride?: number;
+  cColStride?: number;
+  /** Byte offset of a bias of n floats added to every row, or null. */
+  bias: number | null;
+  relu: boolean;
+}
+
+export interface WasmGemm {
+  /** True when the products use fused multiply-add (relaxed SIMD available). */
+  readonly fusedMultiplyAdd: boolean;
+  /** C = op(A) op(B) (+ bias) (then relu) for each of `batch` products, all operands on the heap of `memory`. */
+  matMul(args: GemmArgs): void;
+}
+
+const madd = (fused: boolean, a: string, b: string, c: string) =>
+  fused ? `(f32x4.relaxed_madd ${a} ${b} ${c})` : `(f32x4.add (f32x4.mul ${a} ${b}) ${c})`;
+
+/** One row-tile of `rows` rows against one packed panel: sweep K, then add bias / relu and store. */
+function tileWat(rows: number, fused: boolean): string {
+  const r = [...Array(rows).keys()];
+  const locals = r.map((i) => `(local $acc${i}a v128) (local $acc${i}b v128) (local $row${i} i32)`).join(" ");
+  const init = r
+    .map(
+      (i) => `(local.set $acc${i}a (v128.const i32x4 0 0 0 0)) (local.set $acc${i}b (v128.const i32x4 0 0 0 0))
+      (local.set $row${i} (i32.add (local.get $a) (i32.mul (i32.const ${i}) (local.get $aRow))))`,
+    )
+    .join("\n");
+  const step = r
+    .map(
+      (i) => `(local.set $x (v128.load32_splat (local.get $row${i})))
+        (local.set $acc${i}a ${madd(fused, "(local.get $x)", "(local.get $b0)", `(local.get $acc${i}a)`)})
+        (local.set $acc${i}b ${madd(fused, "(local.get $x)", "(local.get $b1)", `(local.get $acc${i}b)`)})
+        (local.set $row${i} (i32.add (local.get $row${i}) (local.get $aCol)))`,
+    )
+    .join("\n");
+  const finish = r
+    .map(
+      (i) => `(call $store (i32.add (local.get $c) (i32.mul (i32.const ${i}) (local.get $cRow)))
+        (local.get $acc${i}a) (local.get $acc${i}b) (local.get $bias) (local.get $flags) (local.get $cols) (local.get $cCol))`,
+    )
+    .join("\n");
+  // $a: first row's first element of this tile; $panel: packed panel; $cols: columns of C left from this panel.
+  return `(func $tile${rows} (param $a i32) (param $aRow i32) (param $aCol i32) (param $panel i32) (param $k i32)
+      (param $c i32) (param $cRow i32) (param $bias i32) (param $flags i32) (param $cols i32) (param $cCol i32)
+      (local $p i32) (local $x v128) (local $b0 v128) (local $b1 v128) ${locals}
+    ${init}
+    (local.set $p (local.get $k))
+    (loop $sweep
+      (local.set $b0 (v128.load (local.get $panel)))
+      (local.set $b1 (v128.load offset=16 (local.get $panel)))
+      ${step}
+      (local.set $panel (i32.add (local.get $panel) (i32.const 32)))
+      (local.set $p (i32.sub (local.get $p) (i32.const 1)))
+      (br_if $sweep (local.get $p)))
+    ${finish})`;
+}
+
+function moduleWat(fused: boolean): string {
+  return `(module
+  (import "env" "memory" (memory 1))
+  ;; 32 bytes at $scratch hold a partial panel's row before its valid columns are copied out.
+  (global $scratch (mut i32) (i32.const 0))
+  (func (export "setScratch") (param $at i32) (global.set $scratch (local.get $at)))
+
+  ;; Adds the bias (flags & 1), applies relu (flags & 2) and stores min(cols, 8) floats from $dst on, $colStep
+  ;; bytes apart (4: a row of C; more: a column of C's transpose, one float at a time).
+  (func $store (param $dst i32) (param $lo v128) (param $hi v128) (param $bias i32) (param $flags i32) (param $cols i32)
+      (param $colStep i32)
+      (local $j i32)
+    (if (i32.and (local.get $flags) (i32.const 1)) (then
+      (local.set $lo (f32x4.add (local.get $lo) (v128.load (local.get $bias))))
+      (local.set $hi (f32x4.add (local.get $hi) (v128.load offset=16 (local.get $bias))))))
+    (if (i32.and (local.get $flags) (i32.const 2)) (then
+      (local.set $lo (f32x4.max (local.get $lo) (v128.const i32x4 0 0 0 0)))
+      (local.set $hi (f32x4.max (local.get $hi) (v128.const i32x4 0 0 0 0)))))
+    (if (i32.and (i32.ge_u (local.get $cols) (i32.const 8)) (i32.eq (local.get $colStep) (i32.const 4)))
+      (then (v128.store (local.get $dst) (local.get $lo)) (v128.store offset=16 (local.get $dst) (local.get $hi)))
+      (else
+        (v128.store (global.get $scratch) (local.get $lo))
+        (v128.store offset=16 (global.get $scratch) (local.get $hi))
+        (if (i32.gt_u (local.get $cols) (i32.const 8)) (then (local.set $cols (i32.const 8))))
+        (loop $copy
+          (f32.store (i32.add (local.get $dst) (i32.mul (local.get $j) (local.get $colStep)))
+            (f32.load (i32.add (global.get $scratch) (i32.shl (local.get $j) (i32.const 2)))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br_if $copy (i32.lt_u (local.get $j) (local.get $cols)))))))
+
+  ${tileWat(TILE_ROWS, fused)}
+  ${tileWat(1, fused)}
+
+  ;; Packs B (k x n, element strides rs / cs) into panels of 8 columns, zero-padded: [ceil(n/8)][k][8].
+  (func $pack (export "pack") (param $b i32) (param $rs i32) (param $cs i32) (param $k i32) (param $n i32) (param $dst i32)
+      (local $j i32) (local $p i32) (local $q i32) (local $col i32) (local $src i32)
+    (local.set $rs (i32.shl (local.get $rs) (i32.const 2)))
+    (local.set $cs (i32.shl (local.get $cs) (i32.const 2)))
+    (block $done (loop $panels
+      (br_if $done (i32.ge_u (local.get $j) (local.get $n)))
+      (local.set $p (i32.const 0))
+      (local.set $src (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $cs))))
+      (block $rowsDone (loop $rows
+        (br_if $rowsDone (i32.ge_u (local.get $p) (local.get $k)))
+        (if (i32.and (i32.eq (local.get $cs) (i32.const 4)) (i32.le_u (i32.add (local.get $j) (i32.const 8)) (local.get $n)))
+          (then
+            (v128.store (local.get $dst) (v128.load (local.get $src)))
+            (v128.store offset=16 (local.get $dst) (v128.load offset=16 (local.get $src))))
+          (else
+            (local.set $q (i32.const 0))
+            (loop $lanes
+              (local.set $col (i32.add (local.get $j) (local.get $q)))
+              (f32.store (i32.add (local.get $dst) (i32.shl (local.get $q) (i32.const 2)))
+                (if (result f32) (i32.lt_u (local.get $col) (local.get $n))
+                  (then (f32.load (i32.add (local.get $src) (i32.mul (local.get $q) (local.get $cs)))))
+                  (else (f32.const 0))))
+              (local.set $q (i32.add (local.get $q) (i32.const 1)))
+              (br_if $lanes (i32.lt_u (local.get $q) (i32.const 8))))))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
+        (local.set $src (i32.add (local.get $src) (local.get $rs)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $rows)))
+      (local.set $j (i32.add (local.get $j) (i32.const 8)))
+      (br $panels))))
+
+  ;; C[m, n] = A (m x k, strides aRow / aCol in elements) times packed B; bias padded to a multiple of 8 floats.
+  (func $gemm (export "gemm") (param $m i32) (param $n i32) (param $k i32) (param $a i32) (param $aRow i32) (param $aCol i32)
+      (param $packed i32) (param $c i32) (param $cRow i32) (param $cCol i32) (param $bias i32) (param $flags i32)
+      (local $i i32) (local $j i32) (local $panel i32) (local $cols i32)
+    (local.set $aRow (i32.shl (local.get $aRow) (i32.const 2)))
+    (local.set $aCol (i32.shl (local.get $aCol) (i32.const 2)))
+    (local.set $cRow (i32.shl (local.get $cRow) (i32.const 2)))
+    (local.set $cCol (i32.shl (local.get $cCol) (i32.const 2)))
+    (local.set $panel (local.get $packed))
+    (block $done (loop $panels
+      (br_if $done (i32.ge_u (local.get $j) (local.get $n)))
+      (local.set $cols (i32.sub (local.get $n) (local.get $j)))
+      (local.set $i (i32.const 0))
+      (block $tilesDone (loop $tiles
+        (br_if $tilesDone (i32.gt_u (i32.add (local.get $i) (i32.const ${TILE_ROWS})) (local.get $m)))
+        (call $tile${TILE_ROWS} (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $aRow))) (local.get $aRow) (local.get $aCol)
+          (local.get $panel) (local.get $k)
+          (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $cRow)) (i32.mul (local.get $j) (local.get $cCol))))
+          (local.get $cRow) (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))) (local.get $flags) (local.get $cols)
+          (local.get $cCol))
+        (local.set $i (i32.add (local.get $i) (i32.const ${TILE_ROWS})))
+        (br $tiles)))
+      (block $restDone (loop $rest
+        (br_if $restDone (i32.ge_u (local.get $i) (local.get $m)))
+        (call $tile1 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $aRow))) (local.get $aRow) (local.get $aCol)
+          (local.get $panel) (local.get $k)
+          (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $cRow)) (i32.mul (local.get $j) (local.get $cCol))))
+          (local.get $cRow) (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))) (local.get $flags) (local.get $cols)
+          (local.get $cCol))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rest)))
+      (local.set $panel (i32.add (local.get $panel) (i32.shl (local.get $k) (i32.const 5))))
+      (local.set $j (i32.add (local.get $j) (i32.const ${PANEL})))
+      (br $panels))))
+
+  ;; count products C_q = A_q B_q, C contiguous; operand strides between products in elements (0: one operand for
+  ;; all). B is packed once when it is shared.
+  (func (export "batched") (param $count i32) (param $m i32) (param $n i32) (param $k i32)
+      (param $a i32) (param $aBatch i32) (param $aRow i32) (param $aCol i32)
+      (param $b i32) (param $bBatch i32) (param $bRow i32) (param $bCol i32)
+      (param $c i32) (param $cRow i32) (param $cCol i32) (param $work i32) (param $bias i32) (param $flags i32)
+      (local $q i32)
+    (local.set $aBatch (i32.shl (local.get $aBatch) (i32.const 2)))
+    (local.set $bBatch (i32.shl (local.get $bBatch) (i32.const 2)))
+    (loop $products
+      (if (i32.or (i32.eqz (local.get $q)) (i32.ne (local.get $bBatch) (i32.const 0)))
+        (then (call $pack (local.get $b) (local.get $bRow) (local.get $bCol) (local.get $k) (local.get $n) (local.get $work))))
+      (call $gemm (local.get $m) (local.get $n) (local.get $k) (local.get $a) (local.get $aRow) (local.get $aCol)
+        (local.get $work) (local.get $c) (local.get $cRow) (local.get $cCol) (local.get $bias) (local.get $flags))
+      (local.set $a (i32.add (local.get $a) (local.get $aBatch)))
+      (local.set $b (i32.add (local.get $b) (local.get $bBatch)))
+      (local.set $c (i32.add (local.get $c) (i32.shl (i32.mul (local.get $m) (local.get $n)) (i32.const 2))))
+      (local.set $q (i32.add (local.get $q) (i32.const 1)))
+      (br_if $products (i32.lt_u (local.get $q) (local.get $count)))))
+)`;
+}
+
+type Wabt = {
+  parseWat(
+    name: string,
+    text: string,
+    features: Record<string, boolean>,
+  ): {
+    toBinary(o: object): { buffer: Uint8Array };
+    destroy(): void;
+  };
+};
+
+/** Assembles both variants once per process: [relaxed (or null where it cannot be compiled), plain]. */
+let assembled: Promise<{ relaxed: Uint8Array; plain: Uint8Array }> | null = null;
+
+function assemble(): Promise<{ relaxed: Uint8Array; plain: Uint8Array }> {
+  assembled ??= import("wabt").then(async (mod) => {
+    const wabt = (await (mod.default as unknown as () => Promise<Wabt>)()) as Wabt;
+    const bytes = (fused: boolean) => {
+      const parsed = wabt.parseWat(`kser-gemm-${fused ? "fma" : "plain"}.wat`, moduleWat(fused), { simd: true, relaxed_simd: true });
+      try {
+        return parsed.toBinary({}).buffer;
+      } finally {
+        parsed.destroy();
+      }
+    };
+    return { relaxed: bytes(true), plain: bytes(false) };
+  });
+  return assembled;
+}
+
+/**
+ * Relaxed SIMD is on by default from V8 11.4 (Node 22); Node 20's V8 has it behind a flag, which takes effect for
+ * modules compiled after it is set.
+ */
+function relaxedSimdModule(bytes: Uint8Array): WebAssembly.Module | null {
+  if (!WebAssembly.validate(bytes)) v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+  return WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+}
+
+export interface GemmModules {
+  fusedMultiplyAdd: boolean;
+  module: WebAssembly.Module;
+}
+
+/** Compiles the kernel module; `allowFused: false` forces the separate multiply and add (for comparison). */
+export async function compileGemm(allowFused = true): Promise<GemmModules> {
+  const { relaxed, plain } = await assemble();
+  const fusedModule = allowFused ? relaxedSimdModule(relaxed) : null;
+  return fusedModule ? { fusedMultiplyAdd: true, module: fusedModule } : { fusedMultiplyAdd: false, module: new WebAssembly.Module(plain) };
+}
+
+type GemmExports = {
+  setScratch(at: number): void;
+  batched(
+    count: number,
+    m: number,
+    n: number,
+    k: number,
+    a: number,
+    aBatch: number,
+    aRow: number,
+    aCol: number,
+    b: number,
+    bBatch: number,
+    bRow: number,
+    bCol: number,
+    c: number,
+    cRow: number,
+    cCol: number,
+    work: number,
+    bias: number,
+    flags: number,
+  ): void;
+};
+
+/**
+ * Instantiates the kernel on `memory` (the tfjs wasm heap). `malloc` / `free` are the heap's own allocator, for the
+ * packed B panel and the padded bias of each call.
+ */
+export function instantiateGemm(
+  compiled: GemmModules,
+  memory: WebAssembly.Memory,
+  malloc: (bytes: number) => number,
+  free: (at: number) => void,
+): WasmGemm {
+  const kernel = new WebAssembly.Instance(compiled.module, { env: { memory } }).exports as unknown as GemmExports;
+  const scratch = malloc(32) >>> 0;
+  kernel.setScratch(scratch);
+  return {
+    fusedMultiplyAdd: compiled.fusedMultiplyAdd,
+    matMul({
+      batch = 1,
+      aBatchStride = 0,
+      bBatchStride = 0,
+      m,
+      n,
+      k,
+      a,
+      aRowStride,
+      aColStride,
+      b,
+      bRowStride,
+      bColStride,
+      c,
+      cRowStride = n,
+      cColStride = 1,
+      bias,
+      relu,
+    }) {
+      if (m <= 0 || n <= 0 || k <= 0 || batch <= 0)
+        throw new Error(`wasm GEMM needs positive sizes, got batch=${batch} m=${m} n=${n} k=${k}`);
+      const paddedN = Math.ceil(n / PANEL) * PANEL;
+      const packedBytes = 4 * k * paddedN;
+      const work = malloc(packedBytes + 4 * paddedN) >>> 0;
+      try {
+        const biasAt = work + packedBytes;
+        if (bias !== null) {
+          // Padded copy: the last panel's vector loads stay inside it.
+          const heap = new Float32Array(memory.buffer);
+          heap.fill(0, biasAt / 4 + n, biasAt / 4 + paddedN);
+          heap.copyWithin(biasAt / 4, bias / 4, bias / 4 + n);
+        }
+        const flags = (bias !== null ? 1 : 0) | (relu ? 2 : 0);
+        kernel.batched(
+          batch,
+          m,
+          n,
+          k,
+          a,
+          aBatchStride,
+          aRowStride,
+          aColStride,
+          b,
+          bBatchStride,
+          bRowStride,
+          bColStride,
+          c,
+          cRowStride,
+          cColStride,
+          work,
+          biasAt,
+          flags,
+        );
+      } finally {
+        free(work);
+      }
+    },
+  };
+}
