@@ -10,7 +10,8 @@
  * of per-step times.
  * Options: --only reference|kser (default all), --steps N (reference), --dense-embeddings (dense AdamW over whole
  * embedding tables, the pre-sparse path; lazy sparse updates by default). KSER_NO_LAYOUT_FIXES=1 leaves wasm's own
- * Transpose/Concat/SplitV/Sum kernels, for comparison.
+ * Transpose/Concat/SplitV/Sum kernels, KSER_WASM_GEMM=off|plain tfjs's matrix products or ours without FMA, for
+ * comparison.
  * Prints one JSON object as the LAST line.
  */
 import { availableParallelism, loadavg } from "node:os";
@@ -23,6 +24,7 @@ import { createHashEncoder } from "../trainer/knowledge/encoders/hash.ts";
 import { simulateKnowledge } from "../trainer/knowledge/simulator.ts";
 import { ParamStore, TfOps } from "../trainer/ops/tf-ops.ts";
 import { type BackendPreference, initBackend } from "../trainer/runtime/backend.ts";
+import { wasmGemmStatus } from "../trainer/runtime/gemm-kernels.ts";
 import { AdamW } from "../trainer/train/optimizer.ts";
 import { SparseEmbeddings, sparseTables } from "../trainer/train/sparse-embeddings.ts";
 import { bceWithLogits, trainModel } from "../trainer/train/train.ts";
@@ -153,6 +155,8 @@ console.log(
     /** 1-minute load average at the end: wall-time rates are only comparable at similar load. */
     loadAverage: +loadavg()[0].toFixed(2),
     cpus: availableParallelism(),
+    /** Whether wasm's matrix products ran in our kernel (KSER_WASM_GEMM), and with fused multiply-add. */
+    wasmGemm: backend === "wasm" ? wasmGemmStatus() : null,
     kser1024: b1024,
     kser8192: b8192,
     reference: reference && { ...reference, notesExamplesPerSecond: 21_500, target: 40_000 },
