@@ -2,12 +2,12 @@
  * A single-threaded f32 matrix product for the tfjs wasm backend's heap, in WebAssembly we write as text and
  * assemble at start-up with wabt.
  *
- * Why: tfjs-wasm's XNNPACK build predates relaxed SIMD, so its GEMM multiplies and adds separately (~13-20 GFLOP/s
- * on the 2-vCPU development machine), and every gradient product first transposes an operand. This kernel uses
+ * Why: tfjs-wasm's XNNPACK build predates relaxed SIMD, so its GEMM multiplies and adds separately, every gradient
+ * product first transposes an operand, and batched products run in a scalar loop. This kernel uses
  * `f32x4.relaxed_madd` (one fused multiply-add where the CPU has FMA) and reads either operand through row and
- * column strides, so a transposed operand costs nothing extra: ~1.5x XNNPACK on the forward products, ~2x on the
- * gradient ones. Where relaxed SIMD cannot be enabled it is built with a separate multiply and add (no faster than
- * XNNPACK on forward products, still no transposes).
+ * column strides, so a transposed operand costs nothing extra. On the development machine: 27-31 GFLOP/s on the
+ * reference model's forward products in isolation (XNNPACK 19-24), the KSER chunk products 5-8x faster than tfjs's
+ * batched loop (docs/models.md). Where relaxed SIMD cannot be enabled it is built with a separate multiply and add.
  *
  * Layout: B is packed into panels of 8 columns ([ceil(N/8)][K][8], zero-padded) so a 4 x 8 tile of C lives in
  * eight v128 accumulators while K is swept; A is read in place, one element per row per step (load32_splat).
@@ -225,23 +225,18 @@ type Wabt = {
   };
 };
 
-/** Assembles both variants once per process: [relaxed (or null where it cannot be compiled), plain]. */
-let assembled: Promise<{ relaxed: Uint8Array; plain: Uint8Array }> | null = null;
+let wabtReady: Promise<Wabt> | null = null;
 
-function assemble(): Promise<{ relaxed: Uint8Array; plain: Uint8Array }> {
-  assembled ??= import("wabt").then(async (mod) => {
-    const wabt = (await (mod.default as unknown as () => Promise<Wabt>)()) as Wabt;
-    const bytes = (fused: boolean) => {
-      const parsed = wabt.parseWat(`kser-gemm-${fused ? "fma" : "plain"}.wat`, moduleWat(fused), { simd: true, relaxed_simd: true });
-      try {
-        return parsed.toBinary({}).buffer;
-      } finally {
-        parsed.destroy();
-      }
-    };
-    return { relaxed: bytes(true), plain: bytes(false) };
-  });
-  return assembled;
+/** Assembles one variant of the module (wabt is loaded once, on first use). */
+async function assemble(fused: boolean): Promise<Uint8Array> {
+  wabtReady ??= import("wabt").then((mod) => (mod.default as unknown as () => Promise<Wabt>)());
+  const wabt = await wabtReady;
+  const parsed = wabt.parseWat(`kser-gemm-${fused ? "fma" : "plain"}.wat`, moduleWat(fused), { simd: true, relaxed_simd: true });
+  try {
+    return parsed.toBinary({}).buffer;
+  } finally {
+    parsed.destroy();
+  }
 }
 
 /**
@@ -260,9 +255,10 @@ export interface GemmModules {
 
 /** Compiles the kernel module; `allowFused: false` forces the separate multiply and add (for comparison). */
 export async function compileGemm(allowFused = true): Promise<GemmModules> {
-  const { relaxed, plain } = await assemble();
-  const fusedModule = allowFused ? relaxedSimdModule(relaxed) : null;
-  return fusedModule ? { fusedMultiplyAdd: true, module: fusedModule } : { fusedMultiplyAdd: false, module: new WebAssembly.Module(plain) };
+  const fusedModule = allowFused ? relaxedSimdModule(await assemble(true)) : null;
+  return fusedModule
+    ? { fusedMultiplyAdd: true, module: fusedModule }
+    : { fusedMultiplyAdd: false, module: new WebAssembly.Module(await assemble(false)) };
 }
 
 type GemmExports = {
@@ -328,6 +324,7 @@ export function instantiateGemm(
       const paddedN = Math.ceil(n / PANEL) * PANEL;
       const packedBytes = 4 * k * paddedN;
       const work = malloc(packedBytes + 4 * paddedN) >>> 0;
+      if (work === 0) throw new Error(`wasm GEMM: the heap has no room for ${packedBytes + 4 * paddedN} bytes of packed operand`);
       try {
         const biasAt = work + packedBytes;
         if (bias !== null) {
