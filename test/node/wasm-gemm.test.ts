@@ -23,8 +23,13 @@ function fill(n: number, seed: number): Float32Array {
 }
 
 describe("wasm GEMM module", () => {
-  for (const fused of [true, false]) {
-    it(`matches a float64 product (${fused ? "fused multiply-add" : "separate multiply and add"})`, async () => {
+  for (const [fused, rowBlockBytes] of [
+    [true, undefined],
+    [false, undefined],
+    [true, 1],
+  ] as const) {
+    const variant = `${fused ? "fused multiply-add" : "separate multiply and add"}${rowBlockBytes ? ", one tile of rows per block" : ""}`;
+    it(`matches a float64 product (${variant})`, async () => {
       const compiled = await compileGemm(fused);
       if (!fused) expect(compiled.fusedMultiplyAdd).toBe(false);
       const memory = new WebAssembly.Memory({ initial: 64 });
@@ -36,7 +41,7 @@ describe("wasm GEMM module", () => {
         return at;
       };
       let freed = 0;
-      const gemm = instantiateGemm(compiled, memory, malloc, () => freed++);
+      const gemm = instantiateGemm(compiled, memory, malloc, () => freed++, rowBlockBytes);
       const shapes: Array<[number, number, number]> = [
         [1, 1, 1],
         [4, 8, 3],

@@ -158,7 +158,25 @@ function moduleWat(fused: boolean): string {
       (br $panels))))
 
   ;; C[m, n] = A (m x k, strides aRow / aCol in elements) times packed B; bias padded to a multiple of 8 floats.
-  (func $gemm (export "gemm") (param $m i32) (param $n i32) (param $k i32) (param $a i32) (param $aRow i32) (param $aCol i32)
+  ;; Rows of A are taken $rowBlock at a time through every panel, so a block of A and of C stays in cache while the
+  ;; packed B streams past it (without blocking, A and C together outgrow the L2 cache at training sizes).
+  (func $gemm (param $m i32) (param $n i32) (param $k i32) (param $a i32) (param $aRow i32) (param $aCol i32)
+      (param $packed i32) (param $c i32) (param $cRow i32) (param $cCol i32) (param $bias i32) (param $flags i32)
+      (param $rowBlock i32)
+      (local $i i32)
+    (block $done (loop $blocks
+      (br_if $done (i32.ge_u (local.get $i) (local.get $m)))
+      (call $rows (select (local.get $rowBlock) (i32.sub (local.get $m) (local.get $i))
+          (i32.le_u (i32.add (local.get $i) (local.get $rowBlock)) (local.get $m)))
+        (local.get $n) (local.get $k)
+        (i32.add (local.get $a) (i32.shl (i32.mul (local.get $i) (local.get $aRow)) (i32.const 2))) (local.get $aRow) (local.get $aCol)
+        (local.get $packed)
+        (i32.add (local.get $c) (i32.shl (i32.mul (local.get $i) (local.get $cRow)) (i32.const 2))) (local.get $cRow) (local.get $cCol)
+        (local.get $bias) (local.get $flags))
+      (local.set $i (i32.add (local.get $i) (local.get $rowBlock)))
+      (br $blocks))))
+
+  (func $rows (param $m i32) (param $n i32) (param $k i32) (param $a i32) (param $aRow i32) (param $aCol i32)
       (param $packed i32) (param $c i32) (param $cRow i32) (param $cCol i32) (param $bias i32) (param $flags i32)
       (local $i i32) (local $j i32) (local $panel i32) (local $cols i32)
     (local.set $aRow (i32.shl (local.get $aRow) (i32.const 2)))
@@ -198,6 +216,7 @@ function moduleWat(fused: boolean): string {
       (param $a i32) (param $aBatch i32) (param $aRow i32) (param $aCol i32)
       (param $b i32) (param $bBatch i32) (param $bRow i32) (param $bCol i32)
       (param $c i32) (param $cRow i32) (param $cCol i32) (param $work i32) (param $bias i32) (param $flags i32)
+      (param $rowBlock i32)
       (local $q i32)
     (local.set $aBatch (i32.shl (local.get $aBatch) (i32.const 2)))
     (local.set $bBatch (i32.shl (local.get $bBatch) (i32.const 2)))
@@ -205,7 +224,8 @@ function moduleWat(fused: boolean): string {
       (if (i32.or (i32.eqz (local.get $q)) (i32.ne (local.get $bBatch) (i32.const 0)))
         (then (call $pack (local.get $b) (local.get $bRow) (local.get $bCol) (local.get $k) (local.get $n) (local.get $work))))
       (call $gemm (local.get $m) (local.get $n) (local.get $k) (local.get $a) (local.get $aRow) (local.get $aCol)
-        (local.get $work) (local.get $c) (local.get $cRow) (local.get $cCol) (local.get $bias) (local.get $flags))
+        (local.get $work) (local.get $c) (local.get $cRow) (local.get $cCol) (local.get $bias) (local.get $flags)
+        (local.get $rowBlock))
       (local.set $a (i32.add (local.get $a) (local.get $aBatch)))
       (local.set $b (i32.add (local.get $b) (local.get $bBatch)))
       (local.set $c (i32.add (local.get $c) (i32.shl (i32.mul (local.get $m) (local.get $n)) (i32.const 2))))
@@ -248,6 +268,12 @@ function relaxedSimdModule(bytes: Uint8Array): WebAssembly.Module | null {
   return WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
 }
 
+/**
+ * Bytes of A per row block (see $gemm). 256 KB measured ~3% less CPU per reference step than no blocking (two
+ * interleaved pairs of 40-step runs); 64 KB no better.
+ */
+const ROW_BLOCK_BYTES = 262_144;
+
 export interface GemmModules {
   fusedMultiplyAdd: boolean;
   module: WebAssembly.Module;
@@ -282,19 +308,23 @@ type GemmExports = {
     work: number,
     bias: number,
     flags: number,
+    rowBlock: number,
   ): void;
 };
 
 /**
  * Instantiates the kernel on `memory` (the tfjs wasm heap). `malloc` / `free` are the heap's own allocator, for the
- * packed B panel and the padded bias of each call.
+ * packed B panel and the padded bias of each call; `rowBlockBytes` sizes the row blocks of A (tests make it small).
  */
 export function instantiateGemm(
   compiled: GemmModules,
   memory: WebAssembly.Memory,
   malloc: (bytes: number) => number,
   free: (at: number) => void,
+  rowBlockBytes = ROW_BLOCK_BYTES,
 ): WasmGemm {
+  // Rows per block: a multiple of the tile's rows, at least one tile.
+  const rowBlockFor = (k: number) => Math.max(TILE_ROWS, Math.floor(rowBlockBytes / (4 * k) / TILE_ROWS) * TILE_ROWS);
   const kernel = new WebAssembly.Instance(compiled.module, { env: { memory } }).exports as unknown as GemmExports;
   const scratch = malloc(32) >>> 0;
   kernel.setScratch(scratch);
@@ -353,6 +383,7 @@ export function instantiateGemm(
           work,
           biasAt,
           flags,
+          rowBlockFor(k),
         );
       } finally {
         free(work);
