@@ -1,7 +1,9 @@
 /**
- * Routes the wasm backend's single (unbatched) float matrix products, plain and fused with bias + relu, to our own
- * kernel (wasm-gemm.ts); everything else (batched products, narrow outputs, other activations) keeps the kernel
- * that was registered before. Register after the other kernel fixes and before tf.setBackend("wasm").
+ * Routes the wasm backend's float matrix products (BatchMatMul, and _FusedMatMul with bias + linear / relu) to our
+ * own kernel (wasm-gemm.ts): single and batched (equal batch axes or one side shared), either operand transposed.
+ * The rest keeps the kernel that was registered before: tiny products, other activations, batch axes broadcast both
+ * ways, single products with fewer than 8 rows in the kernel's orientation. Register after the other kernel fixes
+ * and before tf.setBackend("wasm").
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type GemmModules, instantiateGemm, type WasmGemm } from "./wasm-gemm.ts";
