@@ -78,6 +78,20 @@ function hasGpuDriverLoader(): boolean {
   return dirs.some((dir) => existsSync(path.join(dir, "libvulkan.so.1")));
 }
 
+/**
+ * Our GEMM kernel for wasm's products. KSER_WASM_GEMM=off keeps tfjs's own, =plain ours without fused multiply-add
+ * (comparisons). If it cannot be built here, training goes on with tfjs's products: say so rather than lose wasm.
+ */
+async function useWasmGemm(): Promise<void> {
+  const gemm = process.env.KSER_WASM_GEMM ?? "fma";
+  if (gemm === "off") return;
+  try {
+    registerWasmGemmKernels(await compileGemm(gemm !== "plain"));
+  } catch (err) {
+    process.stderr.write(`wasm GEMM kernel not used (${(err as Error).message}); tfjs's own matrix products instead\n`);
+  }
+}
+
 async function tryWasm(): Promise<string | null> {
   try {
     const wasm = await import("@tensorflow/tfjs-backend-wasm");
@@ -88,9 +102,7 @@ async function tryWasm(): Promise<string | null> {
     if (process.env.KSER_NO_LAYOUT_FIXES !== "1") registerLayoutFixes();
     registerBatchMatMulFix();
     registerGatherFix();
-    // KSER_WASM_GEMM=off keeps tfjs's own products, =plain our kernel without fused multiply-add (comparisons).
-    const gemm = process.env.KSER_WASM_GEMM ?? "fma";
-    if (gemm !== "off") registerWasmGemmKernels(await compileGemm(gemm !== "plain"));
+    await useWasmGemm();
     return (await tf.setBackend("wasm")) ? "wasm" : null;
   } catch {
     return null;
