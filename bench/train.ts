@@ -10,8 +10,8 @@
  * of per-step times.
  * Options: --only reference|kser (default all), --steps N (reference), --dense-embeddings (dense AdamW over whole
  * embedding tables, the pre-sparse path; lazy sparse updates by default). KSER_NO_LAYOUT_FIXES=1 leaves wasm's own
- * Transpose/Concat/SplitV/Sum kernels, KSER_WASM_GEMM=off|plain tfjs's matrix products or ours without FMA, for
- * comparison.
+ * Transpose/Concat/SplitV/Sum kernels, KSER_WASM_GEMM=off|plain tfjs's matrix products or ours without FMA,
+ * KSER_COPY_IDENTITY=1 wasm's copying Identity, for comparison.
  * Prints one JSON object as the LAST line.
  */
 import { availableParallelism, loadavg } from "node:os";

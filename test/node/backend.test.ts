@@ -1,11 +1,13 @@
 /**
  * The wasm backend carries both kernel fixes, and gradients through them (embedding lookup backward = segment sum;
- * matMul with transposes backward) match the cpu backend.
+ * matMul with transposes backward) match the cpu backend. Its Identity (the tape's clone of every saved tensor)
+ * shares memory, and an in-place parameter update never shows through a clone.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
 import { initBackend } from "../../trainer/runtime/backend.ts";
-import { kernelFixesRegistered, registerSegmentSumFix } from "../../trainer/runtime/kernel-fixes.ts";
+import { identityFixRegistered, kernelFixesRegistered, registerSegmentSumFix } from "../../trainer/runtime/kernel-fixes.ts";
+import { updateValues } from "../../trainer/train/optimizer.ts";
 
 async function gradientsOn(backend: "wasm" | "cpu") {
   await tf.setBackend(backend);
@@ -58,5 +60,25 @@ describe("training backend", () => {
       const diff = Math.max(...wasm[key].map((v, i) => Math.abs(v - cpu[key][i])));
       expect(diff, key).toBeLessThan(1e-4);
     }
+  });
+
+  it("clones share memory on wasm, and an in-place update does not show through a clone", async () => {
+    await initBackend("wasm");
+    expect(identityFixRegistered()).toBe(true);
+    const backend = tf.backend() as unknown as { refCount(dataId: tf.DataId): number };
+    const x = tf.tensor1d([1, 2, 3, 4]);
+    const y = tf.clone(x);
+    expect(y.dataId).toBe(x.dataId);
+    expect(backend.refCount(x.dataId)).toBe(2);
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual([1, 2, 3, 4]);
+    expect(backend.refCount(y.dataId)).toBe(1);
+    // A parameter cloned (as the tape does) and then updated in place: the clone keeps the old values.
+    const p = tf.variable(tf.tensor1d([1, 1, 1]));
+    const saved = tf.clone(p);
+    updateValues(p, true, (v) => v.fill(5));
+    expect(Array.from(p.dataSync())).toEqual([5, 5, 5]);
+    expect(Array.from(saved.dataSync())).toEqual([1, 1, 1]);
+    tf.dispose([y, p, saved]);
   });
 });

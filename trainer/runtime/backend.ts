@@ -8,7 +8,13 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { registerWasmGemmKernels } from "./gemm-kernels.ts";
-import { registerBatchMatMulFix, registerGatherFix, registerLayoutFixes, registerSegmentSumFix } from "./kernel-fixes.ts";
+import {
+  registerBatchMatMulFix,
+  registerGatherFix,
+  registerIdentityFix,
+  registerLayoutFixes,
+  registerSegmentSumFix,
+} from "./kernel-fixes.ts";
 import { registerGradients } from "./tfjs-gradients.ts";
 import { compileGemm } from "./wasm-gemm.ts";
 
@@ -102,6 +108,7 @@ async function tryWasm(): Promise<string | null> {
     if (process.env.KSER_NO_LAYOUT_FIXES !== "1") registerLayoutFixes();
     registerBatchMatMulFix();
     registerGatherFix();
+    if (process.env.KSER_COPY_IDENTITY !== "1") registerIdentityFix();
     await useWasmGemm();
     return (await tf.setBackend("wasm")) ? "wasm" : null;
   } catch {

@@ -8,6 +8,8 @@
  *     32 floats): row lookups along axis 0 are plain row copies on the heap instead.
  *  4. Layout kernels of the backward pass (Transpose, Concat, SplitV, 2-D Sum over axis 0) as JS copies on the
  *     heap (registerLayoutFixes; KSER_NO_LAYOUT_FIXES=1 leaves wasm's own, for comparison in bench:train).
+ *  5. wasm Identity copies its input, and the tape clones (Identity) every tensor it saves for a gradient: the
+ *     clone shares the input's memory instead (registerIdentityFix), as Reshape already does.
  * All must be registered before tf.setBackend(name) so that the backend's setup functions see them.
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -18,6 +20,7 @@ type Backend = tf.KernelBackend & {
   makeTensorInfo?(shape: number[], dtype: tf.DataType, values?: tf.backend_util.BackendValues): tf.TensorInfo;
   makeOutput?(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap?(info: tf.TensorInfo): tf.backend_util.TypedArray;
+  incRef?(dataId: tf.DataId): void;
 };
 
 /** Marks kernels we registered so a second registration (re-init) is a no-op. */
@@ -349,3 +352,19 @@ export function registerLayoutFixes(): void {
     return out;
   });
 }
+
+/**
+ * 5. Identity as a second reference to the same heap memory (reference-counted: the memory goes when the last
+ * tensor does). Safe because no kernel writes into its inputs, and the optimizer's in-place updates copy a
+ * parameter first when its memory is shared (updateValues in trainer/train/optimizer.ts).
+ */
+export function registerIdentityFix(): void {
+  wrapWasmKernel(tf.Identity, ({ inputs, backend }) => {
+    const { x } = inputs as unknown as { x: tf.TensorInfo };
+    if (x.dtype === "string" || !backend.incRef) return null;
+    backend.incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  });
+}
+
+export const identityFixRegistered = (): boolean => isPatched(tf.Identity, "wasm");
