@@ -171,6 +171,12 @@ export class OnnxOps implements Ops<OnnxValue> {
     return this.node("MatMul", [a.name, b.name], [...a.shape.slice(0, -1), b.shape[b.shape.length - 1]], "float32");
   }
 
+  matMulTransposed(a: OnnxValue, b: OnnxValue): OnnxValue {
+    const perm = [...b.shape.keys()];
+    [perm[perm.length - 2], perm[perm.length - 1]] = [perm[perm.length - 1], perm[perm.length - 2]];
+    return this.matMul(a, this.transpose(b, perm));
+  }
+
   dense(x: OnnxValue, w: OnnxValue, b: OnnxValue | null, activation: Activation): OnnxValue {
     const outShape = [...x.shape.slice(0, -1), w.shape[1]];
     let y: OnnxValue;

@@ -30,6 +30,8 @@ export interface Ops<T> {
 
   /** Batched matrix product over the last two axes (leading axes must match or be absent on b). */
   matMul(a: T, b: T): T;
+  /** a times b with b's last two axes swapped; backends that can multiply by a transpose skip materialising it. */
+  matMulTransposed(a: T, b: T): T;
   /** act(x @ w + b) over the last axis of x (any rank >= 2). */
   dense(x: T, w: T, b: T | null, activation: Activation): T;
 

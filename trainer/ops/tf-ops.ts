@@ -120,6 +120,9 @@ export class TfOps implements Ops<tf.Tensor> {
     }
     return tf.matMul(a, b);
   }
+  matMulTransposed(a: tf.Tensor, b: tf.Tensor) {
+    return tf.matMul(a, b, false, true);
+  }
   dense(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor | null, activation: Activation) {
     const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, x.shape[x.rank - 1]]);
     const y = tf.fused.matMul({

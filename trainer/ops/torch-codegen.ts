@@ -105,6 +105,10 @@ export class TorchCodegenOps implements Ops<string> {
     return this.emit(`torch.matmul(${a}, ${b})`);
   }
 
+  matMulTransposed(a: string, b: string): string {
+    return this.emit(`torch.matmul(${a}, ${b}.transpose(-1, -2))`);
+  }
+
   dense(x: string, w: string, b: string | null, activation: Activation): string {
     return this.emit(ACTIVATIONS[activation](b ? `torch.matmul(${x}, ${w}) + ${b}` : `torch.matmul(${x}, ${w})`));
   }

@@ -57,7 +57,7 @@ export function esfGate<T>(ops: Ops<T>, prefix: string, chunks: T, mask: T, ctx:
     "linear",
   );
   const consistency = ops.matMul(projected, ops.reshape(ctxLow, [-1, HEADS + RANK, HEADS])); // [B, K, H]
-  const dots = ops.matMul(chunks, ops.transpose(chunks, [0, 2, 1])); // [B, K, K]
+  const dots = ops.matMulTransposed(chunks, chunks); // [B, K, K]
   // |c_k|^2 is the Gram diagonal (no second pass over the chunks).
   const eye: number[] = [];
   for (let k = 0; k < K; k++) for (let j = 0; j < K; j++) eye.push(k === j ? 1 : 0);

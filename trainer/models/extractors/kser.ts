@@ -57,7 +57,7 @@ function extractSide<T>(ops: Ops<T>, cfg: ModelConfig, side: "user" | "item", co
   const valueW = ops.param(`${prefix}/align/value/w`, [d, E], glorot);
   const valueB = ops.param(`${prefix}/align/value/b`, [E], zeros);
   const query = denseLayer(ops, `${prefix}/align/query`, ctx, ctxDim, E, "linear"); // [B, E]
-  const queryInChunkSpace = ops.matMul(query, ops.transpose(keyW, [1, 0])); // [B, d]
+  const queryInChunkSpace = ops.matMulTransposed(query, keyW); // [B, d]
   const queryBias = ops.reduceSum(ops.mul(query, keyB), [1], true); // [B, 1]
   const chunkDots = ops.reshape(ops.matMul(chunks, ops.expandDims(queryInChunkSpace, 2)), [-1, K]); // [B, K]
   const scores = ops.scale(ops.add(ops.mul(chunkDots, gate), queryBias), 1 / Math.sqrt(E));
