@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
-import { registerWasmGemmKernels } from "./gemm-kernels.ts";
+import { registerWasmGemmKernels, wasmGemmStatus } from "./gemm-kernels.ts";
 import {
   registerBatchMatMulFix,
   registerGatherFix,
@@ -98,6 +98,11 @@ async function useWasmGemm(): Promise<void> {
   }
 }
 
+function describeWasmGemm(): string {
+  const { registered, fusedMultiplyAdd } = wasmGemmStatus();
+  return registered ? `kser GEMM (${fusedMultiplyAdd ? "fused multiply-add" : "separate multiply and add"})` : "tfjs's own";
+}
+
 async function tryWasm(): Promise<string | null> {
   try {
     const wasm = await import("@tensorflow/tfjs-backend-wasm");
@@ -149,7 +154,8 @@ export function initBackend(
     chosen = registerGradients()
       .then(() => pick(preferred))
       .then((name) => {
-        log(`tfjs backend: ${name}${preferred !== "auto" && preferred !== name ? ` (asked for ${preferred})` : ""}`);
+        const asked = preferred !== "auto" && preferred !== name ? ` (asked for ${preferred})` : "";
+        log(`tfjs backend: ${name}${asked}${name === "wasm" ? `; matrix products: ${describeWasmGemm()}` : ""}`);
         return { name };
       });
   }
