@@ -10,7 +10,7 @@ import { type GemmModules, instantiateGemm, type WasmGemm } from "./wasm-gemm.ts
 
 /** The parts of tfjs-wasm's backend this needs (its heap, allocator and tensor offsets). */
 type WasmBackend = tf.KernelBackend & {
-  wasm: { asm: { memory: WebAssembly.Memory }; _malloc(bytes: number): number; _free(at: number): void };
+  wasm: { asm?: { memory?: unknown }; _malloc(bytes: number): number; _free(at: number): void };
   getMemoryOffset(dataId: tf.DataId): number;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 };
@@ -24,21 +24,26 @@ const MIN_SINGLE_PRODUCT_ROWS = 8;
 let compiledKernel: GemmModules | null = null;
 /** Products computed by our kernel in this process (diagnostics and tests). */
 let productsComputed = 0;
-const perBackend = new WeakMap<tf.KernelBackend, WasmGemm>();
+const perBackend = new WeakMap<tf.KernelBackend, WasmGemm | null>();
 
-function gemmFor(backend: WasmBackend): WasmGemm {
-  let gemm = perBackend.get(backend);
-  if (!gemm) {
-    if (!compiledKernel) throw new Error("the wasm GEMM kernels were registered without a compiled module");
-    const heap = backend.wasm;
-    gemm = instantiateGemm(
-      compiledKernel,
-      heap.asm.memory,
-      (n) => heap._malloc(n),
-      (at) => heap._free(at),
-    );
-    perBackend.set(backend, gemm);
+/** The kernel on this backend's heap; null (once warned) where the heap is not reachable, e.g. another tfjs build. */
+function gemmFor(backend: WasmBackend): WasmGemm | null {
+  if (perBackend.has(backend)) return perBackend.get(backend) ?? null;
+  if (!compiledKernel) throw new Error("the wasm GEMM kernels were registered without a compiled module");
+  const heap = backend.wasm;
+  const memory = heap?.asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory) || typeof heap._malloc !== "function" || typeof heap._free !== "function") {
+    process.stderr.write("wasm GEMM kernel not used: this tfjs-wasm build does not expose its heap; tfjs's own matrix products instead\n");
+    perBackend.set(backend, null);
+    return null;
   }
+  const gemm = instantiateGemm(
+    compiledKernel,
+    memory,
+    (n) => heap._malloc(n),
+    (at) => heap._free(at),
+  );
+  perBackend.set(backend, gemm);
   return gemm;
 }
 
@@ -88,6 +93,7 @@ function product(
   // One product with a handful of rows packs all of B for a single tile: tfjs's kernel is faster there.
   if (batch === 1 && (swap ? n : m) < MIN_SINGLE_PRODUCT_ROWS) return null;
   const gemm = gemmFor(backend);
+  if (!gemm) return null;
   const out = backend.makeOutput([...tf.backend_util.assertAndGetBroadcastShape(leadA, leadB), m, n], "float32");
   // Offsets after the output's allocation: the heap may have grown, but offsets never move.
   const left: Operand = {
