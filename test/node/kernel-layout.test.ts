@@ -4,8 +4,9 @@
  * kernels (other perms and axes).
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { describe, expect, it } from "vitest";
+import { describe, it } from "vitest";
 import { initBackend } from "../../trainer/runtime/backend.ts";
+import { expectSameValues, snapshot } from "./backend-compare.ts";
 
 function cases() {
   return tf.tidy(() => {
@@ -36,7 +37,7 @@ function cases() {
       // Gradients through them: concat -> split, transpose -> transpose.
       grad: tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.concat([a, tf.transpose(a)], 1), tf.range(0, 90))))(tf.slice(m, [0, 0], [45, 45])),
     };
-    return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, { shape: t.shape, values: Array.from(t.dataSync()) }]));
+    return snapshot(out);
   });
 }
 
@@ -48,10 +49,6 @@ describe("wasm layout kernels", () => {
     await tf.setBackend("cpu");
     const cpu = cases();
     await tf.setBackend("wasm");
-    for (const key of Object.keys(cpu)) {
-      expect(wasm[key].shape, key).toEqual(cpu[key].shape);
-      const diff = Math.max(0, ...wasm[key].values.map((v, i) => Math.abs(v - cpu[key].values[i])));
-      expect(diff, key).toBeLessThan(1e-4);
-    }
+    expectSameValues(wasm, cpu, 1e-4);
   });
 });

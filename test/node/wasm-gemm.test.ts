@@ -12,6 +12,7 @@ import { describe, expect, it } from "vitest";
 import { initBackend } from "../../trainer/runtime/backend.ts";
 import { wasmGemmStatus } from "../../trainer/runtime/gemm-kernels.ts";
 import { compileGemm, instantiateGemm } from "../../trainer/runtime/wasm-gemm.ts";
+import { expectSameValues, snapshot } from "./backend-compare.ts";
 
 /** A deterministic pseudo-random fill in [-1, 1). */
 function fill(n: number, seed: number): Float32Array {
@@ -204,7 +205,7 @@ function productCases() {
           .map((g, i) => [`grad${i}`, g]),
       ),
     };
-    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, { shape: v.shape, values: Array.from(v.dataSync()) }]));
+    return snapshot(out);
   });
 }
 
@@ -222,11 +223,7 @@ describe("wasm GEMM kernels in tfjs", () => {
     await tf.setBackend("cpu");
     const cpu = productCases();
     await tf.setBackend("wasm");
-    for (const key of Object.keys(cpu)) {
-      expect(wasm[key].shape, key).toEqual(cpu[key].shape);
-      const diff = Math.max(0, ...wasm[key].values.map((v, i) => Math.abs(v - cpu[key].values[i])));
-      expect(diff, key).toBeLessThan(1e-4);
-    }
+    expectSameValues(wasm, cpu, 1e-4);
     // The ineligible products alone do not reach our kernel.
     const mark = wasmGemmStatus().productsComputed;
     tf.tidy(() => {

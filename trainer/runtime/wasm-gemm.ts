@@ -92,6 +92,14 @@ function tileWat(rows: number, fused: boolean): string {
     ${finish})`;
 }
 
+/** The call of $tile<rows> for row $i of panel $j, inside $rows. */
+const tileCall = (rows: number) =>
+  `(call $tile${rows} (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $aRow))) (local.get $aRow) (local.get $aCol)
+          (local.get $panel) (local.get $k)
+          (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $cRow)) (i32.mul (local.get $j) (local.get $cCol))))
+          (local.get $cRow) (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))) (local.get $flags) (local.get $cols)
+          (local.get $cCol))`;
+
 function moduleWat(fused: boolean): string {
   return `(module
   (import "env" "memory" (memory 1))
@@ -126,7 +134,7 @@ function moduleWat(fused: boolean): string {
   ${tileWat(1, fused)}
 
   ;; Packs B (k x n, element strides rs / cs) into panels of 8 columns, zero-padded: [ceil(n/8)][k][8].
-  (func $pack (export "pack") (param $b i32) (param $rs i32) (param $cs i32) (param $k i32) (param $n i32) (param $dst i32)
+  (func $pack (param $b i32) (param $rs i32) (param $cs i32) (param $k i32) (param $n i32) (param $dst i32)
       (local $j i32) (local $p i32) (local $q i32) (local $col i32) (local $src i32)
     (local.set $rs (i32.shl (local.get $rs) (i32.const 2)))
     (local.set $cs (i32.shl (local.get $cs) (i32.const 2)))
@@ -190,20 +198,12 @@ function moduleWat(fused: boolean): string {
       (local.set $i (i32.const 0))
       (block $tilesDone (loop $tiles
         (br_if $tilesDone (i32.gt_u (i32.add (local.get $i) (i32.const ${TILE_ROWS})) (local.get $m)))
-        (call $tile${TILE_ROWS} (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $aRow))) (local.get $aRow) (local.get $aCol)
-          (local.get $panel) (local.get $k)
-          (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $cRow)) (i32.mul (local.get $j) (local.get $cCol))))
-          (local.get $cRow) (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))) (local.get $flags) (local.get $cols)
-          (local.get $cCol))
+        ${tileCall(TILE_ROWS)}
         (local.set $i (i32.add (local.get $i) (i32.const ${TILE_ROWS})))
         (br $tiles)))
       (block $restDone (loop $rest
         (br_if $restDone (i32.ge_u (local.get $i) (local.get $m)))
-        (call $tile1 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $aRow))) (local.get $aRow) (local.get $aCol)
-          (local.get $panel) (local.get $k)
-          (i32.add (local.get $c) (i32.add (i32.mul (local.get $i) (local.get $cRow)) (i32.mul (local.get $j) (local.get $cCol))))
-          (local.get $cRow) (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))) (local.get $flags) (local.get $cols)
-          (local.get $cCol))
+        ${tileCall(1)}
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $rest)))
       (local.set $panel (i32.add (local.get $panel) (i32.shl (local.get $k) (i32.const 5))))
