@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
 import { initBackend } from "../../trainer/runtime/backend.ts";
 import { identityFixRegistered, kernelFixesRegistered, registerSegmentSumFix } from "../../trainer/runtime/kernel-fixes.ts";
-import { updateValues } from "../../trainer/train/optimizer.ts";
+import { updateValues } from "../../trainer/train/adam-moments.ts";
 
 async function gradientsOn(backend: "wasm" | "cpu") {
   await tf.setBackend(backend);

@@ -16,6 +16,7 @@ import {
   registerSegmentSumFix,
 } from "./kernel-fixes.ts";
 import { registerGradients } from "./tfjs-gradients.ts";
+import { compileAdamW, enabledWasmAdamW, enableWasmAdamW } from "./wasm-adamw.ts";
 import { compileGemm } from "./wasm-gemm.ts";
 
 export type BackendPreference = "auto" | "tensorflow" | "webgpu" | "wasm" | "cpu";
@@ -98,6 +99,23 @@ async function useWasmGemm(): Promise<void> {
   }
 }
 
+/**
+ * Our AdamW kernel for optimizers on the wasm backend (moments on the wasm heap). KSER_WASM_ADAMW=off keeps the JS
+ * update (same results, slower); so does a kernel that cannot be built here, with a warning.
+ */
+async function useWasmAdamW(): Promise<void> {
+  if (process.env.KSER_WASM_ADAMW === "off") return;
+  try {
+    enableWasmAdamW(await compileAdamW());
+  } catch (err) {
+    process.stderr.write(`wasm AdamW kernel not used (${(err as Error).message}); the JS update instead\n`);
+  }
+}
+
+function describeWasmKernels(): string {
+  return `matrix products: ${describeWasmGemm()}; AdamW: ${enabledWasmAdamW() ? "kser wasm kernel" : "JS loop"}`;
+}
+
 function describeWasmGemm(): string {
   const { registered, fusedMultiplyAdd } = wasmGemmStatus();
   return registered ? `kser GEMM (${fusedMultiplyAdd ? "fused multiply-add" : "separate multiply and add"})` : "tfjs's own";
@@ -115,6 +133,7 @@ async function tryWasm(): Promise<string | null> {
     registerGatherFix();
     if (process.env.KSER_COPY_IDENTITY !== "1") registerIdentityFix();
     await useWasmGemm();
+    await useWasmAdamW();
     return (await tf.setBackend("wasm")) ? "wasm" : null;
   } catch {
     return null;
@@ -155,7 +174,7 @@ export function initBackend(
       .then(() => pick(preferred))
       .then((name) => {
         const asked = preferred !== "auto" && preferred !== name ? ` (asked for ${preferred})` : "";
-        log(`tfjs backend: ${name}${asked}${name === "wasm" ? `; matrix products: ${describeWasmGemm()}` : ""}`);
+        log(`tfjs backend: ${name}${asked}${name === "wasm" ? `; ${describeWasmKernels()}` : ""}`);
         return { name };
       });
   }

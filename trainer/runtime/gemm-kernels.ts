@@ -7,13 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type GemmModules, instantiateGemm, type WasmGemm } from "./wasm-gemm.ts";
-
-/** The parts of tfjs-wasm's backend this needs (its heap, allocator and tensor offsets). */
-type WasmBackend = tf.KernelBackend & {
-  wasm: { asm?: { memory?: unknown }; _malloc(bytes: number): number; _free(at: number): void };
-  getMemoryOffset(dataId: tf.DataId): number;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-};
+import { type WasmBackend, wasmHeapOf } from "./wasm-heap.ts";
 
 const REGISTERED = Symbol.for("kser.wasmGemm");
 
@@ -30,19 +24,13 @@ const perBackend = new WeakMap<tf.KernelBackend, WasmGemm | null>();
 function gemmFor(backend: WasmBackend): WasmGemm | null {
   if (perBackend.has(backend)) return perBackend.get(backend) ?? null;
   if (!compiledKernel) throw new Error("the wasm GEMM kernels were registered without a compiled module");
-  const heap = backend.wasm;
-  const memory = heap?.asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory) || typeof heap._malloc !== "function" || typeof heap._free !== "function") {
+  const heap = wasmHeapOf(backend);
+  if (!heap) {
     process.stderr.write("wasm GEMM kernel not used: this tfjs-wasm build does not expose its heap; tfjs's own matrix products instead\n");
     perBackend.set(backend, null);
     return null;
   }
-  const gemm = instantiateGemm(
-    compiledKernel,
-    memory,
-    (n) => heap._malloc(n),
-    (at) => heap._free(at),
-  );
+  const gemm = instantiateGemm(compiledKernel, heap.memory, heap.malloc, heap.free);
   perBackend.set(backend, gemm);
   return gemm;
 }

@@ -13,6 +13,7 @@
  * eight v128 accumulators while K is swept; A is read in place, one element per row per step (load32_splat).
  */
 import v8 from "node:v8";
+import { assembleWat } from "./wat.ts";
 
 /** Rows of C per tile; 4 x 8 keeps 8 accumulators plus 3 operands in x64's 16 vector registers. */
 const TILE_ROWS = 4;
@@ -234,29 +235,9 @@ function moduleWat(fused: boolean): string {
 )`;
 }
 
-type Wabt = {
-  parseWat(
-    name: string,
-    text: string,
-    features: Record<string, boolean>,
-  ): {
-    toBinary(o: object): { buffer: Uint8Array };
-    destroy(): void;
-  };
-};
-
-let wabtReady: Promise<Wabt> | null = null;
-
-/** Assembles one variant of the module (wabt is loaded once, on first use). */
-async function assemble(fused: boolean): Promise<Uint8Array> {
-  wabtReady ??= import("wabt").then((mod) => (mod.default as unknown as () => Promise<Wabt>)());
-  const wabt = await wabtReady;
-  const parsed = wabt.parseWat(`kser-gemm-${fused ? "fma" : "plain"}.wat`, moduleWat(fused), { simd: true, relaxed_simd: true });
-  try {
-    return parsed.toBinary({}).buffer;
-  } finally {
-    parsed.destroy();
-  }
+/** Assembles one variant of the module. */
+function assemble(fused: boolean): Promise<Uint8Array> {
+  return assembleWat(`kser-gemm-${fused ? "fma" : "plain"}.wat`, moduleWat(fused));
 }
 
 /**

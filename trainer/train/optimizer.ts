@@ -4,9 +4,10 @@
  * multiplies them step by step), and it cannot keep part of a parameter fixed. Here a row mask per parameter skips
  * the update and the decay of frozen rows, so they stay bit-for-bit unchanged.
  *
- * The update is one fused loop per parameter in JS over the parameter's own memory (the wasm heap or the cpu
- * backend's array, updated in place; other backends read back and write a new tensor), with the moments in JS
- * Float32Arrays: a dozen tfjs ops per parameter per step cost more than the arithmetic.
+ * The update is one fused pass per parameter over the parameter's own memory: a dozen tfjs ops per parameter per
+ * step cost more than the arithmetic. On the wasm backend the moments live on the wasm heap and our wasm kernel
+ * does the pass (adamw-heap.ts); elsewhere a JS loop with the moments in Float32Arrays (adam-moments.ts). Both
+ * give the same bits.
  *
  * Sparse (lazy) updates for embedding tables: given the rows a batch touched and their summed gradients, only
  * those rows of the table and of its moments change ("lazy Adam", as TF's LazyAdamOptimizer and PyTorch's
@@ -15,13 +16,17 @@
  * weight decay that step (the decoupled decay is applied when the row is next touched, for that step only). Bias
  * corrections use the global step count, as in the dense case.
  */
-import * as tf from "@tensorflow/tfjs-core";
+import type * as tf from "@tensorflow/tfjs-core";
+import { type AdamMoments, type AdamWConstants, JsAdamMoments, type RowGradients } from "./adam-moments.ts";
+import { HeapAdamMoments } from "./adamw-heap.ts";
 
 export interface AdamWOptions {
   beta1?: number;
   beta2?: number;
   epsilon?: number;
   weightDecay?: number;
+  /** "js" forces the JS update (comparisons, tests); "auto" takes the wasm kernel where it is available. */
+  kernel?: "auto" | "js";
 }
 
 export interface AdamWState {
@@ -29,103 +34,15 @@ export interface AdamWState {
   moments: Map<string, { m: Float32Array; v: Float32Array }>;
 }
 
-/** Summed gradients of the `count` distinct rows a step touched: row ids[i] has gradient values[i*E, (i+1)*E). */
-export interface RowGradients {
-  ids: Int32Array;
-  count: number;
-  values: Float32Array;
-}
-
-type HeapBackend = tf.KernelBackend & {
-  typedArrayFromHeap?(info: tf.TensorInfo): tf.backend_util.TypedArray;
-  refCount(dataId: tf.DataId): number;
-  readSync(dataId: tf.DataId): tf.backend_util.BackendValues;
-};
-
-/**
- * Runs `update` on a float32 variable's values, then the variable holds the result.
- *
- * inPlace: the values are the variable's own memory where the backend keeps it JS-reachable (wasm heap, cpu
- * arrays); a variable whose data is shared with another live tensor first gets its own copy, so the write never
- * shows through another tensor. Only for parameters that no kernel caches by tensor: wasm's XNNPACK matMul keeps
- * packed weights per weight tensor, so a matMul weight changed in place would go on being read stale. Otherwise
- * (and on backends without JS-reachable memory) `update` runs on a copy that becomes a new tensor.
- */
-export function updateValues(p: tf.Variable, inPlace: boolean, update: (values: Float32Array) => void): void {
-  const backend = tf.backend() as HeapBackend;
-  const name = tf.getBackend();
-  const heap = typeof backend.typedArrayFromHeap === "function";
-  if (inPlace && (heap || name === "cpu")) {
-    if (backend.refCount(p.dataId) > 1) {
-      const own = tf.tidy(() => tf.mul(p, 1));
-      p.assign(own);
-      own.dispose();
-    }
-    const values = heap ? (backend.typedArrayFromHeap!(p) as Float32Array) : (backend.readSync(p.dataId) as Float32Array);
-    if (values instanceof Float32Array && values.length === p.size) {
-      update(values);
-      return;
-    }
-  }
-  const values = (p.dataSync() as Float32Array).slice();
-  update(values);
-  tf.tidy(() => p.assign(tf.tensor(values, p.shape, "float32")));
-}
-
-/** A float32 tensor's values for reading, without a copy where the backend allows it (valid until the next op). */
-export function readValues(t: tf.Tensor): Float32Array {
-  const backend = tf.backend() as HeapBackend;
-  if (typeof backend.typedArrayFromHeap === "function") return backend.typedArrayFromHeap(t) as Float32Array;
-  return t.dataSync() as Float32Array;
-}
-
-interface AdamConstants {
-  b1: number;
-  b2: number;
-  c1: number;
-  c2: number;
-  eps: number;
-  decay: number;
-  stepSize: number;
-}
-
-/**
- * The AdamW update of `count` consecutive elements: w[wAt..], its moments m/v at the same indices, gradient g[gAt..].
- * One loop for the dense and the sparse (row) updates.
- */
-function adamRange(
-  w: Float32Array,
-  wAt: number,
-  g: Float32Array,
-  gAt: number,
-  count: number,
-  m: Float32Array,
-  v: Float32Array,
-  k: AdamConstants,
-) {
-  const { b1, b2, c1, c2, eps, decay, stepSize } = k;
-  for (let j = 0; j < count; j++) {
-    const i = wAt + j;
-    const gi = g[gAt + j];
-    const mi = b1 * m[i] + c1 * gi;
-    const vi = b2 * v[i] + c2 * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    // The stored (float32) moments, as before the refactor: results stay bit-identical.
-    w[i] = w[i] * decay - (stepSize * m[i]) / (Math.sqrt(v[i]) + eps);
-  }
-}
-
 export class AdamW {
   readonly beta1: number;
   readonly beta2: number;
   readonly epsilon: number;
   readonly weightDecay: number;
+  /** Which update runs: our wasm kernel on the wasm heap, or the JS loop. */
+  readonly kernel: "wasm" | "js";
   step = 0;
-  private readonly m = new Map<string, Float32Array>();
-  private readonly v = new Map<string, Float32Array>();
-  /** Per-row trainable flags (1 = trainable, 0 = frozen) and the row size. */
-  private readonly rowMasks = new Map<string, { rows: Uint8Array; rowSize: number }>();
+  private readonly moments: AdamMoments;
 
   constructor(
     readonly variables: Map<string, tf.Variable>,
@@ -135,17 +52,17 @@ export class AdamW {
     this.beta2 = opts.beta2 ?? 0.999;
     this.epsilon = opts.epsilon ?? 1e-7;
     this.weightDecay = opts.weightDecay ?? 0;
-    for (const [name, v] of variables) {
-      this.m.set(name, new Float32Array(v.size));
-      this.v.set(name, new Float32Array(v.size));
-    }
+    const heap = opts.kernel === "js" ? null : HeapAdamMoments.forActiveBackend();
+    this.kernel = heap ? "wasm" : "js";
+    this.moments = heap ?? new JsAdamMoments();
+    for (const [name, v] of variables) this.moments.add(name, v.size);
   }
 
   /** Only rows where trainableRows[i] is true change (axis 0 of the parameter). */
   freezeRows(name: string, trainableRows: boolean[]): void {
     const v = this.variables.get(name);
     if (!v || v.shape[0] !== trainableRows.length) throw new Error(`cannot mask rows of ${name}`);
-    this.rowMasks.set(name, { rows: Uint8Array.from(trainableRows, (t) => (t ? 1 : 0)), rowSize: v.size / v.shape[0] });
+    this.moments.setMask(name, { rows: Uint8Array.from(trainableRows, (t) => (t ? 1 : 0)), rowSize: v.size / v.shape[0] });
   }
 
   /**
@@ -158,44 +75,26 @@ export class AdamW {
     // Bias corrections folded into the step size (as TF's Adam does), from the step count alone.
     const stepSize = (lr * Math.sqrt(1 - this.beta2 ** t)) / (1 - this.beta1 ** t);
     const decay = 1 - lr * this.weightDecay;
-    const k: AdamConstants = { b1: this.beta1, b2: this.beta2, c1: 1 - this.beta1, c2: 1 - this.beta2, eps: this.epsilon, decay, stepSize };
+    const k: AdamWConstants = {
+      b1: this.beta1,
+      b2: this.beta2,
+      c1: 1 - this.beta1,
+      c2: 1 - this.beta2,
+      eps: this.epsilon,
+      decay,
+      stepSize,
+    };
     for (const [name, p] of this.variables) {
-      const m = this.m.get(name)!;
-      const v = this.v.get(name)!;
-      const mask = this.rowMasks.get(name);
       const rows = sparse?.get(name);
-      if (rows) {
-        const size = p.size / p.shape[0];
-        // Embedding tables are only read by gather (sparseTables checks): updated in place.
-        updateValues(p, true, (w) => {
-          for (let s = 0; s < rows.count; s++) {
-            const r = rows.ids[s];
-            if (mask && !mask.rows[r]) continue;
-            adamRange(w, r * size, rows.values, s * size, size, m, v, k);
-          }
-        });
-        continue;
-      }
-      const grad = grads[name];
-      if (!grad) continue;
-      updateValues(p, false, (w) => {
-        // Read after updateValues may have allocated (a heap view is invalidated by heap growth).
-        const g = readValues(grad);
-        const n = w.length;
-        if (!mask) {
-          adamRange(w, 0, g, 0, n, m, v, k);
-          return;
-        }
-        for (let start = 0; start < n; start += mask.rowSize) {
-          if (mask.rows[start / mask.rowSize]) adamRange(w, start, g, start, mask.rowSize, m, v, k);
-        }
-      });
+      // Embedding tables are only read by gather (sparseTables checks): updated in place.
+      if (rows) this.moments.rows(name, p, rows, k);
+      else if (grads[name]) this.moments.dense(name, p, grads[name], k);
     }
   }
 
   getState(): AdamWState {
     const moments = new Map<string, { m: Float32Array; v: Float32Array }>();
-    for (const name of this.variables.keys()) moments.set(name, { m: this.m.get(name)!.slice(), v: this.v.get(name)!.slice() });
+    for (const name of this.variables.keys()) moments.set(name, this.moments.read(name));
     return { step: this.step, moments };
   }
 
@@ -206,15 +105,11 @@ export class AdamW {
       if (s.m.length !== p.size || s.v.length !== p.size) throw new Error(`optimizer state for ${name} has the wrong size`);
     }
     this.step = state.step;
-    for (const [name, s] of state.moments) {
-      this.m.get(name)?.set(s.m);
-      this.v.get(name)?.set(s.v);
-    }
+    for (const [name, s] of state.moments) this.moments.write(name, s.m, s.v);
   }
 
+  /** Frees the moments (on the wasm heap they are not garbage-collected). */
   dispose(): void {
-    this.m.clear();
-    this.v.clear();
-    this.rowMasks.clear();
+    this.moments.dispose();
   }
 }

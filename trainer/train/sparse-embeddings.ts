@@ -11,7 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type ParamStore, TfOps } from "../ops/tf-ops.ts";
-import { type RowGradients, readValues } from "./optimizer.ts";
+import { type RowGradients, readValues } from "./adam-moments.ts";
 
 /** Summed row gradients of one table over a step, in first-touched order. */
 export class RowAccumulator implements RowGradients {

@@ -1,0 +1,25 @@
+/**
+ * The tfjs wasm backend's heap as our kernels use it: its memory, its allocator and where a tensor's values are.
+ * tfjs-wasm does not document these; a build that does not expose them gets null, and callers keep tfjs's own way.
+ */
+import type * as tf from "@tensorflow/tfjs-core";
+
+export type WasmBackend = tf.KernelBackend & {
+  wasm: { asm?: { memory?: unknown }; _malloc(bytes: number): number; _free(at: number): void };
+  getMemoryOffset(dataId: tf.DataId): number;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+};
+
+export interface WasmHeap {
+  memory: WebAssembly.Memory;
+  /** Byte offset of `bytes` new bytes (0 when the heap has no room); offsets stay valid when the heap grows. */
+  malloc(bytes: number): number;
+  free(at: number): void;
+}
+
+export function wasmHeapOf(backend: tf.KernelBackend): WasmHeap | null {
+  const heap = (backend as WasmBackend).wasm;
+  const memory = heap?.asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory) || typeof heap._malloc !== "function" || typeof heap._free !== "function") return null;
+  return { memory, malloc: (bytes) => heap._malloc(bytes) >>> 0, free: (at) => heap._free(at) };
+}
