@@ -59,7 +59,7 @@ describe("wasm AdamW kernel", () => {
       const [w, g, m, v] = [values(n, 1 + n), values(n, 2 + n), values(n, 3 + n), values(n, 4 + n, true)];
       const heap = new Float32Array(memory.buffer);
       const at = [16, 16 + n, 16 + 2 * n, 16 + 3 * n];
-      [w, g, m, v].forEach((x, i) => heap.set(x, at[i]));
+      for (const [i, x] of [w, g, m, v].entries()) heap.set(x, at[i]);
       kernel.dense(4 * at[0], 4 * at[1], 4 * at[2], 4 * at[3], 1, 4 * n, 0);
       referenceUpdate(w, g, m, v);
       expect(bitDifferences(heap.slice(at[0], at[0] + n), w), `w, n=${n}`).toBe(0);
