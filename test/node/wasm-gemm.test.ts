@@ -3,6 +3,8 @@
  *  - the module itself, both variants (fused multiply-add and separate), against a float64 product, with strided
  *    (transposed) operands, remainders of the 4-row tiles and 8-column panels, bias and relu, and several products
  *    in one call with a shared operand and a transposed result;
+ *  - with two helper threads (gemm-threads.ts), rows or batch products split between three threads give the
+ *    one-thread result to the bit, and both helpers take a piece of every product;
  *  - under the wasm backend, plain, batched (also with one side shared), transposed, one-column and fused products
  *    and their gradients equal the cpu backend's; the eligible ones go through our kernel, the others (tiny, other
  *    activations, batch axes broadcast both ways, a single product with fewer than 8 rows) keep tfjs's.
@@ -23,6 +25,25 @@ function fill(n: number, seed: number): Float32Array {
   });
 }
 
+/** A test memory with a bump allocator: release(mark()) frees everything allocated after the mark. */
+function testHeap(pages: number) {
+  const memory = new WebAssembly.Memory({ initial: pages });
+  let top = 4096;
+  return {
+    memory,
+    malloc(bytes: number) {
+      const at = top;
+      top += Math.ceil(bytes / 16) * 16;
+      if (top > memory.buffer.byteLength) memory.grow(Math.ceil((top - memory.buffer.byteLength) / 65536));
+      return at;
+    },
+    mark: () => top,
+    release(at: number) {
+      top = at;
+    },
+  };
+}
+
 describe("wasm GEMM module", () => {
   for (const [fused, rowBlockBytes] of [
     [true, undefined],
@@ -33,16 +54,9 @@ describe("wasm GEMM module", () => {
     it(`matches a float64 product (${variant})`, async () => {
       const compiled = await compileGemm(fused);
       if (!fused) expect(compiled.fusedMultiplyAdd).toBe(false);
-      const memory = new WebAssembly.Memory({ initial: 64 });
-      let top = 4096;
-      const malloc = (bytes: number) => {
-        const at = top;
-        top += Math.ceil(bytes / 16) * 16;
-        if (top > memory.buffer.byteLength) memory.grow(Math.ceil((top - memory.buffer.byteLength) / 65536));
-        return at;
-      };
+      const { memory, malloc, mark, release } = testHeap(64);
       let freed = 0;
-      const gemm = instantiateGemm(compiled, memory, malloc, () => freed++, rowBlockBytes);
+      const gemm = instantiateGemm(compiled, memory, malloc, () => freed++, { rowBlockBytes });
       const shapes: Array<[number, number, number]> = [
         [1, 1, 1],
         [4, 8, 3],
@@ -60,7 +74,7 @@ describe("wasm GEMM module", () => {
               [true, false],
               [true, true],
             ] as const) {
-              const base = top;
+              const base = mark();
               const a = malloc(4 * m * k);
               const b = malloc(4 * k * n);
               const c = malloc(4 * m * n);
@@ -98,7 +112,7 @@ describe("wasm GEMM module", () => {
               expect(worst, `${m}x${k}x${n} tA=${transposeA} tB=${transposeB} bias=${withBias} relu=${relu}`).toBeLessThan(
                 2e-5 * Math.sqrt(k),
               );
-              top = base;
+              release(base);
             }
       // Three products in one call, B shared (batch stride 0), C written transposed (each C_q^T is [n, m]).
       {
@@ -160,6 +174,72 @@ describe("wasm GEMM module", () => {
       ).toThrow(/positive sizes/);
     });
   }
+});
+
+describe("wasm GEMM with helper threads", () => {
+  it("computes every product to the bit as one thread does (rows or products split between three threads)", async () => {
+    const compiled = await compileGemm(true);
+    expect(compiled.sharedModule).not.toBeNull();
+    const { memory, malloc, mark, release } = testHeap(1024);
+    const alone = instantiateGemm(compiled, memory, malloc, () => {});
+    const shared = instantiateGemm(compiled, memory, malloc, () => {}, { helperThreads: 2 });
+    expect([alone.threads, shared.threads]).toEqual([1, 3]);
+    // [batch, m, n, k, transposeA, transposeB, bias + relu, C transposed, B shared by the batch]; each >= 2^20
+    // multiply-adds, so each is split.
+    const cases: Array<[number, number, number, number, boolean, boolean, boolean, boolean, boolean]> = [
+      [1, 1024, 256, 160, false, false, true, false, false],
+      [1, 1027, 130, 160, true, false, false, false, false],
+      [1, 512, 128, 256, false, true, true, false, false],
+      [1, 998, 40, 64, false, false, false, true, false],
+      [300, 6, 6, 128, false, true, false, false, false],
+      [257, 6, 9, 128, false, false, false, true, true],
+    ];
+    for (const [batch, m, n, k, tA, tB, biasRelu, cT, sharedB] of cases) {
+      const base = mark();
+      const a = malloc(4 * batch * m * k);
+      const b = malloc(4 * (sharedB ? 1 : batch) * k * n);
+      const bias = malloc(4 * n);
+      const heap = () => new Float32Array(memory.buffer);
+      heap().set(fill(batch * m * k, m + 7 * k), a / 4);
+      heap().set(fill((sharedB ? 1 : batch) * k * n, n + 3 * k), b / 4);
+      heap().set(fill(n, n), bias / 4);
+      const piecesBefore = shared.helperPieces;
+      const results = [alone, shared].map((gemm) => {
+        const c = malloc(4 * batch * m * n);
+        heap().fill(Number.NaN, c / 4, c / 4 + batch * m * n);
+        gemm.matMul({
+          batch,
+          aBatchStride: m * k,
+          bBatchStride: sharedB ? 0 : k * n,
+          m,
+          n,
+          k,
+          a,
+          aRowStride: tA ? 1 : k,
+          aColStride: tA ? m : 1,
+          b,
+          bRowStride: tB ? 1 : n,
+          bColStride: tB ? k : 1,
+          c,
+          cRowStride: cT ? 1 : n,
+          cColStride: cT ? m : 1,
+          bias: biasRelu ? bias : null,
+          relu: biasRelu,
+        });
+        return new Uint32Array(memory.buffer.slice(c, c + 4 * batch * m * n));
+      });
+      const label = `${batch}x${m}x${k}x${n} tA=${tA} tB=${tB} bias+relu=${biasRelu} C^T=${cT} shared B=${sharedB}`;
+      // Both helpers took a piece.
+      expect(shared.helperPieces - piecesBefore, label).toBe(2);
+      expect(Number.isNaN(new Float32Array(results[0].buffer)[batch * m * n - 1]), label).toBe(false);
+      let differing = 0;
+      for (let i = 0; i < results[0].length; i++) if (results[0][i] !== results[1][i]) differing++;
+      expect(differing, label).toBe(0);
+      release(base);
+    }
+    shared.close();
+    expect(shared.threads).toBe(1);
+  });
 });
 
 function productCases() {

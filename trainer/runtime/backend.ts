@@ -5,6 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { registerWasmGemmKernels, wasmGemmStatus } from "./gemm-kernels.ts";
@@ -93,7 +94,7 @@ async function useWasmGemm(): Promise<void> {
   const gemm = process.env.KSER_WASM_GEMM ?? "fma";
   if (gemm === "off") return;
   try {
-    registerWasmGemmKernels(await compileGemm(gemm !== "plain"));
+    registerWasmGemmKernels(await compileGemm(gemm !== "plain"), { threads: gemmThreads() });
   } catch (err) {
     process.stderr.write(`wasm GEMM kernel not used (${(err as Error).message}); tfjs's own matrix products instead\n`);
   }
@@ -116,9 +117,24 @@ function describeWasmKernels(): string {
   return `matrix products: ${describeWasmGemm()}; AdamW: ${enabledWasmAdamW() ? "kser wasm kernel" : "JS loop"}`;
 }
 
+/**
+ * Threads for large products: KSER_WASM_THREADS when set (1 = this thread only), else one per core up to 4 (the
+ * products are most of a step; beyond 4 the copies to and from the helpers eat the gain).
+ */
+function gemmThreads(): number {
+  const asked = process.env.KSER_WASM_THREADS;
+  if (asked !== undefined) {
+    const n = Number(asked);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`KSER_WASM_THREADS must be a whole number >= 1, got "${asked}"`);
+    return n;
+  }
+  return Math.min(availableParallelism(), 4);
+}
+
 function describeWasmGemm(): string {
-  const { registered, fusedMultiplyAdd } = wasmGemmStatus();
-  return registered ? `kser GEMM (${fusedMultiplyAdd ? "fused multiply-add" : "separate multiply and add"})` : "tfjs's own";
+  const { registered, fusedMultiplyAdd, threads } = wasmGemmStatus();
+  if (!registered) return "tfjs's own";
+  return `kser GEMM (${fusedMultiplyAdd ? "fused multiply-add" : "separate multiply and add"}, ${threads} thread${threads > 1 ? "s" : ""})`;
 }
 
 async function tryWasm(): Promise<string | null> {

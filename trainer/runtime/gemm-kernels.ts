@@ -16,6 +16,8 @@ const MIN_MULTIPLY_ADDS = 32_768;
 const MIN_SINGLE_PRODUCT_ROWS = 8;
 
 let compiledKernel: GemmModules | null = null;
+/** Threads per product asked for at registration (this one plus helpers). */
+let requestedThreads = 1;
 /** Products computed by our kernel in this process (diagnostics and tests). */
 let productsComputed = 0;
 const perBackend = new WeakMap<tf.KernelBackend, WasmGemm | null>();
@@ -30,7 +32,7 @@ function gemmFor(backend: WasmBackend): WasmGemm | null {
     perBackend.set(backend, null);
     return null;
   }
-  const gemm = instantiateGemm(compiledKernel, heap.memory, heap.malloc, heap.free);
+  const gemm = instantiateGemm(compiledKernel, heap.memory, heap.malloc, heap.free, { helperThreads: requestedThreads - 1 });
   perBackend.set(backend, gemm);
   return gemm;
 }
@@ -148,8 +150,10 @@ function wrap(kernelName: string, fast: (args: Parameters<tf.KernelFunc>[0] & { 
   );
 }
 
-export function registerWasmGemmKernels(compiled: GemmModules): void {
+/** `threads`: how many threads share a large product (1: this one only; helpers are started on first use). */
+export function registerWasmGemmKernels(compiled: GemmModules, { threads = 1 }: { threads?: number } = {}): void {
   compiledKernel = compiled;
+  requestedThreads = Math.max(1, Math.floor(threads));
   wrap(tf.BatchMatMul, ({ inputs, backend, attrs }) => {
     const { a, b } = inputs as unknown as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
@@ -163,9 +167,18 @@ export function registerWasmGemmKernels(compiled: GemmModules): void {
   });
 }
 
-/** Whether the products go through our kernel, and whether it multiplies and adds in one instruction. */
-export function wasmGemmStatus(): { registered: boolean; fusedMultiplyAdd: boolean; productsComputed: number } {
+/**
+ * Whether the products go through our kernel, whether it multiplies and adds in one instruction, and how many
+ * threads share a large product (those running on the active backend once it has run one, else those asked for).
+ */
+export function wasmGemmStatus(): { registered: boolean; fusedMultiplyAdd: boolean; threads: number; productsComputed: number } {
   const k = tf.getKernel(tf.BatchMatMul, "wasm") as (tf.KernelConfig & { [REGISTERED]?: boolean }) | undefined;
   const registered = Boolean(k?.[REGISTERED]);
-  return { registered, fusedMultiplyAdd: registered && Boolean(compiledKernel?.fusedMultiplyAdd), productsComputed };
+  const running = tf.getBackend() === "wasm" ? perBackend.get(tf.backend()) : undefined;
+  return {
+    registered,
+    fusedMultiplyAdd: registered && Boolean(compiledKernel?.fusedMultiplyAdd),
+    threads: registered ? (running?.threads ?? requestedThreads) : 1,
+    productsComputed,
+  };
 }

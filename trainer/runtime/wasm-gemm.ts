@@ -1,5 +1,5 @@
 /**
- * A single-threaded f32 matrix product for the tfjs wasm backend's heap, in WebAssembly we write as text and
+ * An f32 matrix product for the tfjs wasm backend's heap, in WebAssembly we write as text and
  * assemble at start-up with wabt.
  *
  * Why: tfjs-wasm's XNNPACK build predates relaxed SIMD, so its GEMM multiplies and adds separately, every gradient
@@ -9,10 +9,13 @@
  * reference model's forward products in isolation (XNNPACK 19-24), the KSER chunk products 5-8x faster than tfjs's
  * batched loop (docs/models.md). Where relaxed SIMD cannot be enabled it is built with a separate multiply and add.
  *
+ * Large products can be shared with helper threads (gemm-threads.ts): tfjs-wasm itself runs on one thread in Node.
+ *
  * Layout: B is packed into panels of 8 columns ([ceil(N/8)][K][8], zero-padded) so a 4 x 8 tile of C lives in
  * eight v128 accumulators while K is swept; A is read in place, one element per row per step (load32_splat).
  */
 import v8 from "node:v8";
+import { type GemmJob, GemmThreads, splitGemm } from "./gemm-threads.ts";
 import { assembleWat } from "./wat.ts";
 
 /** Rows of C per tile; 4 x 8 keeps 8 accumulators plus 3 operands in x64's 16 vector registers. */
@@ -46,6 +49,12 @@ export interface GemmArgs {
 export interface WasmGemm {
   /** True when the products use fused multiply-add (relaxed SIMD available). */
   readonly fusedMultiplyAdd: boolean;
+  /** Threads that share large products: this one plus its helpers. */
+  readonly threads: number;
+  /** Pieces of products the helper threads have computed (diagnostics, tests). */
+  readonly helperPieces: number;
+  /** Stops the helper threads (they also end with the process); later products run on this thread. */
+  close(): void;
   /** C = op(A) op(B) (+ bias) (then relu) for each of `batch` products, all operands on the heap of `memory`. */
   matMul(args: GemmArgs): void;
 }
@@ -101,9 +110,10 @@ const tileCall = (rows: number) =>
           (local.get $cRow) (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))) (local.get $flags) (local.get $cols)
           (local.get $cCol))`;
 
-function moduleWat(fused: boolean): string {
+/** The module text; `shared` imports shared memory (the helper threads' instances, gemm-threads.ts). */
+function moduleWat(fused: boolean, shared: boolean): string {
   return `(module
-  (import "env" "memory" (memory 1))
+  (import "env" "memory" ${shared ? "(memory 1 16384 shared)" : "(memory 1)"})
   ;; 32 bytes at $scratch hold a partial panel's row before its valid columns are copied out.
   (global $scratch (mut i32) (i32.const 0))
   (func (export "setScratch") (param $at i32) (global.set $scratch (local.get $at)))
@@ -236,8 +246,8 @@ function moduleWat(fused: boolean): string {
 }
 
 /** Assembles one variant of the module. */
-function assemble(fused: boolean): Promise<Uint8Array> {
-  return assembleWat(`kser-gemm-${fused ? "fma" : "plain"}.wat`, moduleWat(fused));
+function assemble(fused: boolean, shared = false): Promise<Uint8Array> {
+  return assembleWat(`kser-gemm-${fused ? "fma" : "plain"}${shared ? "-shared" : ""}.wat`, moduleWat(fused, shared));
 }
 
 /**
@@ -258,59 +268,91 @@ const ROW_BLOCK_BYTES = 262_144;
 export interface GemmModules {
   fusedMultiplyAdd: boolean;
   module: WebAssembly.Module;
+  /** The same kernel on shared memory, for helper threads; null where shared memory is not available. */
+  sharedModule: WebAssembly.Module | null;
 }
 
 /** Compiles the kernel module; `allowFused: false` forces the separate multiply and add (for comparison). */
 export async function compileGemm(allowFused = true): Promise<GemmModules> {
   const fusedModule = allowFused ? relaxedSimdModule(await assemble(true)) : null;
-  return fusedModule
-    ? { fusedMultiplyAdd: true, module: fusedModule }
-    : { fusedMultiplyAdd: false, module: new WebAssembly.Module(await assemble(false)) };
+  const fused = fusedModule !== null;
+  const module = fusedModule ?? new WebAssembly.Module(await assemble(false));
+  const sharedModule = typeof SharedArrayBuffer === "function" ? new WebAssembly.Module(await assemble(fused, true)) : null;
+  return { fusedMultiplyAdd: fused, module, sharedModule };
 }
 
 type GemmExports = {
   setScratch(at: number): void;
-  batched(
-    count: number,
-    m: number,
-    n: number,
-    k: number,
-    a: number,
-    aBatch: number,
-    aRow: number,
-    aCol: number,
-    b: number,
-    bBatch: number,
-    bRow: number,
-    bCol: number,
-    c: number,
-    cRow: number,
-    cCol: number,
-    work: number,
-    bias: number,
-    flags: number,
-    rowBlock: number,
-  ): void;
+  batched(...args: number[]): void;
 };
+
+/** Products smaller than this stay on one thread: copying operands to a helper and back is not paid back. */
+const MIN_THREADED_MULTIPLY_ADDS = 1 << 20;
 
 /**
  * Instantiates the kernel on `memory` (the tfjs wasm heap). `malloc` / `free` are the heap's own allocator, for the
- * packed B panel and the padded bias of each call; `rowBlockBytes` sizes the row blocks of A (tests make it small).
+ * packed B panel and the padded bias of each call; `rowBlockBytes` sizes the row blocks of A (tests make it small);
+ * `helperThreads` starts that many helper threads (gemm-threads.ts) that take pieces of large products; if they
+ * cannot start, the kernel says so and runs on the calling thread alone.
  */
 export function instantiateGemm(
   compiled: GemmModules,
   memory: WebAssembly.Memory,
   malloc: (bytes: number) => number,
   free: (at: number) => void,
-  rowBlockBytes = ROW_BLOCK_BYTES,
+  { rowBlockBytes = ROW_BLOCK_BYTES, helperThreads = 0 }: { rowBlockBytes?: number; helperThreads?: number } = {},
 ): WasmGemm {
   // Rows per block: a multiple of the tile's rows, at least one tile.
   const rowBlockFor = (k: number) => Math.max(TILE_ROWS, Math.floor(rowBlockBytes / (4 * k) / TILE_ROWS) * TILE_ROWS);
   const kernel = new WebAssembly.Instance(compiled.module, { env: { memory } }).exports as unknown as GemmExports;
   const scratch = malloc(32) >>> 0;
   kernel.setScratch(scratch);
+  let helpers: GemmThreads | null = null;
+  if (helperThreads > 0 && compiled.sharedModule) {
+    try {
+      helpers = new GemmThreads(compiled.sharedModule, helperThreads, PANEL, rowBlockFor);
+    } catch (err) {
+      process.stderr.write(`wasm GEMM runs on one thread: ${(err as Error).message}\n`);
+    }
+  }
+
+  let helperPieces = 0;
+
+  /** One piece on this thread, on the tfjs heap. */
+  const runHere = (job: GemmJob) => {
+    const { n, k } = job;
+    const paddedN = Math.ceil(n / PANEL) * PANEL;
+    const packedBytes = 4 * k * paddedN;
+    const work = malloc(packedBytes + 4 * paddedN) >>> 0;
+    if (work === 0) throw new Error(`wasm GEMM: the heap has no room for ${packedBytes + 4 * paddedN} bytes of packed operand`);
+    try {
+      const biasAt = work + packedBytes;
+      if (job.bias) {
+        // Padded copy: the last panel's vector loads stay inside it.
+        const heap = new Float32Array(memory.buffer);
+        heap.fill(0, biasAt / 4 + n, biasAt / 4 + paddedN);
+        heap.copyWithin(biasAt / 4, job.bias / 4, job.bias / 4 + n);
+      }
+      const flags = (job.bias ? 1 : 0) | (job.relu ? 2 : 0);
+      const { batch, m, a, aBatch, aRow, aCol, b, bBatch, bRow, bCol, c, cRow, cCol } = job;
+      kernel.batched(batch, m, n, k, a, aBatch, aRow, aCol, b, bBatch, bRow, bCol, c, cRow, cCol, work, biasAt, flags, rowBlockFor(k));
+    } finally {
+      free(work);
+    }
+  };
+
   return {
     fusedMultiplyAdd: compiled.fusedMultiplyAdd,
+    get threads() {
+      return 1 + (helpers?.count ?? 0);
+    },
+    get helperPieces() {
+      return helperPieces;
+    },
+    close() {
+      helpers?.close();
+      helpers = null;
+    },
     matMul({
       batch = 1,
       aBatchStride = 0,
@@ -332,42 +374,39 @@ export function instantiateGemm(
     }) {
       if (m <= 0 || n <= 0 || k <= 0 || batch <= 0)
         throw new Error(`wasm GEMM needs positive sizes, got batch=${batch} m=${m} n=${n} k=${k}`);
-      const paddedN = Math.ceil(n / PANEL) * PANEL;
-      const packedBytes = 4 * k * paddedN;
-      const work = malloc(packedBytes + 4 * paddedN) >>> 0;
-      if (work === 0) throw new Error(`wasm GEMM: the heap has no room for ${packedBytes + 4 * paddedN} bytes of packed operand`);
+      const job: GemmJob = {
+        batch,
+        m,
+        n,
+        k,
+        a,
+        aBatch: aBatchStride,
+        aRow: aRowStride,
+        aCol: aColStride,
+        b,
+        bBatch: bBatchStride,
+        bRow: bRowStride,
+        bCol: bColStride,
+        c,
+        cRow: cRowStride,
+        cCol: cColStride,
+        bias: bias ?? 0,
+        relu,
+      };
+      const large = batch * m * n * k >= MIN_THREADED_MULTIPLY_ADDS;
+      const [own, ...others] = helpers && large ? splitGemm(job, helpers.count + 1, TILE_ROWS) : [job];
+      // Helpers first, so they run while this thread computes its own piece; a piece too big for a helper runs here.
+      const started = others.map((piece, h) => helpers!.start(h, piece, memory));
+      helperPieces += started.filter(Boolean).length;
       try {
-        const biasAt = work + packedBytes;
-        if (bias !== null) {
-          // Padded copy: the last panel's vector loads stay inside it.
-          const heap = new Float32Array(memory.buffer);
-          heap.fill(0, biasAt / 4 + n, biasAt / 4 + paddedN);
-          heap.copyWithin(biasAt / 4, bias / 4, bias / 4 + n);
-        }
-        const flags = (bias !== null ? 1 : 0) | (relu ? 2 : 0);
-        kernel.batched(
-          batch,
-          m,
-          n,
-          k,
-          a,
-          aBatchStride,
-          aRowStride,
-          aColStride,
-          b,
-          bBatchStride,
-          bRowStride,
-          bColStride,
-          c,
-          cRowStride,
-          cColStride,
-          work,
-          biasAt,
-          flags,
-          rowBlockFor(k),
-        );
+        runHere(own);
+        others.forEach((piece, h) => {
+          if (!started[h]) runHere(piece);
+        });
       } finally {
-        free(work);
+        others.forEach((_, h) => {
+          if (started[h]) helpers!.finish(h, memory);
+        });
       }
     },
   };

@@ -14,6 +14,6 @@ declare namespace WebAssembly {
     readonly buffer: ArrayBuffer;
     grow(pages: number): number;
   }
-  var Memory: { new (descriptor: { initial: number; maximum?: number }): Memory };
+  var Memory: { new (descriptor: { initial: number; maximum?: number; shared?: boolean }): Memory };
   function validate(bytes: Uint8Array): boolean;
 }

@@ -1,0 +1,245 @@
+/**
+ * Helper threads for the wasm GEMM kernel. tfjs-wasm runs on one thread in Node, and its heap is not shared
+ * memory, so a helper cannot read it: each helper is a worker thread with its own shared WebAssembly memory and
+ * an instance of the same kernel (assembled with a shared-memory import). For a large product the caller hands a
+ * helper a piece of it (some rows of C, or some of a batch's products); the helper's operands are copied into its
+ * memory, it runs while the calling thread computes its own piece on the tfjs heap, and its part of C is copied
+ * back. Every element of C is computed by the same code in the same order whichever thread runs it, so results do
+ * not depend on the thread count (tested).
+ *
+ * Hand-off is two Atomics words per helper (a job flag the helper waits on, a done flag the caller waits on):
+ * ~20 us a round trip here, against ~2 ms for a reference-model product.
+ */
+import { Worker } from "node:worker_threads";
+
+/** One call of the kernel's `batched` export: offsets in bytes, strides in elements, bias 0 for none. */
+export interface GemmJob {
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  a: number;
+  aBatch: number;
+  aRow: number;
+  aCol: number;
+  b: number;
+  bBatch: number;
+  bRow: number;
+  bCol: number;
+  c: number;
+  cRow: number;
+  cCol: number;
+  bias: number;
+  relu: boolean;
+}
+
+const PAGE_BYTES = 65_536;
+/** A helper's memory may grow to 1 GiB; larger pieces stay on the calling thread. */
+const MAX_PAGES = 16_384;
+/** Control words: job (0 idle, 1 run, 2 exit), done, failed, ready, then the 19 arguments of `batched`. */
+const JOB = 0;
+const DONE = 1;
+const FAILED = 2;
+const READY = 3;
+const ARGS = 4;
+const ARG_COUNT = 19;
+/** How long the caller waits for a helper before giving up (a helper that died never answers). */
+const WAIT_MS = 30_000;
+
+/** The helper's code: CommonJS, run with `eval` so it needs no file of its own next to compiled or bundled code. */
+const HELPER_SOURCE = `
+const { workerData } = require("node:worker_threads");
+const ctl = new Int32Array(workerData.control);
+let kernel = null;
+try {
+  kernel = new WebAssembly.Instance(workerData.module, { env: { memory: workerData.memory } }).exports;
+  kernel.setScratch(0);
+  Atomics.store(ctl, ${READY}, 1);
+} catch {
+  Atomics.store(ctl, ${READY}, -1);
+}
+Atomics.notify(ctl, ${READY});
+while (kernel) {
+  Atomics.wait(ctl, ${JOB}, 0);
+  if (Atomics.load(ctl, ${JOB}) === 2) break;
+  let failed = 0;
+  try {
+    kernel.batched(...ctl.subarray(${ARGS}, ${ARGS + ARG_COUNT}));
+  } catch {
+    failed = 1;
+  }
+  Atomics.store(ctl, ${FAILED}, failed);
+  Atomics.store(ctl, ${JOB}, 0);
+  Atomics.store(ctl, ${DONE}, 1);
+  Atomics.notify(ctl, ${DONE});
+}
+`;
+
+/** Elements spanned by a strided block: 1 + sum of (count - 1) * stride. */
+const span = (dims: [number, number][]) => 1 + dims.reduce((s, [count, stride]) => s + (count - 1) * stride, 0);
+const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
+
+interface Helper {
+  worker: Worker;
+  memory: WebAssembly.Memory;
+  control: Int32Array;
+  /** The running piece and where its C is in the helper's memory. */
+  running: { job: GemmJob; c: number } | null;
+}
+
+export class GemmThreads {
+  private readonly helpers: Helper[] = [];
+
+  /**
+   * Starts `count` helpers on `sharedModule` (the kernel assembled for shared memory) and waits until each has
+   * instantiated it; throws (after stopping them) when one cannot.
+   */
+  constructor(
+    sharedModule: WebAssembly.Module,
+    count: number,
+    private readonly panel: number,
+    private readonly rowBlockFor: (k: number) => number,
+  ) {
+    try {
+      for (let h = 0; h < count; h++) {
+        const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+        const control = new Int32Array(new SharedArrayBuffer(4 * (ARGS + ARG_COUNT)));
+        const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module: sharedModule, memory, control: control.buffer } });
+        // Helpers never keep the process alive; they end with it.
+        worker.unref();
+        this.helpers.push({ worker, memory, control, running: null });
+      }
+      for (const [h, helper] of this.helpers.entries()) {
+        Atomics.wait(helper.control, READY, 0, WAIT_MS);
+        if (Atomics.load(helper.control, READY) !== 1) throw new Error(`GEMM helper thread ${h} could not instantiate the kernel`);
+      }
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
+  get count(): number {
+    return this.helpers.length;
+  }
+
+  /**
+   * Copies what `job` reads from `heap` (A, B and the bias, at the same strides) into helper h's memory and starts
+   * it there. Returns false, starting nothing, when the piece does not fit in a helper's memory.
+   */
+  start(h: number, job: GemmJob, heap: WebAssembly.Memory): boolean {
+    const helper = this.helpers[h];
+    const { batch, m, n, k } = job;
+    const aSpan = span([
+      [batch, job.aBatch],
+      [m, job.aRow],
+      [k, job.aCol],
+    ]);
+    const bSpan = span([
+      [batch, job.bBatch],
+      [k, job.bRow],
+      [n, job.bCol],
+    ]);
+    const cSpan = span([
+      [batch, m * n],
+      [m, job.cRow],
+      [n, job.cCol],
+    ]);
+    const paddedN = Math.ceil(n / this.panel) * this.panel;
+    // Layout: 32 bytes of kernel scratch at 0, then A, B, C, the padded bias, the packed panels of B.
+    const a = 64;
+    const b = align16(a + 4 * aSpan);
+    const c = align16(b + 4 * bSpan);
+    const bias = align16(c + 4 * cSpan);
+    const work = align16(bias + 4 * paddedN);
+    const end = work + 4 * k * paddedN;
+    const pages = Math.ceil(end / PAGE_BYTES);
+    if (pages > MAX_PAGES) return false;
+    const have = helper.memory.buffer.byteLength / PAGE_BYTES;
+    if (pages > have) helper.memory.grow(pages - have);
+    const from = new Float32Array(heap.buffer);
+    const to = new Float32Array(helper.memory.buffer);
+    to.set(from.subarray(job.a / 4, job.a / 4 + aSpan), a / 4);
+    to.set(from.subarray(job.b / 4, job.b / 4 + bSpan), b / 4);
+    if (job.bias) {
+      to.set(from.subarray(job.bias / 4, job.bias / 4 + n), bias / 4);
+      to.fill(0, bias / 4 + n, bias / 4 + paddedN);
+    }
+    const flags = (job.bias ? 1 : 0) | (job.relu ? 2 : 0);
+    const args = [batch, m, n, k, a, job.aBatch, job.aRow, job.aCol, b, job.bBatch, job.bRow, job.bCol, c, job.cRow, job.cCol];
+    helper.control.set([...args, work, bias, flags, this.rowBlockFor(k)], ARGS);
+    Atomics.store(helper.control, DONE, 0);
+    Atomics.store(helper.control, JOB, 1);
+    Atomics.notify(helper.control, JOB);
+    helper.running = { job, c };
+    return true;
+  }
+
+  /** Waits for helper h's piece and copies its part of C into `heap`. */
+  finish(h: number, heap: WebAssembly.Memory): void {
+    const helper = this.helpers[h];
+    const running = helper.running;
+    if (!running) return;
+    helper.running = null;
+    if (Atomics.wait(helper.control, DONE, 0, WAIT_MS) === "timed-out")
+      throw new Error(`GEMM helper thread ${h} did not finish a product within ${WAIT_MS / 1000} s`);
+    if (Atomics.load(helper.control, FAILED)) throw new Error(`GEMM helper thread ${h} failed inside the kernel`);
+    const { job, c } = running;
+    const from = new Float32Array(helper.memory.buffer);
+    const to = new Float32Array(heap.buffer);
+    const copy = (offset: number, count: number) => to.set(from.subarray(c / 4 + offset, c / 4 + offset + count), job.c / 4 + offset);
+    const { batch, m, n } = job;
+    // Each product of C is m x n, row-major (cCol 1) or transposed (cRow 1), products one after another; a piece
+    // of rows of one product is a block of a larger C.
+    if ((job.cCol === 1 && job.cRow === n) || (job.cRow === 1 && job.cCol === m)) copy(0, batch * m * n);
+    else if (batch === 1 && job.cRow === 1) for (let j = 0; j < n; j++) copy(j * job.cCol, m);
+    else if (batch === 1 && job.cCol === 1) for (let i = 0; i < m; i++) copy(i * job.cRow, n);
+    else throw new Error(`GEMM helper: unsupported output strides ${job.cRow}, ${job.cCol}`);
+  }
+
+  /** Stops the helpers (they also end with the process). */
+  close(): void {
+    for (const helper of this.helpers) {
+      Atomics.store(helper.control, JOB, 2);
+      Atomics.notify(helper.control, JOB);
+      void helper.worker.terminate();
+    }
+    this.helpers.length = 0;
+  }
+}
+
+/**
+ * Splits `job` into at most `parts` pieces that together compute it: whole products of a batch, or, for one
+ * product, runs of rows (multiples of `tileRows`, at least two tiles each). Fewer pieces when it is too small.
+ */
+export function splitGemm(job: GemmJob, parts: number, tileRows: number): GemmJob[] {
+  if (parts <= 1) return [job];
+  if (job.batch >= parts) {
+    const pieces: GemmJob[] = [];
+    const per = Math.ceil(job.batch / parts);
+    for (let q = 0; q < job.batch; q += per) {
+      const count = Math.min(per, job.batch - q);
+      pieces.push({
+        ...job,
+        batch: count,
+        a: job.a + 4 * q * job.aBatch,
+        b: job.b + 4 * q * job.bBatch,
+        c: job.c + 4 * q * job.m * job.n,
+      });
+    }
+    return pieces;
+  }
+  if (job.batch !== 1) return [job];
+  const tiles = Math.floor(job.m / tileRows);
+  const usable = Math.min(parts, Math.floor(tiles / 2));
+  if (usable <= 1) return [job];
+  const rowsPer = Math.ceil(tiles / usable) * tileRows;
+  const pieces: GemmJob[] = [];
+  // The last piece also takes the rows after the last whole tile.
+  for (let r = 0; r < job.m; r += rowsPer) {
+    const rows = job.m - r - rowsPer < tileRows ? job.m - r : rowsPer;
+    pieces.push({ ...job, m: rows, a: job.a + 4 * r * job.aRow, c: job.c + 4 * r * job.cRow });
+    if (rows !== rowsPer) break;
+  }
+  return pieces;
+}
