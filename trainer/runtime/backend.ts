@@ -118,8 +118,10 @@ function describeWasmKernels(): string {
 }
 
 /**
- * Threads for large products: KSER_WASM_THREADS when set (1 = this thread only), else one per core up to 4 (the
- * products are most of a step; beyond 4 the copies to and from the helpers eat the gain).
+ * Threads for large products: KSER_WASM_THREADS when set (1 = this thread only), else one per two logical CPUs, up
+ * to 4. Two logical CPUs are usually one core's hardware threads (cloud vCPUs), which share its vector units: on the
+ * 2-vCPU development VM a helper made products ~0.7x as long in isolation but a training step only 0.87-0.90x, for
+ * 25-40% more CPU time (docs/models.md), so it is not the default there.
  */
 function gemmThreads(): number {
   const asked = process.env.KSER_WASM_THREADS;
@@ -128,7 +130,7 @@ function gemmThreads(): number {
     if (!Number.isInteger(n) || n < 1) throw new Error(`KSER_WASM_THREADS must be a whole number >= 1, got "${asked}"`);
     return n;
   }
-  return Math.min(availableParallelism(), 4);
+  return Math.max(1, Math.min(Math.floor(availableParallelism() / 2), 4));
 }
 
 function describeWasmGemm(): string {
