@@ -1,11 +1,13 @@
 /**
  * The wasm layout kernels (Transpose of the last two axes, Concat / SplitV along the last axis, 2-D Sum over axis
  * 0) give the cpu backend's values, on float32 and int32, including the shapes they hand back to the original
- * kernels (other perms and axes).
+ * kernels (other perms and axes); Concat, SplitV and the column sums in our wasm kernel give exactly the bits of the
+ * JS loops it replaced.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { initBackend } from "../../trainer/runtime/backend.ts";
+import { enableWasmLayout, wasmLayoutStatus } from "../../trainer/runtime/wasm-layout.ts";
 import { expectSameValues, snapshot } from "./backend-compare.ts";
 
 function cases() {
@@ -50,5 +52,24 @@ describe("wasm layout kernels", () => {
     const cpu = cases();
     await tf.setBackend("wasm");
     expectSameValues(wasm, cpu, 1e-4);
+  });
+
+  it("give the JS loops' bits with our wasm kernel", async () => {
+    await initBackend("wasm");
+    const { module, calls } = wasmLayoutStatus();
+    expect(module).not.toBeNull();
+    const withKernel = cases();
+    // Concat x4, SplitV x2 (the split case and the gradient), Sum over axis 0 x3 (sum0, sum0Keep, sumInt).
+    expect(wasmLayoutStatus().calls - calls).toBeGreaterThanOrEqual(9);
+    enableWasmLayout(null);
+    try {
+      const withLoops = cases();
+      for (const key of Object.keys(withLoops)) {
+        const bits = (values: number[]) => Array.from(new Uint32Array(Float32Array.from(values).buffer));
+        expect(bits(withKernel[key].values), key).toEqual(bits(withLoops[key].values));
+      }
+    } finally {
+      enableWasmLayout(module);
+    }
   });
 });

@@ -19,6 +19,7 @@ import {
 import { registerGradients } from "./tfjs-gradients.ts";
 import { compileAdamW, enabledWasmAdamW, enableWasmAdamW } from "./wasm-adamw.ts";
 import { compileGemm } from "./wasm-gemm.ts";
+import { compileLayout, enableWasmLayout, wasmLayoutStatus } from "./wasm-layout.ts";
 
 export type BackendPreference = "auto" | "tensorflow" | "webgpu" | "wasm" | "cpu";
 
@@ -113,8 +114,19 @@ async function useWasmAdamW(): Promise<void> {
   }
 }
 
+/** Our kernel for the layout fixes' copies and column sums; KSER_WASM_LAYOUT=off keeps their JS loops (same results). */
+async function useWasmLayout(): Promise<void> {
+  if (process.env.KSER_WASM_LAYOUT === "off") return;
+  try {
+    enableWasmLayout(await compileLayout());
+  } catch (err) {
+    process.stderr.write(`wasm layout kernel not used (${(err as Error).message}); JS loops instead\n`);
+  }
+}
+
 function describeWasmKernels(): string {
-  return `matrix products: ${describeWasmGemm()}; AdamW: ${enabledWasmAdamW() ? "kser wasm kernel" : "JS loop"}`;
+  const layout = process.env.KSER_NO_LAYOUT_FIXES === "1" ? "tfjs's own" : wasmLayoutStatus().module ? "kser wasm kernel" : "JS loops";
+  return `matrix products: ${describeWasmGemm()}; AdamW: ${enabledWasmAdamW() ? "kser wasm kernel" : "JS loop"}; copies and bias sums: ${layout}`;
 }
 
 /**
@@ -152,6 +164,7 @@ async function tryWasm(): Promise<string | null> {
     if (process.env.KSER_COPY_IDENTITY !== "1") registerIdentityFix();
     await useWasmGemm();
     await useWasmAdamW();
+    await useWasmLayout();
     return (await tf.setBackend("wasm")) ? "wasm" : null;
   } catch {
     return null;

@@ -6,13 +6,15 @@
  *     with the wasm Transpose kernel, then run the original kernel without transposes (keeping its setupFunc).
  *  3. wasm GatherV2 computes every output element's offset in a generic N-d loop (~25 ms for 5k embedding rows of
  *     32 floats): row lookups along axis 0 are plain row copies on the heap instead.
- *  4. Layout kernels of the backward pass (Transpose, Concat, SplitV, 2-D Sum over axis 0) as JS copies on the
- *     heap (registerLayoutFixes; KSER_NO_LAYOUT_FIXES=1 leaves wasm's own, for comparison in bench:train).
+ *  4. Layout kernels of the backward pass (Transpose, Concat, SplitV, 2-D Sum over axis 0) as copies on the heap,
+ *     Concat, SplitV and Sum in our wasm kernel (wasm-layout.ts) once the backend set-up has compiled it, else JS
+ *     loops (registerLayoutFixes; KSER_NO_LAYOUT_FIXES=1 leaves wasm's own, for comparison in bench:train).
  *  5. wasm Identity copies its input, and the tape clones (Identity) every tensor it saves for a gradient: the
  *     clone shares the input's memory instead (registerIdentityFix), as Reshape already does.
  * All must be registered before tf.setBackend(name) so that the backend's setup functions see them.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { layoutFor } from "./wasm-layout.ts";
 
 type Backend = tf.KernelBackend & {
   readSync(dataId: tf.DataId): tf.backend_util.BackendValues;
@@ -21,6 +23,7 @@ type Backend = tf.KernelBackend & {
   makeOutput?(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap?(info: tf.TensorInfo): tf.backend_util.TypedArray;
   incRef?(dataId: tf.DataId): void;
+  getMemoryOffset?(dataId: tf.DataId): number;
 };
 
 /** Marks kernels we registered so a second registration (re-init) is a no-op. */
@@ -240,6 +243,8 @@ function copyRows(
 }
 
 const sizeOf = (shape: number[]) => shape.reduce((a, c) => a * c, 1);
+/** Byte offset of a tensor's values on the wasm heap. */
+const offsetOf = (backend: Backend, t: tf.TensorInfo) => backend.getMemoryOffset!(t.dataId);
 const isNumeric = (x: tf.TensorInfo) => x.dtype === "float32" || x.dtype === "int32";
 
 /** dst[j * rows + i] = src[i * cols + j], cache-blocked. */
@@ -301,13 +306,13 @@ export function registerLayoutFixes(): void {
     const widths = xs.map((x) => x.shape[r - 1]);
     const total = widths.reduce((a, c) => a + c, 0);
     const out = backend.makeOutput!([...lead, total], xs[0].dtype);
-    const dst = backend.typedArrayFromHeap!(out);
+    const layout = layoutFor(backend);
     let col = 0;
     xs.forEach((x, k) => {
       const w = widths[k];
       if (w === 0) return;
-      const src = backend.typedArrayFromHeap!(x);
-      copyRows(src, 0, w, dst, col, total, rows, w);
+      if (layout) layout.copyRows(offsetOf(backend, x), w, offsetOf(backend, out) + 4 * col, total, rows, w);
+      else copyRows(backend.typedArrayFromHeap!(x), 0, w, backend.typedArrayFromHeap!(out), col, total, rows, w);
       col += w;
     });
     return out;
@@ -323,12 +328,12 @@ export function registerLayoutFixes(): void {
     const lead = x.shape.slice(0, -1);
     const rows = sizeOf(lead);
     const outs = widths.map((w) => backend.makeOutput!([...lead, w], x.dtype));
+    const layout = layoutFor(backend);
     let col = 0;
     outs.forEach((out, k) => {
       const w = widths[k];
-      const src = backend.typedArrayFromHeap!(x);
-      const dst = backend.typedArrayFromHeap!(out);
-      copyRows(src, col, total, dst, 0, w, rows, w);
+      if (layout) layout.copyRows(offsetOf(backend, x) + 4 * col, total, offsetOf(backend, out), w, rows, w);
+      else copyRows(backend.typedArrayFromHeap!(x), col, total, backend.typedArrayFromHeap!(out), 0, w, rows, w);
       col += w;
     });
     return outs;
@@ -340,6 +345,11 @@ export function registerLayoutFixes(): void {
     if (x.shape.length !== 2 || x.dtype !== "float32" || axes.length !== 1 || axes[0] !== 0) return null;
     const [rows, cols] = x.shape;
     const out = backend.makeOutput!(keepDims ? [1, cols] : [cols], "float32");
+    const layout = layoutFor(backend);
+    if (layout) {
+      layout.columnSums(offsetOf(backend, x), rows, cols, offsetOf(backend, out));
+      return out;
+    }
     const src = backend.typedArrayFromHeap!(x);
     const dst = backend.typedArrayFromHeap!(out);
     // Accumulate in float64 rows-first (cache-friendly), then store.

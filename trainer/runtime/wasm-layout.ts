@@ -1,0 +1,153 @@
+/**
+ * Copies and sums of the backward pass as a WebAssembly kernel on the tfjs wasm heap (text written here, assembled
+ * with wabt): strided row copies (Concat and SplitV along the last axis, kernel-fixes.ts) and the column sums of a
+ * matrix (a bias gradient: Sum over axis 0).
+ *
+ * Why: the same loops in JS over views of the wasm heap ran at ~5-7 ns per element (a [1024, 256] column sum 1.7 ms,
+ * concatenating ten [1024, 16] fields 0.9 ms, splitting their gradient 1.0 ms, measured in isolation), ~4 ms of a
+ * reference training step; here they run vector-wide (docs/models.md).
+ *
+ * The column sums accumulate in float64, row after row from 0, then round to float32 once: the JS loop's arithmetic,
+ * so the results are the same bits (tested).
+ */
+
+import { wasmHeapOf } from "./wasm-heap.ts";
+import { assembleWat } from "./wat.ts";
+
+/** Accumulators of one column block: 4 f64x2 = 8 columns. */
+const BLOCK = 8;
+
+function moduleWat(): string {
+  const acc = [0, 1, 2, 3];
+  // Column block: two f32x4 loads per row, each promoted in two halves and added to the f64x2 accumulators.
+  const load = (half: 0 | 1) => `(v128.load offset=${16 * half} (local.get $p))`;
+  const high = (x: string) => `(i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${x} ${x})`;
+  const addRow = acc
+    .map((q) => {
+      const part = load(q < 2 ? 0 : 1);
+      const lanes = q % 2 === 0 ? part : high(part);
+      return `(local.set $acc${q} (f64x2.add (local.get $acc${q}) (f64x2.promote_low_f32x4 ${lanes})))`;
+    })
+    .join("\n        ");
+  const demote = (q: number) => `(f32x4.demote_f64x2_zero (local.get $acc${q}))`;
+  const join = (a: string, b: string) => `(i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 ${a} ${b})`;
+  return `(module
+  (import "env" "memory" (memory 1))
+
+  ;; dst[j] = sum over i of src[i * cols + j], for j < cols (float32, byte offsets).
+  (func (export "columnSums") (param $src i32) (param $rows i32) (param $cols i32) (param $dst i32)
+      (local $j i32) (local $i i32) (local $p i32) (local $rowBytes i32) (local $s f64)
+      ${acc.map((q) => `(local $acc${q} v128)`).join(" ")}
+    (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
+    (block $blocksDone (loop $blocks
+      (br_if $blocksDone (i32.gt_u (i32.add (local.get $j) (i32.const ${BLOCK})) (local.get $cols)))
+      ${acc.map((q) => `(local.set $acc${q} (v128.const i64x2 0 0))`).join(" ")}
+      (local.set $p (i32.add (local.get $src) (i32.shl (local.get $j) (i32.const 2))))
+      (local.set $i (i32.const 0))
+      (block $rowsDone (loop $rowLoop
+        (br_if $rowsDone (i32.ge_u (local.get $i) (local.get $rows)))
+        ${addRow}
+        (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rowLoop)))
+      (v128.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))) ${join(demote(0), demote(1))})
+      (v128.store offset=16 (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))) ${join(demote(2), demote(3))})
+      (local.set $j (i32.add (local.get $j) (i32.const ${BLOCK})))
+      (br $blocks)))
+    ;; The last cols % ${BLOCK} columns one at a time.
+    (block $tailDone (loop $tail
+      (br_if $tailDone (i32.ge_u (local.get $j) (local.get $cols)))
+      (local.set $s (f64.const 0))
+      (local.set $p (i32.add (local.get $src) (i32.shl (local.get $j) (i32.const 2))))
+      (local.set $i (i32.const 0))
+      (block $rowsDone (loop $rowLoop
+        (br_if $rowsDone (i32.ge_u (local.get $i) (local.get $rows)))
+        (local.set $s (f64.add (local.get $s) (f64.promote_f32 (f32.load (local.get $p)))))
+        (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rowLoop)))
+      (f32.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))) (f32.demote_f64 (local.get $s)))
+      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+      (br $tail))))
+
+  ;; rows rows of width 4-byte elements from src (row stride srcStride elements) to dst (row stride dstStride).
+  (func (export "copyRows") (param $src i32) (param $srcStride i32) (param $dst i32) (param $dstStride i32)
+      (param $rows i32) (param $width i32)
+      (local $i i32) (local $s i32) (local $d i32) (local $end i32) (local $vecEnd i32)
+    (local.set $srcStride (i32.shl (local.get $srcStride) (i32.const 2)))
+    (local.set $dstStride (i32.shl (local.get $dstStride) (i32.const 2)))
+    (block $done (loop $row
+      (br_if $done (i32.ge_u (local.get $i) (local.get $rows)))
+      (local.set $s (local.get $src))
+      (local.set $d (local.get $dst))
+      (local.set $end (i32.add (local.get $src) (i32.shl (local.get $width) (i32.const 2))))
+      (local.set $vecEnd (i32.add (local.get $src) (i32.shl (i32.and (local.get $width) (i32.const -4)) (i32.const 2))))
+      (block $vecDone (loop $vec
+        (br_if $vecDone (i32.ge_u (local.get $s) (local.get $vecEnd)))
+        (v128.store (local.get $d) (v128.load (local.get $s)))
+        (local.set $s (i32.add (local.get $s) (i32.const 16)))
+        (local.set $d (i32.add (local.get $d) (i32.const 16)))
+        (br $vec)))
+      (block $tailDone (loop $tail
+        (br_if $tailDone (i32.ge_u (local.get $s) (local.get $end)))
+        (i32.store (local.get $d) (i32.load (local.get $s)))
+        (local.set $s (i32.add (local.get $s) (i32.const 4)))
+        (local.set $d (i32.add (local.get $d) (i32.const 4)))
+        (br $tail)))
+      (local.set $src (i32.add (local.get $src) (local.get $srcStride)))
+      (local.set $dst (i32.add (local.get $dst) (local.get $dstStride)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $row))))
+)`;
+}
+
+/** The kernel's entry points; offsets are bytes into the heap it was instantiated on, strides elements. */
+export interface WasmLayout {
+  columnSums(src: number, rows: number, cols: number, dst: number): void;
+  copyRows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, width: number): void;
+}
+
+export async function compileLayout(): Promise<WebAssembly.Module> {
+  return new WebAssembly.Module(await assembleWat("kser-layout.wat", moduleWat()));
+}
+
+export function instantiateLayout(module: WebAssembly.Module, memory: WebAssembly.Memory): WasmLayout {
+  const kernel = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as WasmLayout;
+  return {
+    columnSums(...args) {
+      calls++;
+      kernel.columnSums(...args);
+    },
+    copyRows(...args) {
+      calls++;
+      kernel.copyRows(...args);
+    },
+  };
+}
+
+let enabled: WebAssembly.Module | null = null;
+/** Kernel calls in this process (diagnostics, tests). */
+let calls = 0;
+const perBackend = new WeakMap<object, WasmLayout | null>();
+
+/** Makes the compiled kernel the one the layout kernel fixes use from now on (null: their JS loops). */
+export function enableWasmLayout(module: WebAssembly.Module | null): void {
+  enabled = module;
+}
+
+/** The kernel the backend set-up enabled (not when KSER_WASM_LAYOUT=off), and how many calls it has run. */
+export function wasmLayoutStatus(): { module: WebAssembly.Module | null; calls: number } {
+  return { module: enabled, calls };
+}
+
+/** The kernel on a wasm backend's heap, or null (not enabled, or the heap is not reachable). */
+export function layoutFor(backend: Parameters<typeof wasmHeapOf>[0]): WasmLayout | null {
+  if (!enabled) return null;
+  let layout = perBackend.get(backend);
+  if (layout === undefined) {
+    const heap = wasmHeapOf(backend);
+    layout = heap ? instantiateLayout(enabled, heap.memory) : null;
+    perBackend.set(backend, layout);
+  }
+  return layout;
+}
