@@ -366,7 +366,7 @@ export function registerLayoutFixes(): void {
 /**
  * 5. Identity as a second reference to the same heap memory (reference-counted: the memory goes when the last
  * tensor does). Safe because no kernel writes into its inputs, and the optimizer's in-place updates copy a
- * parameter first when its memory is shared (updateValues in trainer/train/optimizer.ts).
+ * parameter first when its memory is shared (unshare in trainer/train/adam-moments.ts).
  */
 export function registerIdentityFix(): void {
   wrapWasmKernel(tf.Identity, ({ inputs, backend }) => {

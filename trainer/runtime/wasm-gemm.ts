@@ -396,16 +396,18 @@ export function instantiateGemm(
       const large = batch * m * n * k >= MIN_THREADED_MULTIPLY_ADDS;
       const [own, ...others] = helpers && large ? splitGemm(job, helpers.count + 1, TILE_ROWS) : [job];
       // Helpers first, so they run while this thread computes its own piece; a piece too big for a helper runs here.
-      const started = others.map((piece, h) => helpers!.start(h, piece, memory));
-      helperPieces += started.filter(Boolean).length;
+      // Every helper that started is waited for, whatever fails, before its memory is used again.
+      const started: boolean[] = [];
       try {
+        for (const [h, piece] of others.entries()) started.push(helpers!.start(h, piece, memory));
+        helperPieces += started.filter(Boolean).length;
         runHere(own);
         others.forEach((piece, h) => {
           if (!started[h]) runHere(piece);
         });
       } finally {
-        others.forEach((_, h) => {
-          if (started[h]) helpers!.finish(h, memory);
+        started.forEach((running, h) => {
+          if (running) helpers!.finish(h, memory);
         });
       }
     },
