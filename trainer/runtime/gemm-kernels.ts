@@ -171,7 +171,14 @@ export function registerWasmGemmKernels(compiled: GemmModules, { threads = 1 }: 
  * Whether the products go through our kernel, whether it multiplies and adds in one instruction, and how many
  * threads share a large product (those running on the active backend once it has run one, else those asked for).
  */
-export function wasmGemmStatus(): { registered: boolean; fusedMultiplyAdd: boolean; threads: number; productsComputed: number } {
+export function wasmGemmStatus(): {
+  registered: boolean;
+  fusedMultiplyAdd: boolean;
+  threads: number;
+  productsComputed: number;
+  /** Pieces of products helper threads computed on the active backend. */
+  helperPieces: number;
+} {
   const k = tf.getKernel(tf.BatchMatMul, "wasm") as (tf.KernelConfig & { [REGISTERED]?: boolean }) | undefined;
   const registered = Boolean(k?.[REGISTERED]);
   const running = tf.getBackend() === "wasm" ? perBackend.get(tf.backend()) : undefined;
@@ -180,5 +187,6 @@ export function wasmGemmStatus(): { registered: boolean; fusedMultiplyAdd: boole
     fusedMultiplyAdd: registered && Boolean(compiledKernel?.fusedMultiplyAdd),
     threads: registered ? (running?.threads ?? requestedThreads) : 1,
     productsComputed,
+    helperPieces: running?.helperPieces ?? 0,
   };
 }
