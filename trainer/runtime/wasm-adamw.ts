@@ -10,13 +10,7 @@
  * stores (what the Float32Arrays round to): wasm's f64 add, multiply, divide and square root are IEEE-exact like
  * JS's, and neither fuses a multiply with an add, so the results are bit-identical to the JS update (tested).
  */
-import { assembleWat } from "./wat.ts";
-
-/** `x` in the low two lanes of an f64x2 (from the low or high half of an f32x4). */
-const low = (x: string) => `(f64x2.promote_low_f32x4 ${x})`;
-const high = (x: string) => `(f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${x} ${x}))`;
-/** Two f32x4 whose low halves hold two results each, joined into one f32x4. */
-const join = (a: string, b: string) => `(i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 ${a} ${b})`;
+import { assembleWat, joinLow, promoteHigh, promoteLow } from "./wat.ts";
 
 /**
  * The update of two elements in f64x2 (suffix V) or one in f64 (suffix S): `g`, `m`, `v`, `w` are float64 values,
@@ -39,12 +33,12 @@ function moduleWat(): string {
   const vec = (c: string) => `(global.get $${c}v)`;
   const sca = (c: string) => `(global.get $${c})`;
   const halves = (["Lo", "Hi"] as const).map((h) => {
-    const half = h === "Lo" ? low : high;
+    const half = h === "Lo" ? promoteLow : promoteHigh;
     const mv = moments("f64x2", vec, `(local.get $g${h})`, half("(local.get $m4)"), half("(local.get $v4)"));
     return `(local.set $g${h} ${half("(local.get $g4)")})
       (local.set $m${h} (f32x4.demote_f64x2_zero ${mv.m}))
       (local.set $v${h} (f32x4.demote_f64x2_zero ${mv.v}))
-      (local.set $w${h} (f32x4.demote_f64x2_zero ${weight("f64x2", vec, half("(local.get $w4)"), low(`(local.get $m${h})`), low(`(local.get $v${h})`))}))`;
+      (local.set $w${h} (f32x4.demote_f64x2_zero ${weight("f64x2", vec, half("(local.get $w4)"), promoteLow(`(local.get $m${h})`), promoteLow(`(local.get $v${h})`))}))`;
   });
   const scalar = moments(
     "f64",
@@ -75,9 +69,9 @@ function moduleWat(): string {
       (local.set $v4 (v128.load (local.get $v)))
       (local.set $w4 (v128.load (local.get $w)))
       ${halves.join("\n      ")}
-      (v128.store (local.get $m) ${join("(local.get $mLo)", "(local.get $mHi)")})
-      (v128.store (local.get $v) ${join("(local.get $vLo)", "(local.get $vHi)")})
-      (v128.store (local.get $w) ${join("(local.get $wLo)", "(local.get $wHi)")})
+      (v128.store (local.get $m) ${joinLow("(local.get $mLo)", "(local.get $mHi)")})
+      (v128.store (local.get $v) ${joinLow("(local.get $vLo)", "(local.get $vHi)")})
+      (v128.store (local.get $w) ${joinLow("(local.get $wLo)", "(local.get $wHi)")})
       (local.set $w (i32.add (local.get $w) (i32.const 16)))
       (local.set $g (i32.add (local.get $g) (i32.const 16)))
       (local.set $m (i32.add (local.get $m) (i32.const 16)))

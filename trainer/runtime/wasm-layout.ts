@@ -12,31 +12,27 @@
  */
 
 import { wasmHeapOf } from "./wasm-heap.ts";
-import { assembleWat } from "./wat.ts";
+import { assembleWat, joinLow, promoteHigh, promoteLow } from "./wat.ts";
 
 /** Accumulators of one column block: 4 f64x2 = 8 columns. */
 const BLOCK = 8;
 
 function moduleWat(): string {
   const acc = [0, 1, 2, 3];
-  // Column block: two f32x4 loads per row, each promoted in two halves and added to the f64x2 accumulators.
-  const load = (half: 0 | 1) => `(v128.load offset=${16 * half} (local.get $p))`;
-  const high = (x: string) => `(i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${x} ${x})`;
+  // Column block: the row's 8 floats in two f32x4 loads, each promoted in two halves and added to the accumulators.
   const addRow = acc
     .map((q) => {
-      const part = load(q < 2 ? 0 : 1);
-      const lanes = q % 2 === 0 ? part : high(part);
-      return `(local.set $acc${q} (f64x2.add (local.get $acc${q}) (f64x2.promote_low_f32x4 ${lanes})))`;
+      const part = `(local.get $part${q < 2 ? 0 : 1})`;
+      return `(local.set $acc${q} (f64x2.add (local.get $acc${q}) ${q % 2 === 0 ? promoteLow(part) : promoteHigh(part)}))`;
     })
     .join("\n        ");
   const demote = (q: number) => `(f32x4.demote_f64x2_zero (local.get $acc${q}))`;
-  const join = (a: string, b: string) => `(i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 ${a} ${b})`;
   return `(module
   (import "env" "memory" (memory 1))
 
   ;; dst[j] = sum over i of src[i * cols + j], for j < cols (float32, byte offsets).
   (func (export "columnSums") (param $src i32) (param $rows i32) (param $cols i32) (param $dst i32)
-      (local $j i32) (local $i i32) (local $p i32) (local $rowBytes i32) (local $s f64)
+      (local $j i32) (local $i i32) (local $p i32) (local $rowBytes i32) (local $s f64) (local $part0 v128) (local $part1 v128)
       ${acc.map((q) => `(local $acc${q} v128)`).join(" ")}
     (local.set $rowBytes (i32.shl (local.get $cols) (i32.const 2)))
     (block $blocksDone (loop $blocks
@@ -46,12 +42,14 @@ function moduleWat(): string {
       (local.set $i (i32.const 0))
       (block $rowsDone (loop $rowLoop
         (br_if $rowsDone (i32.ge_u (local.get $i) (local.get $rows)))
+        (local.set $part0 (v128.load (local.get $p)))
+        (local.set $part1 (v128.load offset=16 (local.get $p)))
         ${addRow}
         (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $rowLoop)))
-      (v128.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))) ${join(demote(0), demote(1))})
-      (v128.store offset=16 (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))) ${join(demote(2), demote(3))})
+      (v128.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))) ${joinLow(demote(0), demote(1))})
+      (v128.store offset=16 (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))) ${joinLow(demote(2), demote(3))})
       (local.set $j (i32.add (local.get $j) (i32.const ${BLOCK})))
       (br $blocks)))
     ;; The last cols % ${BLOCK} columns one at a time.

@@ -1,6 +1,6 @@
 /**
- * Assembles the WebAssembly text our wasm kernels are written in (wasm-gemm.ts, wasm-adamw.ts) with wabt, loaded
- * once on first use.
+ * Assembles the WebAssembly text our wasm kernels are written in (wasm-gemm.ts, wasm-adamw.ts, wasm-layout.ts) with
+ * wabt, loaded once on first use; and the text of lane moves the float64 kernels share.
  */
 type Wabt = {
   parseWat(
@@ -26,3 +26,10 @@ export async function assembleWat(name: string, text: string): Promise<Uint8Arra
     parsed.destroy();
   }
 }
+
+/** WAT for the float32 lanes 0-1 of f32x4 `x` as an f64x2. */
+export const promoteLow = (x: string) => `(f64x2.promote_low_f32x4 ${x})`;
+/** WAT for the float32 lanes 2-3 of f32x4 `x` as an f64x2. */
+export const promoteHigh = (x: string) => `(f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${x} ${x}))`;
+/** WAT joining the low two float32 lanes of `a` and of `b` (e.g. two f32x4.demote_f64x2_zero results) into one f32x4. */
+export const joinLow = (a: string, b: string) => `(i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 ${a} ${b})`;
