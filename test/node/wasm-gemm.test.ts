@@ -64,6 +64,8 @@ describe("wasm GEMM module", () => {
         [7, 17, 33],
         [13, 24, 160],
         [64, 16, 1024],
+        // More than 64 columns: a transposed A is packed rather than read in place.
+        [9, 70, 20],
       ];
       let calls = 0;
       for (const [m, n, k] of shapes)
@@ -153,6 +155,28 @@ describe("wasm GEMM module", () => {
               worst = Math.max(worst, Math.abs(s - h[c / 4 + q * m * n + j * m + i]));
             }
         expect(worst, "batched, shared B, transposed C").toBeLessThan(1e-5);
+      }
+      // An A that is neither row- nor column-contiguous (every other column of every other row of a larger
+      // matrix): packed through its strides.
+      {
+        const [m, n, k] = [7, 12, 5];
+        const a = malloc(4 * 2 * m * 2 * k);
+        const b = malloc(4 * k * n);
+        const c = malloc(4 * m * n);
+        const heap = new Float32Array(memory.buffer);
+        heap.set(fill(4 * m * k, 7), a / 4);
+        heap.set(fill(k * n, 8), b / 4);
+        gemm.matMul({ m, n, k, a, aRowStride: 4 * k, aColStride: 2, b, bRowStride: n, bColStride: 1, c, bias: null, relu: false });
+        calls++;
+        const h = new Float32Array(memory.buffer);
+        let worst = 0;
+        for (let i = 0; i < m; i++)
+          for (let j = 0; j < n; j++) {
+            let s = 0;
+            for (let p = 0; p < k; p++) s += h[a / 4 + i * 4 * k + 2 * p] * h[b / 4 + p * n + j];
+            worst = Math.max(worst, Math.abs(s - h[c / 4 + i * n + j]));
+          }
+        expect(worst, "strided A").toBeLessThan(1e-5);
       }
       // Every call freed its packing buffer.
       expect(freed).toBe(calls);

@@ -12,6 +12,15 @@
  */
 import { Worker } from "node:worker_threads";
 
+/** The kernel's work areas: its scratch, B's panel width, rows of A per block, bytes of one block's packed rows of A. */
+export interface GemmWorkLayout {
+  panel: number;
+  /** Bytes of the kernel's scratch (`setScratch`). */
+  scratchBytes: number;
+  rowBlockFor(k: number): number;
+  packedABytesFor(m: number, k: number): number;
+}
+
 /** One call of the kernel's `batched` export: offsets in bytes, strides in elements, bias 0 for none. */
 export interface GemmJob {
   batch: number;
@@ -36,13 +45,13 @@ export interface GemmJob {
 const PAGE_BYTES = 65_536;
 /** A helper's memory may grow to 1 GiB; larger pieces stay on the calling thread. */
 const MAX_PAGES = 16_384;
-/** Control words: job (0 idle, 1 run, 2 exit), done, failed, ready, then the 19 arguments of `batched`. */
+/** Control words: job (0 idle, 1 run, 2 exit), done, failed, ready, then the 20 arguments of `batched`. */
 const JOB = 0;
 const DONE = 1;
 const FAILED = 2;
 const READY = 3;
 const ARGS = 4;
-const ARG_COUNT = 19;
+const ARG_COUNT = 20;
 /** How long the caller waits for a helper before giving up (a helper that died never answers). */
 const WAIT_MS = 30_000;
 
@@ -97,8 +106,7 @@ export class GemmThreads {
   constructor(
     sharedModule: WebAssembly.Module,
     count: number,
-    private readonly panel: number,
-    private readonly rowBlockFor: (k: number) => number,
+    private readonly layout: GemmWorkLayout,
   ) {
     try {
       for (let h = 0; h < count; h++) {
@@ -145,14 +153,15 @@ export class GemmThreads {
       [m, job.cRow],
       [n, job.cCol],
     ]);
-    const paddedN = Math.ceil(n / this.panel) * this.panel;
-    // Layout: 32 bytes of kernel scratch at 0, then A, B, C, the padded bias, the packed panels of B.
-    const a = 64;
+    const paddedN = Math.ceil(n / this.layout.panel) * this.layout.panel;
+    // Layout: the kernel's scratch at 0, then A, B, C, the padded bias, the packed panels of B, packed rows of A.
+    const a = align16(this.layout.scratchBytes);
     const b = align16(a + 4 * aSpan);
     const c = align16(b + 4 * bSpan);
     const bias = align16(c + 4 * cSpan);
     const work = align16(bias + 4 * paddedN);
-    const end = work + 4 * k * paddedN;
+    const packedA = align16(work + 4 * k * paddedN);
+    const end = packedA + this.layout.packedABytesFor(m, k);
     const pages = Math.ceil(end / PAGE_BYTES);
     if (pages > MAX_PAGES) return false;
     const have = helper.memory.buffer.byteLength / PAGE_BYTES;
@@ -167,7 +176,7 @@ export class GemmThreads {
     }
     const flags = (job.bias ? 1 : 0) | (job.relu ? 2 : 0);
     const args = [batch, m, n, k, a, job.aBatch, job.aRow, job.aCol, b, job.bBatch, job.bRow, job.bCol, c, job.cRow, job.cCol];
-    helper.control.set([...args, work, bias, flags, this.rowBlockFor(k)], ARGS);
+    helper.control.set([...args, work, bias, flags, this.layout.rowBlockFor(k), packedA], ARGS);
     Atomics.store(helper.control, DONE, 0);
     Atomics.store(helper.control, JOB, 1);
     Atomics.notify(helper.control, JOB);
