@@ -239,46 +239,72 @@ function moduleWat(fused: boolean, shared: boolean): string {
       (local.set $tiles (i32.sub (local.get $tiles) (i32.const 1)))
       (br_if $eachTile (local.get $tiles))))))
 
-  ;; Packs B (k x n, element strides rs / cs) into panels of 8 columns, zero-padded: [ceil(n/8)][k][8].
+  ;; Packs B (k x n, element strides rs / cs) into panels of 8 columns, zero-padded: [ceil(n/8)][k][8]. Per panel:
+  ;; rows of 8 adjacent floats are copied a vector per step; adjacent steps (a transposed B) are transposed four
+  ;; lanes and four steps at a time; whatever is left (the last steps, a partial panel's lanes, other strides) is
+  ;; copied lane by lane, each lane a strided run along K.
   (func $pack (param $b i32) (param $rs i32) (param $cs i32) (param $k i32) (param $n i32) (param $dst i32)
-      (local $j i32) (local $p i32) (local $q i32) (local $col i32) (local $src i32)
+      (local $j i32) (local $p i32) (local $q i32) (local $lanes i32) (local $src i32) (local $to i32)
+      (local $transposedLanes i32) (local $transposedSteps i32)
     (local.set $rs (i32.shl (local.get $rs) (i32.const 2)))
     (local.set $cs (i32.shl (local.get $cs) (i32.const 2)))
     (block $done (loop $panels
       (br_if $done (i32.ge_u (local.get $j) (local.get $n)))
-      (local.set $p (i32.const 0))
+      (local.set $lanes (select (i32.const 8) (i32.sub (local.get $n) (local.get $j))
+        (i32.ge_u (i32.sub (local.get $n) (local.get $j)) (i32.const 8))))
       (local.set $src (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $cs))))
-      ;; A full panel of a B whose steps are adjacent (a transposed B): two halves of four lanes, transposed four
-      ;; steps at a time; the rows loop below does the steps left.
-      (if (i32.and (i32.eq (local.get $rs) (i32.const 4))
-          (i32.and (i32.ne (local.get $cs) (i32.const 4)) (i32.le_u (i32.add (local.get $j) (i32.const 8)) (local.get $n))))
+      (local.set $transposedLanes (i32.const 0))
+      (local.set $transposedSteps (i32.const 0))
+      ;; A partial panel is zeroed first (a vector loop: V8's memory.fill costs microseconds per call).
+      (if (i32.lt_u (local.get $lanes) (i32.const 8)) (then
+        (local.set $to (local.get $dst))
+        (local.set $p (local.get $k))
+        (loop $zero
+          (v128.store (local.get $to) (v128.const i32x4 0 0 0 0))
+          (v128.store offset=16 (local.get $to) (v128.const i32x4 0 0 0 0))
+          (local.set $to (i32.add (local.get $to) (i32.const 32)))
+          (local.set $p (i32.sub (local.get $p) (i32.const 1)))
+          (br_if $zero (local.get $p)))))
+      (if (i32.and (i32.eq (local.get $lanes) (i32.const 8)) (i32.eq (local.get $cs) (i32.const 4)))
         (then
-          (call $transposeSteps (local.get $src) (local.get $cs) (i32.shr_u (local.get $k) (i32.const 2)) (local.get $dst) (i32.const 32))
-          (call $transposeSteps (i32.add (local.get $src) (i32.shl (local.get $cs) (i32.const 2))) (local.get $cs)
-            (i32.shr_u (local.get $k) (i32.const 2)) (i32.add (local.get $dst) (i32.const 16)) (i32.const 32))
-          (local.set $p (i32.and (local.get $k) (i32.const -4)))
-          (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $p) (i32.const 5))))
-          (local.set $src (i32.add (local.get $src) (i32.mul (local.get $p) (local.get $rs))))))
-      (block $rowsDone (loop $rows
-        (br_if $rowsDone (i32.ge_u (local.get $p) (local.get $k)))
-        (if (i32.and (i32.eq (local.get $cs) (i32.const 4)) (i32.le_u (i32.add (local.get $j) (i32.const 8)) (local.get $n)))
-          (then
-            (v128.store (local.get $dst) (v128.load (local.get $src)))
-            (v128.store offset=16 (local.get $dst) (v128.load offset=16 (local.get $src))))
-          (else
-            (local.set $q (i32.const 0))
-            (loop $lanes
-              (local.set $col (i32.add (local.get $j) (local.get $q)))
-              (f32.store (i32.add (local.get $dst) (i32.shl (local.get $q) (i32.const 2)))
-                (if (result f32) (i32.lt_u (local.get $col) (local.get $n))
-                  (then (f32.load (i32.add (local.get $src) (i32.mul (local.get $q) (local.get $cs)))))
-                  (else (f32.const 0))))
-              (local.set $q (i32.add (local.get $q) (i32.const 1)))
-              (br_if $lanes (i32.lt_u (local.get $q) (i32.const 8))))))
-        (local.set $dst (i32.add (local.get $dst) (i32.const 32)))
-        (local.set $src (i32.add (local.get $src) (local.get $rs)))
-        (local.set $p (i32.add (local.get $p) (i32.const 1)))
-        (br $rows)))
+          (local.set $p (i32.const 0))
+          (local.set $to (local.get $dst))
+          (loop $rows
+            (v128.store (local.get $to) (v128.load (local.get $src)))
+            (v128.store offset=16 (local.get $to) (v128.load offset=16 (local.get $src)))
+            (local.set $to (i32.add (local.get $to) (i32.const 32)))
+            (local.set $src (i32.add (local.get $src) (local.get $rs)))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (br_if $rows (i32.lt_u (local.get $p) (local.get $k))))
+          (local.set $lanes (i32.const 0)))
+        (else (if (i32.eq (local.get $rs) (i32.const 4)) (then
+          (local.set $transposedLanes (i32.and (local.get $lanes) (i32.const -4)))
+          (local.set $transposedSteps (i32.and (local.get $k) (i32.const -4)))
+          (local.set $q (i32.const 0))
+          (block $groupsDone (loop $groups
+            (br_if $groupsDone (i32.ge_u (local.get $q) (local.get $transposedLanes)))
+            (call $transposeSteps (i32.add (local.get $src) (i32.mul (local.get $q) (local.get $cs))) (local.get $cs)
+              (i32.shr_u (local.get $k) (i32.const 2)) (i32.add (local.get $dst) (i32.shl (local.get $q) (i32.const 2))) (i32.const 32))
+            (local.set $q (i32.add (local.get $q) (i32.const 4)))
+            (br $groups)))))))
+      ;; Lane by lane: the transposed lanes from their last steps on, the other lanes from step 0.
+      (local.set $q (i32.const 0))
+      (block $lanesDone (loop $eachLane
+        (br_if $lanesDone (i32.ge_u (local.get $q) (local.get $lanes)))
+        (local.set $p (select (local.get $transposedSteps) (i32.const 0) (i32.lt_u (local.get $q) (local.get $transposedLanes))))
+        (local.set $to (i32.add (local.get $dst) (i32.add (i32.shl (local.get $p) (i32.const 5)) (i32.shl (local.get $q) (i32.const 2)))))
+        (local.set $src (i32.add (local.get $b) (i32.add (i32.mul (i32.add (local.get $j) (local.get $q)) (local.get $cs))
+          (i32.mul (local.get $p) (local.get $rs)))))
+        (block $stepsDone (loop $steps
+          (br_if $stepsDone (i32.ge_u (local.get $p) (local.get $k)))
+          (f32.store (local.get $to) (f32.load (local.get $src)))
+          (local.set $to (i32.add (local.get $to) (i32.const 32)))
+          (local.set $src (i32.add (local.get $src) (local.get $rs)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (br $steps)))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $eachLane)))
+      (local.set $dst (i32.add (local.get $dst) (i32.shl (local.get $k) (i32.const 5))))
       (local.set $j (i32.add (local.get $j) (i32.const 8)))
       (br $panels))))
 
