@@ -1,8 +1,8 @@
 /**
  * The wasm layout kernels (Transpose of the last two axes, Concat / SplitV along the last axis, 2-D Sum over axis
  * 0) and the row gather (GatherV2 along axis 0) give the cpu backend's values, on float32 and int32, including the
- * shapes they hand back to the original kernels (other perms and axes); Concat, SplitV and the column sums in our
- * wasm kernel give exactly the bits of the JS loops they replaced.
+ * shapes they hand back to the original kernels (other perms and axes); Concat, SplitV, the row gather and the column
+ * sums in our wasm kernel give exactly the bits of the JS loops they replaced, and both refuse an id out of range.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
@@ -62,11 +62,12 @@ describe("wasm layout kernels", () => {
     const { module, calls } = wasmLayoutStatus();
     expect(module).not.toBeNull();
     const withKernel = cases();
-    // At least: Concat x4 (concat, concatInt, the gradient case), SplitV x2, Sum over axis 0 x2.
-    expect(wasmLayoutStatus().calls - calls).toBeGreaterThanOrEqual(8);
+    // At least: Concat x4 (concat, concatInt, the gradient case), SplitV x2, Sum over axis 0 x2, GatherV2 x3.
+    expect(wasmLayoutStatus().calls - calls).toBeGreaterThanOrEqual(11);
     enableWasmLayout(null);
     try {
       const withLoops = cases();
+      expectGatherRangeErrors();
       for (const key of Object.keys(withLoops)) {
         const bits = (values: number[]) => Array.from(new Uint32Array(Float32Array.from(values).buffer));
         expect(bits(withKernel[key].values), key).toEqual(bits(withLoops[key].values));
@@ -74,5 +75,13 @@ describe("wasm layout kernels", () => {
     } finally {
       enableWasmLayout(module);
     }
+    expectGatherRangeErrors();
   });
 });
+
+/** An id outside the table (past its end, or negative) is refused with its value, by the kernel and by the loop. */
+function expectGatherRangeErrors() {
+  const table = tf.ones([5, 3]);
+  for (const id of [5, -1]) expect(() => tf.gather(table, tf.tensor1d([0, id, 1], "int32"))).toThrow(`index value ${id} is not in [0, 4]`);
+  table.dispose();
+}

@@ -158,9 +158,23 @@ export function registerGatherFix(): void {
       const b = backend as Backend;
       if ((axis !== 0 && axis !== -x.shape.length) || batchDims || x.dtype === "string" || !b.makeOutput || !b.typedArrayFromHeap)
         return generic(args);
-      const ids = b.readSync(indices.dataId) as ArrayLike<number>;
       const rows = x.shape[0];
       const rowSize = x.shape.slice(1).reduce((a, c) => a * c, 1);
+      const layout = layoutFor(b);
+      if (layout && b.getMemoryOffset && indices.dtype === "int32" && (x.dtype === "float32" || x.dtype === "int32")) {
+        // All on the heap: the ids are read where they are, no copy of them to JS.
+        const count = tf.util.sizeFromShape(indices.shape);
+        const out = b.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+        const idsAt = b.getMemoryOffset(indices.dataId);
+        const bad = layout.gatherRows(b.getMemoryOffset(x.dataId), idsAt, count, rows, rowSize, b.getMemoryOffset(out.dataId));
+        if (bad >= 0) {
+          const id = b.typedArrayFromHeap(indices)[bad];
+          b.disposeData(out.dataId);
+          throw new Error(`GatherV2: the index value ${id} is not in [0, ${rows - 1}]`);
+        }
+        return out;
+      }
+      const ids = b.readSync(indices.dataId) as ArrayLike<number>;
       const out = b.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
       // Views are taken after makeOutput: allocating may grow (and so detach) the heap.
       const src = b.typedArrayFromHeap(x);
