@@ -1,8 +1,9 @@
 /**
  * The wasm layout kernels (Transpose of the last two axes, Concat / SplitV along the last axis, 2-D Sum over axis
- * 0) and the row gather (GatherV2 along axis 0) give the cpu backend's values, on float32 and int32, including the
- * shapes they hand back to the original kernels (other perms and axes); Concat, SplitV, the row gather and the column
- * sums in our wasm kernel give exactly the bits of the JS loops they replaced, and both refuse an id out of range.
+ * 0), the row gather (GatherV2 along axis 0) and Slice (up to 4 axes) give the cpu backend's values, on float32 and
+ * int32, including the shapes they hand back to the original kernels (other perms and axes, 5-axis slices); Concat,
+ * SplitV, the row gather, slices and the column sums in our wasm kernel give exactly the bits of the JS loops (or
+ * tfjs-wasm's kernels) they replaced, and both refuse an id out of range.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
@@ -39,6 +40,13 @@ function cases() {
       gather: tf.gather(m, tf.tensor1d([3, 0, 73, 3], "int32")),
       gatherIds2d: tf.gather(x, tf.tensor2d([1, 0, 0, 1], [2, 2], "int32")),
       gatherInt: tf.gather(ints, tf.tensor1d([8, 1, 1], "int32")),
+      slice1d: tf.slice(tf.reshape(m, [-1]), [7], [50]),
+      sliceColumn: tf.slice(ints, [0, 3], [-1, 1]),
+      sliceRows: tf.slice(m, [10, 0], [5, -1]),
+      slice3d: tf.slice(x, [1, 2, 5], [1, 30, 17]),
+      slice4d: tf.slice(tf.reshape(x, [2, 37, 5, 9]), [0, 1, 2, 3], [2, 3, 2, 5]),
+      slice5d: tf.slice(tf.reshape(x, [2, 37, 5, 3, 3]), [1, 0, 1, 0, 1], [1, 2, 3, 3, 2]),
+      sliceEmpty: tf.slice(m, [3, 0], [0, 10]),
       // Gradients through them: concat -> split, transpose -> transpose.
       grad: tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.concat([a, tf.transpose(a)], 1), tf.range(0, 90))))(tf.slice(m, [0, 0], [45, 45])),
     };
@@ -62,8 +70,8 @@ describe("wasm layout kernels", () => {
     const { module, calls } = wasmLayoutStatus();
     expect(module).not.toBeNull();
     const withKernel = cases();
-    // At least: Concat x4 (concat, concatInt, the gradient case), SplitV x2, Sum over axis 0 x2, GatherV2 x3.
-    expect(wasmLayoutStatus().calls - calls).toBeGreaterThanOrEqual(11);
+    // At least: Concat x4 (concat, concatInt, the gradient case), SplitV x2, Sum over axis 0 x2, GatherV2 x3, Slice x5.
+    expect(wasmLayoutStatus().calls - calls).toBeGreaterThanOrEqual(16);
     enableWasmLayout(null);
     try {
       const withLoops = cases();

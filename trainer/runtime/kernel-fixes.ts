@@ -288,7 +288,9 @@ function transposeBlock(
  * element (a [1024, 256] transpose ~2 ms, splitting the [B, 160] concat gradient into 10 parts ~5 ms):
  *  - Transpose that swaps the last two axes (2-D transposes, the batched matMul fix),
  *  - Concat and SplitV along the last axis (field concatenation and its gradient),
- *  - Sum of a 2-D tensor over axis 0 (bias gradients; wasm transposes first).
+ *  - Sum of a 2-D tensor over axis 0 (bias gradients; wasm transposes first),
+ *  - Slice of up to 4 axes (id columns, batches, chunk ranges) when the wasm layout kernel is enabled: wasm's own
+ *    copies its whole input out of the heap first (readSync) and then loops in JS.
  */
 export function registerLayoutFixes(): void {
   wrapWasmKernel(tf.Transpose, ({ inputs, backend, attrs }) => {
@@ -373,6 +375,34 @@ export function registerLayoutFixes(): void {
       for (let j = 0; j < cols; j++) acc[j] += src[o + j];
     }
     for (let j = 0; j < cols; j++) dst[j] = acc[j];
+    return out;
+  });
+  wrapWasmKernel(tf.Slice, ({ inputs, backend, attrs }) => {
+    const { x } = inputs as unknown as { x: tf.TensorInfo };
+    const layout = layoutFor(backend);
+    if (!layout || !isNumeric(x) || x.shape.length > 4) return null;
+    const { begin, size } = attrs as unknown as { begin: number | number[]; size: number | number[] };
+    const [from, sizes] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
+    const out = backend.makeOutput!(sizes, x.dtype);
+    if (tf.util.sizeFromShape(sizes) === 0) return out;
+    // As 4 axes (leading axes of 1), strides in elements; the copy runs along the last axis.
+    const pad = 4 - x.shape.length;
+    const shape = [...Array(pad).fill(1), ...x.shape];
+    const start = [...Array(pad).fill(0), ...from];
+    const counts = [...Array(pad).fill(1), ...sizes];
+    const strides = [shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3]];
+    const first = start[0] * strides[0] + start[1] * strides[1] + start[2] * strides[2] + start[3];
+    layout.copyBlock(
+      offsetOf(backend, x) + 4 * first,
+      strides[0],
+      strides[1],
+      strides[2],
+      offsetOf(backend, out),
+      counts[0],
+      counts[1],
+      counts[2],
+      counts[3],
+    );
     return out;
   });
 }
