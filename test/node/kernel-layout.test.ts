@@ -1,5 +1,5 @@
 /**
- * The wasm layout kernels (Transpose of the last two axes, Concat / SplitV along the last axis, 2-D Sum over axis
+ * The wasm layout kernels (Transpose of the last two axes, Concat / SplitV along any axis, 2-D Sum over axis
  * 0), the row gather (GatherV2 along axis 0) and Slice (up to 4 axes) give the cpu backend's values, on float32 and
  * int32, including the shapes they hand back to the original kernels (other perms and axes, 5-axis slices); Concat,
  * SplitV, the row gather, slices and the column sums in our wasm kernel give exactly the bits of the JS loops (or
@@ -33,6 +33,9 @@ function cases() {
       concat0: tf.concat([m, m], 0),
       concatInt: tf.concat([ints, ints], 1),
       split: tf.concat(tf.split(x, 3, 2), 0),
+      concatMiddle: tf.concat([x, tf.slice(x, [0, 0, 0], [2, 5, 45])], 1),
+      splitMiddle: tf.concat(tf.split(x, [30, 0, 7], 1), 1),
+      splitFirst: tf.stack(tf.split(x, 2, 0), 3),
       sum0: tf.sum(m, 0),
       sum0Keep: tf.sum(m, 0, true),
       sum1: tf.sum(m, 1),

@@ -287,7 +287,7 @@ function transposeBlock(
  * 4. Layout kernels of every backward pass, as plain copies on the heap: wasm's generic paths cost several ns per
  * element (a [1024, 256] transpose ~2 ms, splitting the [B, 160] concat gradient into 10 parts ~5 ms):
  *  - Transpose that swaps the last two axes (2-D transposes, the batched matMul fix),
- *  - Concat and SplitV along the last axis (field concatenation and its gradient),
+ *  - Concat and SplitV (field concatenation and its gradient; along any axis),
  *  - Sum of a 2-D tensor over axis 0 (bias gradients; wasm transposes first),
  *  - Slice of up to 4 axes (id columns, batches, chunk ranges) when the wasm layout kernel is enabled: wasm's own
  *    copies its whole input out of the heap first (readSync) and then loops in JS.
@@ -310,23 +310,26 @@ export function registerLayoutFixes(): void {
     for (let off = 0; off < src.length; off += mat) transposeBlock(src, off, dst, off, rows, cols);
     return out;
   });
+  // Along any axis: with the axes before it as rows and it plus the axes after it as one, each part is a column block.
   wrapWasmKernel(tf.Concat, ({ inputs, backend, attrs }) => {
     const xs = Object.values(inputs as unknown as Record<string, tf.TensorInfo>);
     const r = xs[0]?.shape.length ?? 0;
-    const axis = (attrs as unknown as { axis: number }).axis;
-    if (r < 1 || (axis !== r - 1 && axis !== -1)) return null;
-    const lead = xs[0].shape.slice(0, -1);
-    if (xs.some((x) => x.dtype !== xs[0].dtype || !isNumeric(x) || x.shape.length !== r || x.shape.slice(0, -1).join() !== lead.join()))
-      return null;
+    if (r < 1) return null;
+    const axis = tf.util.parseAxisParam((attrs as unknown as { axis: number }).axis, xs[0].shape)[0];
+    const lead = xs[0].shape.slice(0, axis);
+    const tail = xs[0].shape.slice(axis + 1);
+    const sameFrame = (x: tf.TensorInfo) =>
+      x.shape.length === r && x.shape.slice(0, axis).join() === lead.join() && x.shape.slice(axis + 1).join() === tail.join();
+    if (xs.some((x) => x.dtype !== xs[0].dtype || !isNumeric(x) || !sameFrame(x))) return null;
     const rows = sizeOf(lead);
-    const widths = xs.map((x) => x.shape[r - 1]);
+    const widths = xs.map((x) => x.shape[axis] * sizeOf(tail));
     const total = widths.reduce((a, c) => a + c, 0);
-    const out = backend.makeOutput!([...lead, total], xs[0].dtype);
+    const out = backend.makeOutput!([...lead, xs.reduce((a, x) => a + x.shape[axis], 0), ...tail], xs[0].dtype);
     const layout = layoutFor(backend);
     let col = 0;
     xs.forEach((x, k) => {
       const w = widths[k];
-      if (w === 0) return;
+      if (w === 0 || rows === 0) return;
       if (layout) layout.copyRows(offsetOf(backend, x), w, offsetOf(backend, out) + 4 * col, total, rows, w);
       else copyRows(backend.typedArrayFromHeap!(x), 0, w, backend.typedArrayFromHeap!(out), col, total, rows, w);
       col += w;
@@ -335,21 +338,25 @@ export function registerLayoutFixes(): void {
   });
   wrapWasmKernel(tf.SplitV, ({ inputs, backend, attrs }) => {
     const { x } = inputs as unknown as { x: tf.TensorInfo };
-    const { numOrSizeSplits, axis } = attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
+    const { numOrSizeSplits } = attrs as unknown as { numOrSizeSplits: number | number[] };
     const r = x.shape.length;
-    if (r < 1 || !isNumeric(x) || (axis !== r - 1 && axis !== -1)) return null;
-    const total = x.shape[r - 1];
-    const widths = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, r - 1) as number[];
-    if (widths.reduce((a, c) => a + c, 0) !== total) return null;
-    const lead = x.shape.slice(0, -1);
+    if (r < 1 || !isNumeric(x)) return null;
+    const axis = tf.util.parseAxisParam((attrs as unknown as { axis: number }).axis, x.shape)[0];
+    const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, axis) as number[];
+    if (sizes.reduce((a, c) => a + c, 0) !== x.shape[axis]) return null;
+    const lead = x.shape.slice(0, axis);
+    const tail = x.shape.slice(axis + 1);
     const rows = sizeOf(lead);
-    const outs = widths.map((w) => backend.makeOutput!([...lead, w], x.dtype));
+    const total = x.shape[axis] * sizeOf(tail);
+    const outs = sizes.map((size) => backend.makeOutput!([...lead, size, ...tail], x.dtype));
     const layout = layoutFor(backend);
     let col = 0;
     outs.forEach((out, k) => {
-      const w = widths[k];
-      if (layout) layout.copyRows(offsetOf(backend, x) + 4 * col, total, offsetOf(backend, out), w, rows, w);
-      else copyRows(backend.typedArrayFromHeap!(x), col, total, backend.typedArrayFromHeap!(out), 0, w, rows, w);
+      const w = sizes[k] * sizeOf(tail);
+      if (w > 0 && rows > 0) {
+        if (layout) layout.copyRows(offsetOf(backend, x) + 4 * col, total, offsetOf(backend, out), w, rows, w);
+        else copyRows(backend.typedArrayFromHeap!(x), col, total, backend.typedArrayFromHeap!(out), 0, w, rows, w);
+      }
       col += w;
     });
     return outs;

@@ -1,6 +1,6 @@
 /**
  * Copies and sums of the backward pass as a WebAssembly kernel on the tfjs wasm heap (text written here, assembled
- * with wabt): strided row copies (Concat and SplitV along the last axis, kernel-fixes.ts), slices of up to 4 axes, the
+ * with wabt): strided row copies (Concat and SplitV along any axis, kernel-fixes.ts), slices of up to 4 axes, the
  * row gather of GatherV2 along axis 0 (embedding lookups) and the column sums of a matrix (a bias gradient: Sum over axis 0).
  *
  * Why: the same loops in JS over views of the wasm heap ran at ~5-7 ns per element (a [1024, 256] column sum 1.7 ms,
