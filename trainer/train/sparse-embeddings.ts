@@ -8,13 +8,20 @@
  *
  * The custom op needs one input on the tape so that the backward pass reaches it: a scalar "anchor" variable, in
  * the variable list of tf.variableGrads, with a zero gradient that is ignored.
+ *
+ * On the wasm backend with our layout kernel the sums stay on the heap (row-sums-heap.ts): the forward pass copies
+ * the lookup's ids to a heap buffer there (the ids tensor does not outlive it) and the backward pass adds the
+ * gradient rows where they are.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type ParamStore, TfOps } from "../ops/tf-ops.ts";
-import { type RowGradients, readValues } from "./adam-moments.ts";
+import { type WasmBackend, type WasmHeap, wasmHeapOf } from "../runtime/wasm-heap.ts";
+import { layoutFor } from "../runtime/wasm-layout.ts";
+import { readValues } from "./adam-moments.ts";
+import { HeapRowSums, type RowSums } from "./row-sums-heap.ts";
 
-/** Summed row gradients of one table over a step, in first-touched order. */
-export class RowAccumulator implements RowGradients {
+/** Summed row gradients of one table over a step, in first-touched order (in JS). */
+export class RowAccumulator implements RowSums {
   ids: Int32Array;
   values: Float32Array;
   count = 0;
@@ -71,15 +78,24 @@ let anchors = 0;
 
 export class SparseEmbeddings {
   /** Accumulators by parameter name. */
-  readonly rows = new Map<string, RowAccumulator>();
-  private readonly byTensor = new Map<tf.Tensor, RowAccumulator>();
+  readonly rows = new Map<string, RowSums>();
+  private readonly byTensor = new Map<tf.Tensor, RowSums>();
   readonly anchor: tf.Variable;
+  /** The wasm heap, when the sums are kept there. */
+  private readonly heap: WasmHeap | null;
+  /** Heap copies of lookup ids whose backward pass has not run yet (freed by it, or by reset). */
+  private readonly pendingIds = new Set<number>();
 
   /** tables: trainable [V, E...] variables that the model only reads through gather. */
   constructor(tables: Map<string, tf.Variable>) {
     this.anchor = tf.variable(tf.scalar(0), true, `sparse-embeddings-anchor-${anchors++}`);
+    const backend = tf.backend();
+    const layout = layoutFor(backend);
+    this.heap = layout ? wasmHeapOf(backend) : null;
     for (const [name, t] of tables) {
-      const acc = new RowAccumulator(t.shape[0], t.size / t.shape[0]);
+      const rows = t.shape[0];
+      const rowSize = t.size / rows;
+      const acc = layout && this.heap ? new HeapRowSums(this.heap, layout, rows, rowSize) : new RowAccumulator(rows, rowSize);
       this.rows.set(name, acc);
       this.byTensor.set(t, acc);
     }
@@ -88,12 +104,15 @@ export class SparseEmbeddings {
   /** Clears the row gradients (call before each step's forward pass). */
   reset(): void {
     for (const acc of this.rows.values()) acc.reset();
+    for (const at of this.pendingIds) this.heap?.free(at);
+    this.pendingIds.clear();
   }
 
   /** A table lookup whose gradient goes to the table's row accumulator (plain tf.gather for other tables). */
   gather(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
     const acc = this.byTensor.get(table);
     if (!acc) return tf.gather(table, ids, 0);
+    if (acc instanceof HeapRowSums && ids.dtype === "int32") return this.gatherOnHeap(table, ids, acc);
     const lookup = tf.customGrad((anchor) => {
       const value = tf.gather(table, ids, 0);
       // Read the ids now: the ids tensor does not outlive the forward pass.
@@ -101,7 +120,34 @@ export class SparseEmbeddings {
       return {
         value,
         gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
-          acc.add(idValues, readValues(dy as tf.Tensor));
+          (acc as RowAccumulator).add(idValues, readValues(dy as tf.Tensor));
+          return tf.zerosLike(anchor as tf.Tensor);
+        },
+      };
+    });
+    return lookup(this.anchor);
+  }
+
+  private gatherOnHeap(table: tf.Tensor, ids: tf.Tensor, acc: HeapRowSums): tf.Tensor {
+    const heap = this.heap!;
+    const backend = tf.backend() as WasmBackend;
+    const lookup = tf.customGrad((anchor) => {
+      const value = tf.gather(table, ids, 0);
+      const n = ids.size;
+      const pending = heap.malloc(4 * Math.max(1, n));
+      if (pending === 0) throw new Error(`sparse embedding gradients: the wasm heap has no room for ${n} ids`);
+      this.pendingIds.add(pending);
+      const from = backend.getMemoryOffset(ids.dataId) / 4;
+      new Int32Array(heap.memory.buffer).copyWithin(pending / 4, from, from + n);
+      return {
+        value,
+        gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
+          const grad = dy as tf.Tensor;
+          if (grad.dtype !== "float32" || grad.size !== n * acc.rowSize)
+            throw new Error(`sparse embedding gradient of shape [${grad.shape}] does not match ${n} ids of ${acc.rowSize}`);
+          acc.add(pending, backend.getMemoryOffset(grad.dataId), n);
+          this.pendingIds.delete(pending);
+          heap.free(pending);
           return tf.zerosLike(anchor as tf.Tensor);
         },
       };
@@ -114,6 +160,8 @@ export class SparseEmbeddings {
   }
 
   dispose(): void {
+    this.reset();
+    for (const acc of this.rows.values()) if (acc instanceof HeapRowSums) acc.dispose();
     this.anchor.dispose();
     this.byTensor.clear();
     this.rows.clear();
