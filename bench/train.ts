@@ -12,8 +12,8 @@
  * embedding tables, the pre-sparse path; lazy sparse updates by default). KSER_NO_LAYOUT_FIXES=1 leaves wasm's own
  * Transpose/Concat/SplitV/Sum/Slice kernels, KSER_WASM_GEMM=off|plain tfjs's matrix products or ours without FMA,
  * KSER_COPY_IDENTITY=1 wasm's copying Identity, KSER_WASM_ADAMW=off the JS AdamW update, KSER_WASM_LAYOUT=off the JS
- * loops (and wasm's Slice) for the layout kernels' copies, gathers, slices and bias sums, KSER_WASM_THREADS=N helper
- * threads for products, for comparison.
+ * loops (and wasm's Slice) for the layout kernel's copies, gathers, slices, bias sums and embedding-row gradient
+ * sums, KSER_WASM_THREADS=N helper threads for products, for comparison.
  * Prints one JSON object as the LAST line.
  */
 import { availableParallelism, loadavg } from "node:os";
@@ -163,7 +163,7 @@ console.log(
     wasmGemm: backend === "wasm" ? wasmGemmStatus() : null,
     /** Whether AdamW ran in our wasm kernel (KSER_WASM_ADAMW) or the JS loop. */
     adamw: backend === "wasm" && enabledWasmAdamW() ? "kser wasm kernel" : "JS loop",
-    /** Whether the layout kernels' copies, gathers, slices and bias sums ran in our wasm kernel (KSER_WASM_LAYOUT), and its calls. */
+    /** Whether the layout kernel's copies, gathers, slices and sums ran in our wasm kernel (KSER_WASM_LAYOUT), and its calls. */
     layout: backend === "wasm" ? { kernel: wasmLayoutStatus().module !== null, calls: wasmLayoutStatus().calls } : null,
     kser1024: b1024,
     kser8192: b8192,
