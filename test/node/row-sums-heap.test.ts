@@ -82,6 +82,8 @@ describe("row sums on the wasm heap", () => {
     touched.forEach((id, s) => {
       expect(Array.from(acc.values.subarray(s * 4, s * 4 + 4))).toEqual(Array.from(denseValues.subarray(id * 4, id * 4 + 4)));
     });
+    // Float ids are refused by the lookup itself, before any heap copy.
+    expect(() => sparse.gather(table, tf.tensor1d([1, 2]))).toThrow(/int32/);
     sparse.dispose();
     tf.dispose([table, ids, w, dense]);
   });

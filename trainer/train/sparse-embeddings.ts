@@ -79,7 +79,7 @@ let anchors = 0;
 export class SparseEmbeddings {
   /** Accumulators by parameter name. */
   readonly rows = new Map<string, RowSums>();
-  private readonly byTensor = new Map<tf.Tensor, RowSums>();
+  private readonly byTensor = new Map<tf.Tensor, RowAccumulator | HeapRowSums>();
   readonly anchor: tf.Variable;
   /** The wasm heap, when the sums are kept there. */
   private readonly heap: WasmHeap | null;
@@ -112,7 +112,8 @@ export class SparseEmbeddings {
   gather(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
     const acc = this.byTensor.get(table);
     if (!acc) return tf.gather(table, ids, 0);
-    if (acc instanceof HeapRowSums && ids.dtype === "int32") return this.gatherOnHeap(table, ids, acc);
+    // (Ids that are not int32 make tf.gather throw, on either path, before anything is copied.)
+    if (acc instanceof HeapRowSums) return this.gatherOnHeap(table, ids, acc);
     const lookup = tf.customGrad((anchor) => {
       const value = tf.gather(table, ids, 0);
       // Read the ids now: the ids tensor does not outlive the forward pass.
@@ -120,7 +121,7 @@ export class SparseEmbeddings {
       return {
         value,
         gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
-          (acc as RowAccumulator).add(idValues, readValues(dy as tf.Tensor));
+          acc.add(idValues, readValues(dy as tf.Tensor));
           return tf.zerosLike(anchor as tf.Tensor);
         },
       };
