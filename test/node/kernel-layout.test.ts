@@ -1,9 +1,9 @@
 /**
- * The wasm layout kernels (Transpose of the last two axes, Concat / SplitV along any axis, 2-D Sum over axis
- * 0), the row gather (GatherV2 along axis 0) and Slice (up to 4 axes) give the cpu backend's values, on float32 and
- * int32, including the shapes they hand back to the original kernels (other perms and axes, 5-axis slices); Concat,
- * SplitV, the row gather, slices and the column sums in our wasm kernel give exactly the bits of the JS loops (or
- * tfjs-wasm's kernels) they replaced, and both refuse an id out of range.
+ * The wasm layout kernels (Transpose of the last two axes, Concat / SplitV along any axis, Sum of a matrix over axis 0
+ * and of any tensor over adjacent middle axes), the row gather (GatherV2 along axis 0) and Slice (up to 4 axes) give
+ * the cpu backend's values, on float32 and int32, including the cases they hand back to the original kernels (other
+ * perms, innermost or all axes, 5-axis slices); Concat, SplitV, the row gather, slices and the sums in our wasm kernel
+ * give exactly the bits of the JS loops (or tfjs-wasm's kernels) they replaced, and both refuse an id out of range.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
@@ -40,6 +40,13 @@ function cases() {
       sum0Keep: tf.sum(m, 0, true),
       sum1: tf.sum(m, 1),
       sumInt: tf.sum(ints, 0),
+      sumMiddle: tf.sum(x, 1),
+      sumMiddleKeep: tf.sum(tf.reshape(x, [2, 37, 5, 9]), [1, 2], true),
+      sumFirst3d: tf.sum(tf.mul(x, tf.exp(x)), 0),
+      sumInner: tf.sum(x, 2),
+      sumAll: tf.sum(x),
+      sumLead: tf.sum(x, [0, 1]),
+      sumNegative: tf.sum(x, -2, true),
       gather: tf.gather(m, tf.tensor1d([3, 0, 73, 3], "int32")),
       gatherIds2d: tf.gather(x, tf.tensor2d([1, 0, 0, 1], [2, 2], "int32")),
       gatherInt: tf.gather(ints, tf.tensor1d([8, 1, 1], "int32")),
@@ -73,8 +80,9 @@ describe("wasm layout kernels", () => {
     const { module, calls } = wasmLayoutStatus();
     expect(module).not.toBeNull();
     const withKernel = cases();
-    // At least: Concat x4 (concat, concatInt, the gradient case), SplitV x2, Sum over axis 0 x2, GatherV2 x3, Slice x5.
-    expect(wasmLayoutStatus().calls - calls).toBeGreaterThanOrEqual(16);
+    // At least: Concat x4 (concat, concatInt, the gradient case), SplitV x2, Sum over axis 0 x2 and over middle axes
+    // x4, GatherV2 x3, Slice x5.
+    expect(wasmLayoutStatus().calls - calls).toBeGreaterThanOrEqual(20);
     enableWasmLayout(null);
     try {
       const withLoops = cases();

@@ -288,7 +288,8 @@ function transposeBlock(
  * element (a [1024, 256] transpose ~2 ms, splitting the [B, 160] concat gradient into 10 parts ~5 ms):
  *  - Transpose that swaps the last two axes (2-D transposes, the batched matMul fix),
  *  - Concat and SplitV (field concatenation and its gradient; along any axis),
- *  - Sum of a 2-D tensor over axis 0 (bias gradients; wasm transposes first),
+ *  - Sum of a 2-D tensor over axis 0 (bias gradients; wasm transposes first), and with the layout kernel, over
+ *    adjacent middle axes of any tensor (wasm transposes first there too),
  *  - Slice of up to 4 axes (id columns, batches, chunk ranges) when the wasm layout kernel is enabled: wasm's own
  *    copies its whole input out of the heap first (readSync) and then loops in JS.
  */
@@ -364,8 +365,10 @@ export function registerLayoutFixes(): void {
   wrapWasmKernel(tf.Sum, ({ inputs, backend, attrs }) => {
     const { x } = inputs as unknown as { x: tf.TensorInfo };
     const { axis, keepDims } = attrs as unknown as { axis: number | number[]; keepDims: boolean };
-    const axes = (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + x.shape.length : a));
-    if (x.shape.length !== 2 || x.dtype !== "float32" || axes.length !== 1 || axes[0] !== 0) return null;
+    // (parseAxisParam: negative axes counted from the end, no axis = all of them)
+    const axes = tf.util.parseAxisParam(axis, x.shape);
+    if (x.dtype !== "float32") return null;
+    if (x.shape.length !== 2 || axes.length !== 1 || axes[0] !== 0) return sumMiddleAxes(x, axes, keepDims, backend);
     const [rows, cols] = x.shape;
     const out = backend.makeOutput!(keepDims ? [1, cols] : [cols], "float32");
     const layout = layoutFor(backend);
@@ -384,6 +387,26 @@ export function registerLayoutFixes(): void {
     for (let j = 0; j < cols; j++) dst[j] = acc[j];
     return out;
   });
+  /**
+   * A Sum over adjacent axes that are not the innermost (e.g. [B, K, d] over K), in one pass on the heap: wasm's own
+   * first transposes them innermost. Same float32 sums in the same order (tested to the bit).
+   */
+  function sumMiddleAxes(x: tf.TensorInfo, axes: number[], keepDims: boolean, backend: Backend): tf.TensorInfo | null {
+    const sorted = [...new Set(axes)].sort((a, b) => a - b);
+    const first = sorted[0];
+    const last = sorted[sorted.length - 1];
+    const layout = layoutFor(backend);
+    if (!layout || sorted.length === 0 || last - first + 1 !== sorted.length || last === x.shape.length - 1) return null;
+    const outer = sizeOf(x.shape.slice(0, first));
+    const reduce = sizeOf(x.shape.slice(first, last + 1));
+    const inner = sizeOf(x.shape.slice(last + 1));
+    const shape = keepDims
+      ? x.shape.map((d, i) => (i >= first && i <= last ? 1 : d))
+      : [...x.shape.slice(0, first), ...x.shape.slice(last + 1)];
+    const out = backend.makeOutput!(shape, "float32");
+    if (outer * inner > 0) layout.sumMiddle(offsetOf(backend, x), outer, reduce, inner, offsetOf(backend, out));
+    return out;
+  }
   wrapWasmKernel(tf.Slice, ({ inputs, backend, attrs }) => {
     const { x } = inputs as unknown as { x: tf.TensorInfo };
     const layout = layoutFor(backend);

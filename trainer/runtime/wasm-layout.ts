@@ -1,8 +1,8 @@
 /**
  * Copies and sums of the backward pass as a WebAssembly kernel on the tfjs wasm heap (text written here, assembled
  * with wabt): strided row copies (Concat and SplitV along any axis, kernel-fixes.ts), slices of up to 4 axes, the
- * row gather of GatherV2 along axis 0 (embedding lookups), the column sums of a matrix (a bias gradient: Sum over axis 0)
- * and the sums of an embedding lookup's gradient rows by row id (sparse-embeddings.ts).
+ * row gather of GatherV2 along axis 0 (embedding lookups), the column sums of a matrix (a bias gradient: Sum over axis 0),
+ * Sums over middle axes, and the sums of an embedding lookup's gradient rows by row id (sparse-embeddings.ts).
  *
  * Why: the same loops in JS over views of the wasm heap ran at ~5-7 ns per element (a [1024, 256] column sum 1.7 ms,
  * concatenating ten [1024, 16] fields 0.9 ms, splitting their gradient 1.0 ms, measured in isolation), ~4 ms of a
@@ -17,6 +17,17 @@ import { assembleWat, joinLow, promoteHigh, promoteLow } from "./wat.ts";
 
 /** Accumulators of one column block: 4 f64x2 = 8 columns. */
 const BLOCK = 8;
+
+/** sumMiddle's inner loop: `acc` = the sum down the reduce rows of column $j (one float or four), in row order. */
+const sumDownColumn = (acc: string, zero: string, add: string, load: string) => `(local.set ${acc} ${zero})
+        (local.set $p (i32.add (local.get $src) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $r (i32.const 0))
+        (block $rowsDone (loop $rows
+          (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $reduce)))
+          (local.set ${acc} (${add} (local.get ${acc}) (${load} (local.get $p))))
+          (local.set $p (i32.add (local.get $p) (local.get $rowBytes)))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br $rows)))`;
 
 function moduleWat(): string {
   const acc = [0, 1, 2, 3];
@@ -100,6 +111,32 @@ function moduleWat(): string {
       (local.set $dst (i32.add (local.get $dst) (local.get $dstStride)))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $row))))
+
+  ;; dst[o][j] = sum over r of src[o][r][j] (float32, an [outer, reduce, inner] block): a Sum over axes that are not
+  ;; the innermost. Accumulates in float32 in r order, as tfjs-wasm's Sum does after moving the axes innermost (the
+  ;; same bits, tested), four j at a time.
+  (func (export "sumMiddle") (param $src i32) (param $outer i32) (param $reduce i32) (param $inner i32) (param $dst i32)
+      (local $o i32) (local $j i32) (local $r i32) (local $p i32) (local $rowBytes i32) (local $acc v128) (local $s f32)
+    (local.set $rowBytes (i32.shl (local.get $inner) (i32.const 2)))
+    (block $outerDone (loop $eachOuter
+      (br_if $outerDone (i32.ge_u (local.get $o) (local.get $outer)))
+      (local.set $j (i32.const 0))
+      (block $vecDone (loop $vec
+        (br_if $vecDone (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $inner)))
+        ${sumDownColumn("$acc", "(v128.const i32x4 0 0 0 0)", "f32x4.add", "v128.load")}
+        (v128.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))) (local.get $acc))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $vec)))
+      (block $tailDone (loop $tail
+        (br_if $tailDone (i32.ge_u (local.get $j) (local.get $inner)))
+        ${sumDownColumn("$s", "(f32.const 0)", "f32.add", "f32.load")}
+        (f32.store (i32.add (local.get $dst) (i32.shl (local.get $j) (i32.const 2))) (local.get $s))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $tail)))
+      (local.set $src (i32.add (local.get $src) (i32.mul (local.get $rowBytes) (local.get $reduce))))
+      (local.set $dst (i32.add (local.get $dst) (local.get $rowBytes)))
+      (local.set $o (i32.add (local.get $o) (i32.const 1)))
+      (br $eachOuter))))
 
   ;; Sums gradient rows by embedding row (sparse-embeddings.ts): gradient row i (width floats at grad) is added into
   ;; the accumulator row of id ids[i]. slot[id] is that row's place in accIds / accValues (-1: not yet touched; a new
@@ -217,6 +254,8 @@ function moduleWat(): string {
 export interface WasmLayout {
   columnSums(src: number, rows: number, cols: number, dst: number): void;
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, width: number): void;
+  /** dst[o][j] = sum over r of src[o][r][j] for an [outer, reduce, inner] float32 block (float32 sums in r order). */
+  sumMiddle(src: number, outer: number, reduce: number, inner: number, dst: number): void;
   /** Adds gradient rows from..n-1 into per-id accumulator rows (see the module text); returns where it stopped. */
   accumulateRows(
     slot: number,
@@ -253,6 +292,10 @@ export function instantiateLayout(module: WebAssembly.Module, memory: WebAssembl
     copyRows(...args) {
       calls++;
       kernel.copyRows(...args);
+    },
+    sumMiddle(...args) {
+      calls++;
+      kernel.sumMiddle(...args);
     },
     accumulateRows(...args) {
       calls++;
