@@ -283,37 +283,17 @@ export async function compileLayout(): Promise<WebAssembly.Module> {
 }
 
 export function instantiateLayout(module: WebAssembly.Module, memory: WebAssembly.Memory): WasmLayout {
-  const kernel = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as WasmLayout;
-  return {
-    columnSums(...args) {
-      calls++;
-      kernel.columnSums(...args);
-    },
-    copyRows(...args) {
-      calls++;
-      kernel.copyRows(...args);
-    },
-    sumMiddle(...args) {
-      calls++;
-      kernel.sumMiddle(...args);
-    },
-    accumulateRows(...args) {
-      calls++;
-      return kernel.accumulateRows(...args);
-    },
-    clearRows(...args) {
-      calls++;
-      kernel.clearRows(...args);
-    },
-    copyBlock(...args) {
-      calls++;
-      kernel.copyBlock(...args);
-    },
-    gatherRows(...args) {
-      calls++;
-      return kernel.gatherRows(...args);
-    },
-  };
+  const kernel = new WebAssembly.Instance(module, { env: { memory } }).exports;
+  // Every entry point, counting its calls.
+  return Object.fromEntries(
+    Object.entries(kernel).map(([name, entry]) => [
+      name,
+      (...args: number[]) => {
+        calls++;
+        return (entry as (...a: number[]) => number | undefined)(...args);
+      },
+    ]),
+  ) as unknown as WasmLayout;
 }
 
 let enabled: WebAssembly.Module | null = null;
