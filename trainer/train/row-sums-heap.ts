@@ -54,6 +54,11 @@ export class HeapRowSums implements RowSums {
     return new Float32Array(this.heap.memory.buffer, this.valuesAt, this.capacity * this.rowSize);
   }
 
+  /** Where the ids and sums are: byte offsets on `memory` (valid until the next add, which may move them). */
+  heapPlaces(): { memory: WebAssembly.Memory; ids: number; values: number } {
+    return { memory: this.heap.memory, ids: this.idsAt, values: this.valuesAt };
+  }
+
   /** Adds n gradient rows (float32 at byte offset gradAt) into the rows of their ids (int32 at byte offset idsAt). */
   add(idsAt: number, gradAt: number, n: number): void {
     let from = 0;
