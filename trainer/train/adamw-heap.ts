@@ -100,9 +100,10 @@ export class HeapAdamMoments implements AdamMoments {
     const place = this.placement(name);
     const tableRows = p.shape[0];
     const rowSize = p.size / tableRows;
-    // The kernel trusts its offsets: check the ids here (one view: a heap accumulator makes a new one per read).
-    const ids = rows.ids;
-    for (let s = 0; s < rows.count; s++) {
+    // The kernel trusts its offsets: check the ids here (count and ids read once: a heap accumulator makes a new
+    // view per read).
+    const { count, ids } = rows;
+    for (let s = 0; s < count; s++) {
       const id = ids[s];
       if (!(id >= 0 && id < tableRows)) throw new Error(`AdamW: row ${id} of ${name} is not in [0, ${tableRows - 1}]`);
     }
@@ -111,15 +112,15 @@ export class HeapAdamMoments implements AdamMoments {
     // Sums already on this heap are read where they are; others are copied in first.
     const onHeap = rows instanceof HeapRowSums ? rows.heapPlaces() : null;
     if (onHeap && onHeap.memory === this.heap.memory) {
-      this.kernel.sparse(this.heapOffset(p, name), onHeap.values, place.m, place.v, onHeap.ids, rows.count, 4 * rowSize, place.mask);
+      this.kernel.sparse(this.heapOffset(p, name), onHeap.values, place.m, place.v, onHeap.ids, count, 4 * rowSize, place.mask);
       return;
     }
-    const scratch = this.allocate(4 * rows.count * (1 + rowSize), `row gradients of ${name}`);
+    const scratch = this.allocate(4 * count * (1 + rowSize), `row gradients of ${name}`);
     try {
-      const gradients = scratch + 4 * rows.count;
-      new Int32Array(this.heap.memory.buffer, scratch, rows.count).set(rows.ids.subarray(0, rows.count));
-      this.floats(gradients, rows.count * rowSize).set(rows.values.subarray(0, rows.count * rowSize));
-      this.kernel.sparse(this.heapOffset(p, name), gradients, place.m, place.v, scratch, rows.count, 4 * rowSize, place.mask);
+      const gradients = scratch + 4 * count;
+      new Int32Array(this.heap.memory.buffer, scratch, count).set(rows.ids.subarray(0, count));
+      this.floats(gradients, count * rowSize).set(rows.values.subarray(0, count * rowSize));
+      this.kernel.sparse(this.heapOffset(p, name), gradients, place.m, place.v, scratch, count, 4 * rowSize, place.mask);
     } finally {
       this.heap.free(scratch);
     }
