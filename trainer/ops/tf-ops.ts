@@ -3,6 +3,7 @@
  * initializer (training), or fixed tensors from trained weights (inference).
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { fusedDense, fusedDenseAvailable } from "../runtime/fused-dense.ts";
 import type { Activation, DType, Init, Ops } from "./ops.ts";
 
 /** Deterministic 31-bit seed from a base seed and a parameter name, so init does not depend on creation order. */
@@ -125,12 +126,17 @@ export class TfOps implements Ops<tf.Tensor> {
   }
   dense(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor | null, activation: Activation) {
     const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, x.shape[x.rank - 1]]);
-    const y = tf.fused.matMul({
-      a: x2 as tf.Tensor2D,
-      b: w as tf.Tensor2D,
-      bias: b ?? undefined,
-      activation: activation as tf.fused.Activation,
-    });
+    // Recording gradients, tfjs's fused.matMul splits a relu layer into three kernels (fused-dense.ts). Linear layers
+    // stay on its path: its bias gradient is a float32 sum over a 3-D view, ours a float64 column sum (other bits).
+    const y =
+      b && activation === "relu" && tf.engine().state.gradientDepth > 0 && fusedDenseAvailable()
+        ? fusedDense(x2 as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D, activation)
+        : tf.fused.matMul({
+            a: x2 as tf.Tensor2D,
+            b: w as tf.Tensor2D,
+            bias: b ?? undefined,
+            activation: activation as tf.fused.Activation,
+          });
     return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), w.shape[1] as number]);
   }
   add(a: tf.Tensor, b: tf.Tensor) {

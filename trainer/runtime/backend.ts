@@ -16,6 +16,7 @@ import {
   registerLayoutFixes,
   registerSegmentSumFix,
 } from "./kernel-fixes.ts";
+import { registerReluGradientKernel } from "./relu-gradient.ts";
 import { registerGradients } from "./tfjs-gradients.ts";
 import { compileAdamW, enabledWasmAdamW, enableWasmAdamW } from "./wasm-adamw.ts";
 import { compileGemm } from "./wasm-gemm.ts";
@@ -162,6 +163,7 @@ async function tryWasm(): Promise<string | null> {
     registerBatchMatMulFix();
     registerGatherFix();
     if (process.env.KSER_COPY_IDENTITY !== "1") registerIdentityFix();
+    registerReluGradientKernel();
     await useWasmGemm();
     await useWasmAdamW();
     await useWasmLayout();

@@ -124,7 +124,10 @@ function product(
   return out;
 }
 
-function wrap(kernelName: string, fast: (args: Parameters<tf.KernelFunc>[0] & { backend: WasmBackend }) => tf.TensorInfo | null): void {
+function wrap(
+  kernelName: string,
+  fast: (args: Parameters<tf.KernelFunc>[0] & { backend: WasmBackend }, fallback: tf.KernelFunc) => tf.TensorInfo | null,
+): void {
   const previous = tf.getKernel(kernelName, "wasm") as (tf.KernelConfig & { [REGISTERED]?: boolean }) | undefined;
   if (!previous) throw new Error(`the wasm ${kernelName} kernel is not registered; import @tensorflow/tfjs-backend-wasm first`);
   if (previous[REGISTERED]) return;
@@ -143,7 +146,7 @@ function wrap(kernelName: string, fast: (args: Parameters<tf.KernelFunc>[0] & { 
         setupFunc: previous.setupFunc,
         disposeFunc: previous.disposeFunc,
         kernelFunc: (args: Parameters<tf.KernelFunc>[0]) =>
-          fast(args as Parameters<tf.KernelFunc>[0] & { backend: WasmBackend }) ?? fallback(args),
+          fast(args as Parameters<tf.KernelFunc>[0] & { backend: WasmBackend }, fallback) ?? fallback(args),
       },
       { [REGISTERED]: true },
     ),
@@ -159,11 +162,18 @@ export function registerWasmGemmKernels(compiled: GemmModules, { threads = 1 }: 
     const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
     return product(backend, a, b, transposeA, transposeB, null, false);
   });
-  wrap(tf._FusedMatMul, ({ inputs, backend, attrs }) => {
+  wrap(tf._FusedMatMul, (args, fallback) => {
+    const { inputs, backend, attrs } = args;
     const { a, b, bias, preluActivationWeights } = inputs as unknown as Record<string, tf.TensorInfo | undefined>;
     const { transposeA, transposeB, activation } = attrs as unknown as { transposeA: boolean; transposeB: boolean; activation: string };
-    if (!a || !b || preluActivationWeights || (activation !== "linear" && activation !== "relu")) return null;
-    return product(backend, a, b, transposeA, transposeB, bias ?? null, activation === "relu");
+    if (!a || !b) return null;
+    const ours = !preluActivationWeights && (activation === "linear" || activation === "relu");
+    const out = ours ? product(backend, a, b, transposeA, transposeB, bias ?? null, activation === "relu") : null;
+    if (out || a.shape.length !== 2 || b.shape.length !== 2) return out;
+    // tfjs's own kernel reads 3-D operands (fused.matMul reshapes them; fused-dense.ts does not): give it views.
+    const as3d = (x: tf.TensorInfo): tf.TensorInfo => ({ ...x, shape: [1, ...x.shape] });
+    const out3d = fallback({ ...args, inputs: { ...inputs, a: as3d(a), b: as3d(b) } }) as tf.TensorInfo;
+    return { ...out3d, shape: out3d.shape.slice(1) };
   });
 }
 

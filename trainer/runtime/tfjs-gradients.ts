@@ -4,14 +4,18 @@
  * extensionless imports, so a small resolution hook (tfjs-esm-resolve-hook.mjs) loads them. The gradient registry,
  * engine and Tensor instanceof checks are global in tfjs-core, so the definitions apply to the CommonJS copy too.
  *
- * Two definitions are replaced: tfjs's Sum and Mean gradients multiply the reshaped dy by a ones tensor of the
+ * Three definitions are replaced, one is added. tfjs's Sum and Mean gradients multiply the reshaped dy by a ones tensor of the
  * input's shape that tf.ones fills element by element in JS and then copies to the backend (with the garbage it
  * leaves, 0.83x the CPU time of a DeepFM + KSER step at batch 1024). Here the ones come from the Fill kernel (on
  * wasm, a native fill on the heap); the arithmetic is the same.
- * (tf.broadcastTo instead of the product was 1.85x slower per step: wasm's Tile kernel is slow.)
+ * (tf.broadcastTo instead of the product was 1.85x slower per step: wasm's Tile kernel is slow.) Relu's gradient
+ * is one kernel instead of three (relu-gradient.ts). _FusedMatMul gets a gradient, for fused-dense.ts (tfjs gives
+ * it none: its fused.matMul wraps the kernel in a customGrad).
  */
 import { register } from "node:module";
 import * as tf from "@tensorflow/tfjs-core";
+import { fusedMatMulGradient } from "./fused-dense.ts";
+import { reluGradient } from "./relu-gradient.ts";
 
 let loaded: Promise<void> | null = null;
 
@@ -26,6 +30,8 @@ export function registerGradients(): Promise<void> {
       }
       tf.registerGradient(sumGradient);
       tf.registerGradient(meanGradient);
+      tf.registerGradient(reluGradientConfig);
+      tf.registerGradient(fusedMatMulGradient);
     })();
   }
   return loaded;
@@ -57,4 +63,13 @@ export const meanGradient: tf.GradConfig = {
     const averaged = axes.reduce((n, axis) => n * x.shape[axis], 1);
     return { x: () => tf.div(spreadOverReducedAxes(dy as tf.Tensor, x, attrs), averaged) };
   },
+};
+
+/** The gradient of Relu, as tfjs defines it (dy * step(x)), with relu-gradient.ts's one kernel for float32. */
+export const reluGradientConfig: tf.GradConfig = {
+  kernelName: tf.Relu,
+  inputsToSave: ["x"],
+  gradFunc: (dy, [x]) => ({
+    x: () => (x.dtype === "float32" ? reluGradient(dy as tf.Tensor, x) : tf.mul(dy as tf.Tensor, tf.cast(tf.step(x), "float32"))),
+  }),
 };
