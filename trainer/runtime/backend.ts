@@ -8,6 +8,7 @@ import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
+import { hardwareThreadsPerCore } from "./cpu-topology.ts";
 import { registerWasmGemmKernels, wasmGemmStatus } from "./gemm-kernels.ts";
 import {
   registerBatchMatMulFix,
@@ -131,19 +132,20 @@ function describeWasmKernels(): string {
 }
 
 /**
- * Threads for large products: KSER_WASM_THREADS when set (1 = this thread only), else one per two logical CPUs, up
- * to 4. Two logical CPUs are usually one core's hardware threads (cloud vCPUs), which share its vector units: on the
- * 2-vCPU development VM a helper made products ~0.7x as long in isolation but a training step only 0.87-0.90x, for
- * 25-40% more CPU time (docs/models.md), so it is not the default there.
+ * Threads for large products: KSER_WASM_THREADS when set (1 = this thread only), else one per physical core this
+ * process may use, up to 4: the usable logical CPUs divided by the hardware threads per core (cpu-topology.ts), or
+ * by 2 where the topology cannot be read (cloud vCPUs are often one core's two hardware threads, which share its
+ * vector units). On the 2-core development VM (no SMT) two threads gave the reference step 1.2-1.3x the examples
+ * per wall second, for ~1.2x the CPU per example (docs/models.md).
  */
-function gemmThreads(): number {
+export function gemmThreads(threadsPerCore: number | null = hardwareThreadsPerCore()): number {
   const asked = process.env.KSER_WASM_THREADS;
   if (asked !== undefined) {
     const n = Number(asked);
     if (!Number.isInteger(n) || n < 1) throw new Error(`KSER_WASM_THREADS must be a whole number >= 1, got "${asked}"`);
     return n;
   }
-  return Math.max(1, Math.min(Math.floor(availableParallelism() / 2), 4));
+  return Math.max(1, Math.min(Math.floor(availableParallelism() / (threadsPerCore ?? 2)), 4));
 }
 
 function describeWasmGemm(): string {
