@@ -9,11 +9,14 @@
  *    and their gradients equal the cpu backend's; the eligible ones go through our kernel, the others (tiny, other
  *    activations, batch axes broadcast both ways, a single product with fewer than 8 rows) keep tfjs's.
  */
+
+import { Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
 import { initBackend } from "../../trainer/runtime/backend.ts";
 import { wasmGemmStatus } from "../../trainer/runtime/gemm-kernels.ts";
-import { compileGemm, instantiateGemm } from "../../trainer/runtime/wasm-gemm.ts";
+import { GemmThreads } from "../../trainer/runtime/gemm-threads.ts";
+import { compileGemm, gemmWorkLayout, instantiateGemm } from "../../trainer/runtime/wasm-gemm.ts";
 import { expectSameValues, snapshot } from "./backend-compare.ts";
 
 /** A deterministic pseudo-random fill in [-1, 1). */
@@ -263,6 +266,54 @@ describe("wasm GEMM with helper threads", () => {
     }
     shared.close();
     expect(shared.threads).toBe(1);
+  });
+});
+
+describe("wasm GEMM helper hand-over", () => {
+  it("waits for the job it started, however often either side is woken in between", async () => {
+    const compiled = await compileGemm(true);
+    const threads = new GemmThreads(compiled.sharedModule!, 1, gemmWorkLayout());
+    // A thread that wakes both control words all the time: what a notify delayed past the next job looks like.
+    const { control } = (threads as unknown as { helpers: Array<{ control: Int32Array }> }).helpers[0];
+    const waker = new Worker(
+      `const { workerData } = require("node:worker_threads");
+       const ctl = new Int32Array(workerData);
+       while (Atomics.load(ctl, 0) !== -1) { Atomics.notify(ctl, 0); Atomics.notify(ctl, 1); }`,
+      { eval: true, workerData: control.buffer },
+    );
+    try {
+      const { memory, malloc } = testHeap(1024);
+      const [m, n, k] = [512, 256, 256];
+      const a = malloc(4 * m * k);
+      const b = malloc(4 * k * n);
+      const expectedAt = malloc(4 * m * n);
+      const c = malloc(4 * m * n);
+      const heap = () => new Float32Array(memory.buffer);
+      const job = (cAt: number) => ({
+        ...{ batch: 1, m, n, k, a, aBatch: 0, aRow: k, aCol: 1, b, bBatch: 0, bRow: n, bCol: 1 },
+        ...{ c: cAt, cRow: n, cCol: 1, bias: 0, relu: false },
+      });
+      for (let round = 0; round < 12; round++) {
+        // New operands every round, so a C left from the round before is wrong too.
+        heap().set(fill(m * k, round + 5), a / 4);
+        heap().set(fill(k * n, 2 * round + 3), b / 4);
+        instantiateGemm(compiled, memory, malloc, () => {}).matMul({
+          ...{ m, n, k, a, aRowStride: k, aColStride: 1, b, bRowStride: n, bColStride: 1 },
+          ...{ c: expectedAt, bias: null, relu: false },
+        });
+        heap().fill(Number.NaN, c / 4, c / 4 + m * n);
+        expect(threads.start(0, job(c), memory)).toBe(true);
+        threads.finish(0, memory);
+        const got = new Uint32Array(memory.buffer.slice(c, c + 4 * m * n));
+        const want = new Uint32Array(memory.buffer.slice(expectedAt, expectedAt + 4 * m * n));
+        let differing = 0;
+        for (let i = 0; i < got.length; i++) if (got[i] !== want[i]) differing++;
+        expect(differing, `round ${round}`).toBe(0);
+      }
+    } finally {
+      threads.close();
+      await waker.terminate();
+    }
   });
 });
 

@@ -45,13 +45,19 @@ export interface GemmJob {
 const PAGE_BYTES = 65_536;
 /** A helper's memory may grow to 1 GiB; larger pieces stay on the calling thread. */
 const MAX_PAGES = 16_384;
-/** Control words: job (0 idle, 1 run, 2 exit), done, failed, ready, then the 20 arguments of `batched`. */
+/**
+ * Control words: the number of the latest job (-1: exit), the number of the last job done, failed, ready, then the
+ * 20 arguments of `batched`. Jobs are numbered, and each side waits until the other's word holds the number it
+ * expects, not merely until it is woken: a thread descheduled between its store and its notify may wake the other
+ * side one job later (a loaded machine did that: the caller copied a C the helper had not written yet).
+ */
 const JOB = 0;
 const DONE = 1;
 const FAILED = 2;
 const READY = 3;
 const ARGS = 4;
 const ARG_COUNT = 20;
+const EXIT = -1;
 /** How long the caller waits for a helper before giving up (a helper that died never answers). */
 const WAIT_MS = 30_000;
 
@@ -68,9 +74,12 @@ try {
   Atomics.store(ctl, ${READY}, -1);
 }
 Atomics.notify(ctl, ${READY});
+let last = 0;
 while (kernel) {
-  Atomics.wait(ctl, ${JOB}, 0);
-  if (Atomics.load(ctl, ${JOB}) === 2) break;
+  let job;
+  while ((job = Atomics.load(ctl, ${JOB})) === last) Atomics.wait(ctl, ${JOB}, last);
+  if (job === ${EXIT}) break;
+  last = job;
   let failed = 0;
   try {
     kernel.batched(...ctl.subarray(${ARGS}, ${ARGS + ARG_COUNT}));
@@ -78,8 +87,7 @@ while (kernel) {
     failed = 1;
   }
   Atomics.store(ctl, ${FAILED}, failed);
-  Atomics.store(ctl, ${JOB}, 0);
-  Atomics.store(ctl, ${DONE}, 1);
+  Atomics.store(ctl, ${DONE}, job);
   Atomics.notify(ctl, ${DONE});
 }
 `;
@@ -92,8 +100,10 @@ interface Helper {
   worker: Worker;
   memory: WebAssembly.Memory;
   control: Int32Array;
-  /** The running piece and where its C is in the helper's memory. */
-  running: { job: GemmJob; c: number } | null;
+  /** The running piece, its job number and where its C is in the helper's memory. */
+  running: { job: GemmJob; number: number; c: number } | null;
+  /** The number of the helper's latest job (1, 2, ... wrapping before 2^31). */
+  jobs: number;
 }
 
 export class GemmThreads {
@@ -115,7 +125,7 @@ export class GemmThreads {
         const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module: sharedModule, memory, control: control.buffer } });
         // Helpers never keep the process alive; they end with it.
         worker.unref();
-        this.helpers.push({ worker, memory, control, running: null });
+        this.helpers.push({ worker, memory, control, running: null, jobs: 0 });
       }
       for (const [h, helper] of this.helpers.entries()) {
         Atomics.wait(helper.control, READY, 0, WAIT_MS);
@@ -177,10 +187,11 @@ export class GemmThreads {
     const flags = (job.bias ? 1 : 0) | (job.relu ? 2 : 0);
     const args = [batch, m, n, k, a, job.aBatch, job.aRow, job.aCol, b, job.bBatch, job.bRow, job.bCol, c, job.cRow, job.cCol];
     helper.control.set([...args, work, bias, flags, this.layout.rowBlockFor(k), packedA], ARGS);
-    Atomics.store(helper.control, DONE, 0);
-    Atomics.store(helper.control, JOB, 1);
+    const number = helper.jobs === 0x7fffffff ? 1 : helper.jobs + 1;
+    helper.jobs = number;
+    Atomics.store(helper.control, JOB, number);
     Atomics.notify(helper.control, JOB);
-    helper.running = { job, c };
+    helper.running = { job, number, c };
     return true;
   }
 
@@ -190,8 +201,12 @@ export class GemmThreads {
     const running = helper.running;
     if (!running) return;
     helper.running = null;
-    if (Atomics.wait(helper.control, DONE, 0, WAIT_MS) === "timed-out")
-      throw new Error(`GEMM helper thread ${h} did not finish a product within ${WAIT_MS / 1000} s`);
+    const deadline = Date.now() + WAIT_MS;
+    for (let done = Atomics.load(helper.control, DONE); done !== running.number; done = Atomics.load(helper.control, DONE)) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`GEMM helper thread ${h} did not finish a product within ${WAIT_MS / 1000} s`);
+      Atomics.wait(helper.control, DONE, done, left);
+    }
     if (Atomics.load(helper.control, FAILED)) throw new Error(`GEMM helper thread ${h} failed inside the kernel`);
     const { job, c } = running;
     const from = new Float32Array(helper.memory.buffer);
@@ -209,7 +224,7 @@ export class GemmThreads {
   /** Stops the helpers (they also end with the process). */
   close(): void {
     for (const helper of this.helpers) {
-      Atomics.store(helper.control, JOB, 2);
+      Atomics.store(helper.control, JOB, EXIT);
       Atomics.notify(helper.control, JOB);
       void helper.worker.terminate();
     }

@@ -450,6 +450,19 @@ type GemmExports = {
 /** Products smaller than this stay on one thread: copying operands to a helper and back is not paid back. */
 const MIN_THREADED_MULTIPLY_ADDS = 1 << 20;
 
+/** The kernel's working memory for row blocks of `rowBlockBytes` of A (what a helper thread must set aside too). */
+export function gemmWorkLayout(rowBlockBytes = ROW_BLOCK_BYTES): GemmWorkLayout {
+  // Rows per block: a multiple of the tile's rows, at least one tile.
+  const rowBlockFor = (k: number) => Math.max(TILE_ROWS, Math.floor(rowBlockBytes / (4 * k) / TILE_ROWS) * TILE_ROWS);
+  return {
+    panel: PANEL,
+    scratchBytes: TILE_OUT_BYTES,
+    rowBlockFor,
+    // The full tiles of one row block, packed by $packA.
+    packedABytesFor: (m, k) => 4 * k * Math.floor(Math.min(m, rowBlockFor(k)) / TILE_ROWS) * TILE_ROWS,
+  };
+}
+
 /**
  * Instantiates the kernel on `memory` (the tfjs wasm heap). `malloc` / `free` are the heap's own allocator, for the
  * packed B panel and the padded bias of each call; `rowBlockBytes` sizes the row blocks of A (tests make it small);
@@ -463,15 +476,8 @@ export function instantiateGemm(
   free: (at: number) => void,
   { rowBlockBytes = ROW_BLOCK_BYTES, helperThreads = 0 }: { rowBlockBytes?: number; helperThreads?: number } = {},
 ): WasmGemm {
-  // Rows per block: a multiple of the tile's rows, at least one tile.
-  const rowBlockFor = (k: number) => Math.max(TILE_ROWS, Math.floor(rowBlockBytes / (4 * k) / TILE_ROWS) * TILE_ROWS);
-  const layout: GemmWorkLayout = {
-    panel: PANEL,
-    scratchBytes: TILE_OUT_BYTES,
-    rowBlockFor,
-    // The full tiles of one row block, packed by $packA.
-    packedABytesFor: (m, k) => 4 * k * Math.floor(Math.min(m, rowBlockFor(k)) / TILE_ROWS) * TILE_ROWS,
-  };
+  const layout = gemmWorkLayout(rowBlockBytes);
+  const { rowBlockFor } = layout;
   const kernel = new WebAssembly.Instance(compiled.module, { env: { memory } }).exports as unknown as GemmExports;
   const scratch = malloc(TILE_OUT_BYTES) >>> 0;
   kernel.setScratch(scratch);
