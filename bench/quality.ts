@@ -157,7 +157,13 @@ for (const signal of ["SIGTERM", "SIGINT"] as const)
     process.exit(124);
   });
 const resume = values.resume ? (JSON.parse(readFileSync(values.resume, "utf8")) as QualityResults) : undefined;
-const results = await runQuality({ raw, settings, log: (l) => console.log(l), onProgress: write, resume });
+// After each training, let the event loop turn: training itself never returns to it (its awaits resolve as
+// microtasks), so without this a SIGTERM or Ctrl-C waited for the end of the whole grid.
+const progress = (r: QualityResults) => {
+  write(r);
+  return new Promise<void>((resolve) => setImmediate(resolve));
+};
+const results = await runQuality({ raw, settings, log: (l) => console.log(l), onProgress: progress, resume });
 write(results);
 finish(results);
 process.exit(0); // nothing left to do; do not wait on backend handles

@@ -2,6 +2,10 @@
  * The quality bench's quick path on GENERATED data (not MovieLens): every config trains, the results and the summary
  * have the documented structure, and every number in them is finite. No performance assertions: tiny data, 1 epoch.
  */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { CONFIGS, highNoiseProportions, KIND_QUALITY, plan, type QualitySettings, runQuality } from "../../bench/quality/run.ts";
 import { ranks, spearman, spread } from "../../bench/quality/stats.ts";
@@ -115,4 +119,32 @@ describe("quality bench quick path on synthetic data", () => {
     expect(Object.keys((json.claims as Record<string, boolean>) ?? {})).toContain("gate>=0.8");
     expect(nonFinite(json)).toEqual([]);
   }, 60_000);
+});
+
+describe("quality bench cut short", () => {
+  it("stops after the training under way on SIGTERM, prints the partial summary and exits 124", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "kser-quality-stop-"));
+    try {
+      const out = path.join(dir, "results.json");
+      const child = spawn(process.execPath, ["--import", "tsx", "bench/quality.ts", "--source", "synthetic", "--quick", "--out", out], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      child.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString();
+        // After the first of the 8 trainings.
+        if (/^\[1\/8\] /m.test(stdout) && child.exitCode === null && !child.killed) child.kill("SIGTERM");
+      });
+      const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+      const stopped = stdout.match(/\[stopped\] SIGTERM after (\d+) trainings/);
+      expect(stopped, stdout.slice(-2000)).not.toBeNull();
+      expect(Number(stopped?.[1])).toBeLessThan(8);
+      expect(code).toBe(124);
+      const saved = JSON.parse(readFileSync(out, "utf8")) as { complete: boolean; runs: unknown[] };
+      expect(saved.complete).toBe(false);
+      expect(saved.runs.length).toBe(Number(stopped?.[1]));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
