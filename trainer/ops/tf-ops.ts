@@ -129,7 +129,10 @@ export class TfOps implements Ops<tf.Tensor> {
     // Recording gradients, tfjs's fused.matMul splits a relu layer into three kernels (fused-dense.ts). Linear layers
     // stay on its path: its bias gradient is a float32 sum over a 3-D view, ours a float64 column sum (other bits).
     const y =
-      b && activation === "relu" && tf.engine().state.gradientDepth > 0 && fusedDenseAvailable()
+      b &&
+      activation === "relu" &&
+      tf.engine().state.gradientDepth > 0 &&
+      fusedDenseAvailable(x2.shape[0] as number, w.shape[0] as number, w.shape[1] as number)
         ? fusedDense(x2 as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D, activation)
         : tf.fused.matMul({
             a: x2 as tf.Tensor2D,

@@ -9,17 +9,20 @@
  * gradient is dy * step, the products and sums are the same kernels, so training gives the same bits (tested).
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { wasmGemmStatus } from "./gemm-kernels.ts";
+import { gemmTakesDense, wasmGemmStatus } from "./gemm-kernels.ts";
 import { reluGradient } from "./relu-gradient.ts";
 
 export type FusedActivation = "linear" | "relu";
 
 /**
- * Whether `fusedDense` runs here: on wasm with our GEMM, whose _FusedMatMul takes 2-D operands, unless
+ * Whether `fusedDense` runs here for x [m, k] times W [k, n]: on wasm with our GEMM, whose _FusedMatMul takes 2-D
+ * operands, for a product it computes itself (tfjs's kernel would add the bias first: other bits), unless
  * KSER_WASM_FUSED_DENSE=off (tfjs's three kernels; the same results, for comparison).
  */
-export function fusedDenseAvailable(): boolean {
-  return tf.getBackend() === "wasm" && process.env.KSER_WASM_FUSED_DENSE !== "off" && wasmGemmStatus().registered;
+export function fusedDenseAvailable(m: number, k: number, n: number): boolean {
+  return (
+    tf.getBackend() === "wasm" && process.env.KSER_WASM_FUSED_DENSE !== "off" && wasmGemmStatus().registered && gemmTakesDense(m, k, n)
+  );
 }
 
 /** act(x W + b) for 2-D x [n, in], W [in, out], b [out], as one kernel whose gradient is `fusedMatMulGradient`. */

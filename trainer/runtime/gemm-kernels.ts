@@ -47,6 +47,18 @@ interface Operand {
   batchStride: number;
 }
 
+const sizeSuits = (multiplyAdds: number) => multiplyAdds >= MIN_MULTIPLY_ADDS;
+// One product with a handful of rows packs all of B for a single tile: tfjs's kernel is faster there.
+const rowsSuit = (batch: number, kernelRows: number) => batch > 1 || kernelRows >= MIN_SINGLE_PRODUCT_ROWS;
+
+/**
+ * Whether our kernel computes x W + b for x [m, k] and W [k, n] (else tfjs's does, which adds the bias first and so
+ * rounds differently): whether the product is large enough, once the kernels are registered on the active backend.
+ */
+export function gemmTakesDense(m: number, k: number, n: number): boolean {
+  return sizeSuits(m * n * k) && rowsSuit(1, m);
+}
+
 /**
  * The product of `a` and `b` (last two axes, optional transposes, batch axes equal or one side shared) when it suits
  * the kernel, else null.
@@ -74,14 +86,13 @@ function product(
   const k = a.shape[ar - (transposeA ? 2 : 1)];
   const n = b.shape[br - (transposeB ? 2 : 1)];
   if (b.shape[br - (transposeB ? 1 : 2)] !== k || m === 0 || k === 0 || n === 0) return null;
-  if (batch * m * n * k < MIN_MULTIPLY_ADDS) return null;
+  if (!sizeSuits(batch * m * n * k)) return null;
   if (bias && (bias.dtype !== "float32" || sizeOf(bias.shape) !== n || bias.shape.length !== 1)) return null;
   // Computing C^T = B^T A^T (written back transposed) instead pays off when A would be read down its columns (a
   // gradient's X^T: the kernel sweeps A once per 8 columns of C, so X^T's column reads miss the cache) and when C has
   // one column (C^T then has 8-wide panels, and the same layout). The bias is per column of C: not swapped.
   const swap = !bias && ((transposeA && !transposeB) || (n === 1 && m > 1));
-  // One product with a handful of rows packs all of B for a single tile: tfjs's kernel is faster there.
-  if (batch === 1 && (swap ? n : m) < MIN_SINGLE_PRODUCT_ROWS) return null;
+  if (!rowsSuit(batch, swap ? n : m)) return null;
   const gemm = gemmFor(backend);
   if (!gemm) return null;
   const out = backend.makeOutput([...tf.backend_util.assertAndGetBroadcastShape(leadA, leadB), m, n], "float32");
