@@ -13,7 +13,8 @@
  * Transpose/Concat/SplitV/Sum/Slice kernels, KSER_WASM_GEMM=off|plain tfjs's matrix products or ours without FMA,
  * KSER_COPY_IDENTITY=1 wasm's copying Identity, KSER_WASM_ADAMW=off the JS AdamW update, KSER_WASM_LAYOUT=off the JS
  * loops (and wasm's Slice) for the layout kernel's copies, gathers, slices, bias sums and embedding-row gradient
- * sums, KSER_WASM_THREADS=N helper threads for products, for comparison.
+ * sums, KSER_WASM_FUSED_DENSE=off tfjs's three kernels per relu layer, KSER_WASM_THREADS=N helper threads for
+ * products (default one per physical core), for comparison.
  * Prints one JSON object as the LAST line.
  */
 import { availableParallelism, loadavg } from "node:os";
