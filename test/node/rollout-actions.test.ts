@@ -27,8 +27,12 @@ const initial = {
   variants: [{ name: "champion", modelId: "kser-din-v1", weight: 10_000 }],
 };
 
+/** Models the tests point variants at: their manifests are on the server, as after `kser publish`. */
+const PUBLISHED = ["kser-din-v1", "kser-din-v2", "m2", "a", "b", "c"];
+
 beforeEach(async () => {
   api = new FakeKvApi("acc1", "ns1", TOKEN);
+  for (const id of PUBLISHED) api.store.set(kvKeys.model(id), Buffer.from(JSON.stringify({ modelId: id })));
   await api.start();
 });
 afterEach(async () => {
@@ -110,7 +114,7 @@ describe("kser rollout", () => {
     ];
     for (const [config, field] of bad) await expect(run({ kind: "set", config })).rejects.toThrow(field);
     expect(api.count("PUT", "/bulk")).toBe(0);
-    expect(api.store.size).toBe(0);
+    expect(api.store.size).toBe(PUBLISHED.length);
   });
 
   it("a dry run prints the change and writes nothing", async () => {
@@ -137,6 +141,26 @@ describe("kser rollout", () => {
     expect(text).toMatch(/buckets \[5000, 10000\)/);
     expect(text).toMatch(/users who would switch variant: \d+ of 20000/);
     expect(text).toMatch(/salt changes/);
+  });
+
+  it("refuses to point users at a model that is not published, and a dry run warns", async () => {
+    await run({ kind: "set", config: initial });
+    const before = Buffer.from(api.store.get(kvKeys.rolloutConfig())!);
+    const putsBefore = api.count("PUT", "/bulk");
+    await expect(run({ kind: "ramp", variant: "cand", weight: 1000, modelId: "kser-din-v3" })).rejects.toThrow(
+      /model kser-din-v3 is not published on .*\(no model\/kser-din-v3\): publish the bundle first/,
+    );
+    const unpublishedSet = { ...initial, variants: [{ name: "champion", modelId: "nowhere", weight: 10_000 }] };
+    await expect(run({ kind: "set", config: unpublishedSet })).rejects.toThrow(/model nowhere is not published/);
+    expect(api.count("PUT", "/bulk")).toBe(putsBefore);
+    expect(api.store.get(kvKeys.rolloutConfig())!.equals(before)).toBe(true);
+    const printed: string[] = [];
+    const dry = await run({ kind: "ramp", variant: "cand", weight: 1000, modelId: "kser-din-v3" }, true, (l) => printed.push(l));
+    expect(dry.written).toBe(false);
+    expect(printed.join("\n")).toMatch(/warning: model kser-din-v3 is not published .*would be refused/);
+    // Once its manifest is there, the same ramp goes through.
+    api.store.set(kvKeys.model("kser-din-v3"), Buffer.from("{}"));
+    expect((await run({ kind: "ramp", variant: "cand", weight: 1000, modelId: "kser-din-v3" })).written).toBe(true);
   });
 
   it("keeps at most the last 20 configs in the history", async () => {

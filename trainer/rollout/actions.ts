@@ -2,8 +2,11 @@
  * The rollout operations behind `kser rollout status|set|ramp|promote|rollback`, against any KvTarget.
  * Each computes the next config from the live one (trainer/rollout/plan.ts), shows what changes
  * (trainer/rollout/diff.ts), and unless it is a dry run writes it with the history kept for rollback
- * (trainer/rollout/store.ts), then reads it back to confirm.
+ * (trainer/rollout/store.ts), then reads it back to confirm. A config that names a model without a published
+ * manifest is refused: the worker could not serve that variant (publish writes manifests before pointers for the
+ * same reason).
  */
+import { kvKeys } from "../../shared/kv-keys.ts";
 import { parseRolloutConfig, type RolloutConfig } from "../../shared/rollout.ts";
 import type { KvTarget } from "../publish/targets/types.ts";
 import { UserFacingError } from "../util/errors.ts";
@@ -56,6 +59,13 @@ function configForSet(raw: unknown, now: string): RolloutConfig {
   }
 }
 
+/** The config's model ids that have no manifest on the target. */
+async function unpublishedModels(target: KvTarget, config: RolloutConfig): Promise<string[]> {
+  const ids = [...new Set(config.variants.map((v) => v.modelId))];
+  const manifests = await Promise.all(ids.map((id) => target.get(kvKeys.model(id))));
+  return ids.filter((_, i) => manifests[i] === null);
+}
+
 export async function runRollout(target: KvTarget, action: RolloutAction, options: RolloutRunOptions = {}): Promise<RolloutRunResult> {
   const print = options.print ?? (() => {});
   const now = (options.now ?? (() => new Date().toISOString()))();
@@ -87,6 +97,12 @@ export async function runRollout(target: KvTarget, action: RolloutAction, option
   const change = describeRolloutChange(live, next, options.sampleIds ?? syntheticUserIds());
   print(`${options.dryRun ? "dry run: would apply" : "applying"} ${action.kind} on ${target.description}`);
   for (const line of change.lines) print(line);
+  const missing = await unpublishedModels(target, next);
+  if (missing.length) {
+    const what = `${missing.map((id) => `model ${id}`).join(", ")} ${missing.length > 1 ? "are" : "is"} not published on ${target.description}`;
+    if (options.dryRun) print(`warning: ${what}; the change would be refused until its bundle is published`);
+    else throw new UserFacingError(`${what} (no ${kvKeys.model(missing[0])}): publish the bundle first (kser publish --bundle DIR)`);
+  }
   if (options.dryRun) return { before: live, after: next, change, written: false, historyLength: history.length };
 
   if (action.kind === "rollback") await rollbackRolloutConfig(target);
