@@ -49,14 +49,21 @@ describe("kser nightly publish", () => {
     const resumed = await runNightly({ config: config2, print: quiet });
     expect(resumed.exitCode, resumed.message).toBe(EXIT.OK);
     expect(resumed.runDir).toBe(failed.runDir);
-    const state = await readJson<{ attempts: number }>(path.join(resumed.runDir!, "state.json"));
+    const state = await readJson<{ attempts: number; stages: { train: { summary: { strategy: string } } } }>(
+      path.join(resumed.runDir!, "state.json"),
+    );
     expect(state.attempts).toBe(2);
+    // The default strategy: the candidate trained its extractor on the champion's frozen backbone.
+    expect(state.stages.train.summary.strategy).toBe("extractor-only");
     const c2 = (await readLive(kv, [modelId])).rollout!;
     expect(c2.variants.map((v) => v.modelId)).toEqual([c1.variants[0].modelId, modelId]);
 
     const target = await openLocalTarget({ configPath: path.join(projectRoot, "wrangler.toml"), persistTo: kv });
     try {
-      expect(await target.get(kvKeys.model(modelId))).not.toBeNull();
+      const manifest = await target.get(kvKeys.model(modelId));
+      expect(manifest).not.toBeNull();
+      // The published manifest says how the candidate was trained.
+      expect(JSON.parse(new TextDecoder().decode(manifest!)).strategy).toBe("extractor-only");
       const r = await runRollout(target, { kind: "rollback" });
       expect(r.written).toBe(true);
     } finally {

@@ -2,9 +2,10 @@
  * The promotion gate: every check the candidate must pass before anything of it is published. Pure: it reads the
  * evaluate and export summaries and says which checks failed, so the report and the exit code agree.
  */
+
+import type { ExportSummary } from "../export/export-model.ts";
 import type { NightlyConfig } from "./config.ts";
 import type { HoldoutMetrics } from "./evaluate.ts";
-import type { ExportSummary } from "./export.ts";
 
 export interface GateCheck {
   name: "aucGain" | "parity" | "modelBytes" | "latencyP95";

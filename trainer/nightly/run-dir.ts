@@ -47,6 +47,8 @@ export function configHash(config: unknown): string {
 }
 
 export const stateFile = (runDir: string) => path.join(runDir, "state.json");
+/** Where a run's KV bundles are written (the candidate's is what the publish stage uploads). */
+export const bundleDir = (runDir: string, which: "candidate" | "champion") => path.join(runDir, "bundle", which);
 export const runsRoot = (runsDir: string) => path.join(runsDir, "runs");
 
 export async function readState(runDir: string): Promise<RunState | null> {

@@ -15,8 +15,9 @@ import path from "node:path";
 import { BUCKETS, type RolloutConfig } from "../../shared/rollout.ts";
 import { loadDataset } from "../data/store.ts";
 import type { PreparedDataset, RawDataset } from "../data/types.ts";
+import { exportModel } from "../export/export-model.ts";
 import { loadBank, type StoredBank } from "../knowledge/bank.ts";
-import { type KvBundle, readBundle } from "../publish/kv-bundle.ts";
+import { type KvBundle, readBundle, writeBundle } from "../publish/kv-bundle.ts";
 import { publishBundle } from "../publish/publish.ts";
 import type { KvTarget } from "../publish/targets/types.ts";
 import { writeReport } from "../report/write.ts";
@@ -27,17 +28,18 @@ import { initBackend } from "../runtime/backend.ts";
 import { loadModel, saveModel } from "../train/checkpoint.ts";
 import type { TrainedModel } from "../train/model.ts";
 import { writeRunOutputs } from "../train/run-outputs.ts";
+import type { Strategy } from "../train/strategy.ts";
 import { type TrainOptions, trainModel } from "../train/train.ts";
 import { UserFacingError } from "../util/errors.ts";
 import { createRedactor } from "../util/redact.ts";
 import type { NightlyConfig } from "./config.ts";
 import { evaluateOnHoldout } from "./evaluate.ts";
-import { bundleDir, exportModel } from "./export.ts";
 import { type GateResult, gateCandidate } from "./gate.ts";
 import { ingest, loadRaw } from "./ingest.ts";
 import { bankDir, refreshKnowledge } from "./knowledge.ts";
 import {
   acquireLock,
+  bundleDir,
   configHash,
   LockHeldError,
   lastSuccessfulRun,
@@ -319,7 +321,8 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
           runDir: path.join(dir, "train", "champion"),
         });
         const model = plainModel(result);
-        const { summary, built } = await exportModel(model, d, null, bundleDir(dir, "champion"), config.gate.latencyCandidates);
+        const { summary, built } = await exportModel(model, d, null, { latencyCandidates: config.gate.latencyCandidates });
+        await writeBundle(bundleDir(dir, "champion"), built.bundle);
         if (!(summary.parity <= config.gate.maxParityDiff))
           throw new StageError(EXIT.UNEXPECTED, "failed", `champion ONNX parity ${summary.parity} exceeds ${config.gate.maxParityDiff}`);
         await registerModel(config.runsDir, summary.modelId, model, {
@@ -421,13 +424,12 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
       async export() {
         await initBackend();
         const candidate = await loadModel(path.join(dir, "train", "candidate", "model"));
-        const { summary } = await exportModel(
-          candidate,
-          await getData(),
-          getBank(),
-          bundleDir(dir, "candidate"),
-          config.gate.latencyCandidates,
-        );
+        const { summary, built } = await exportModel(candidate, await getData(), getBank(), {
+          latencyCandidates: config.gate.latencyCandidates,
+          strategy: st.stages.train?.summary.strategy as Strategy | undefined,
+          knowledgeCodec: getBank()?.codec,
+        });
+        await writeBundle(bundleDir(dir, "candidate"), built.bundle);
         await writeJsonAtomic(path.join(dir, "export.json"), summary);
         log(
           `[export] ${summary.modelId}: ${summary.modelBytes} bytes, parity ${summary.parity.toExponential(2)}, ` +

@@ -1,21 +1,23 @@
 /**
- * Export a trained model for serving and measure what the gate needs: the KV bundle (ONNX graphs, vocabulary,
- * precomputed item vectors, knowledge shards, profiles) written to a directory, ONNX (onnxruntime-web) vs tfjs
- * parity on one real request, the model's size and its scoring latency.
+ * Export a trained model for serving and measure what a release needs to know (the nightly gate, `kser export`):
+ * the KV bundle (ONNX graphs, vocabulary, precomputed item vectors, knowledge shards, profiles), ONNX
+ * (onnxruntime-web) vs tfjs parity on one real request, the model's size and its scoring latency. Nothing is
+ * written: callers decide, after looking at the parity, whether the bundle goes to disk.
  *
  * Size = bytes of the ONNX graphs + vocabulary blob + this model's precomputed item vectors (what the worker loads
  * per model; knowledge shards and profiles are shared data). Latency = p95 over 20 timed runs (after 3 warm-up
  * runs) of the whole ONNX chain (user extractor -> item extractor -> backbone) for one request of N candidates,
  * onnxruntime-web with one thread, i.e. the worker's per-request model work without KV reads.
  */
-import path from "node:path";
 import * as ortWeb from "onnxruntime-web";
+import type { VectorCodec } from "../../shared/vector-codec.ts";
 import type { KnowledgeBank, PreparedDataset } from "../data/types.ts";
 import { type OrtLike, onnxParity, openPipeline, predictOnnx } from "../export/onnx-runner.ts";
 import { requestBatch } from "../export/request-batch.ts";
 import { buildServingBundle, type ServingBundle } from "../export/serving-bundle.ts";
-import { valueBytes, writeBundle } from "../publish/kv-bundle.ts";
+import { valueBytes } from "../publish/kv-bundle.ts";
 import type { TrainedModel } from "../train/model.ts";
+import type { Strategy } from "../train/strategy.ts";
 
 export interface ExportSummary {
   modelId: string;
@@ -34,18 +36,25 @@ function candidates(data: PreparedDataset, count: number): string[] {
   return Array.from({ length: n }, (_, i) => items[(i * step) % items.length]);
 }
 
+export interface ExportOptions {
+  /** Candidates per request in the latency measurement. */
+  latencyCandidates: number;
+  /** How the model was trained (recorded in its manifest). */
+  strategy?: Strategy;
+  /** How the bank's values are stored (a StoredBank's codec): the KV shards keep them exactly. Default i8. */
+  knowledgeCodec?: VectorCodec;
+}
+
 export async function exportModel(
   model: TrainedModel,
   data: PreparedDataset,
   bank: KnowledgeBank | null,
-  dir: string,
-  latencyCandidates: number,
+  { latencyCandidates, strategy = "all-params", knowledgeCodec = "i8" }: ExportOptions,
 ): Promise<{ summary: ExportSummary; built: ServingBundle }> {
   const usesBank = model.config.knowledge !== null ? bank : null;
   const built = usesBank
-    ? buildServingBundle({ model, data, bank: usesBank, knowledgeCodec: "i8", includeProfiles: true })
-    : buildServingBundle({ model, data, bank: null, includeProfiles: true });
-  await writeBundle(dir, built.bundle);
+    ? buildServingBundle({ model, data, bank: usesBank, knowledgeCodec, includeProfiles: true, strategy })
+    : buildServingBundle({ model, data, bank: null, includeProfiles: true, strategy });
   const modelId = built.manifest.modelId;
   const modelBytes = built.bundle.entries
     .filter((e) => e.stage === "blob" || e.key.startsWith(`iv/${modelId}/`))
@@ -80,5 +89,3 @@ export async function exportModel(
     },
   };
 }
-
-export const bundleDir = (runDir: string, which: "candidate" | "champion") => path.join(runDir, "bundle", which);
