@@ -2,8 +2,10 @@
  * Saves and loads a TrainedModel as a folder: model.json (config, spec, vocabulary, metrics, history, parameter
  * index) and weights.bin (every parameter's float32 values, little endian, in index order).
  */
+import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { UserFacingError } from "../util/errors.ts";
 import type { ParamValues, TrainedModel } from "./model.ts";
 
 const FORMAT = "kser-trained-model/1";
@@ -44,4 +46,23 @@ export async function loadModel(dir: string): Promise<TrainedModel> {
   }
   const { format: _format, params: _index, ...rest } = json;
   return { ...rest, params };
+}
+
+/**
+ * The model a user names on the command line: a model folder (model.json + weights.bin) or a `kser train` run
+ * folder holding one in model/. Returns the folder it used; a folder with neither is a clear error.
+ */
+export async function loadModelFolder(dir: string): Promise<{ model: TrainedModel; dir: string }> {
+  for (const candidate of [dir, path.join(dir, "model")]) {
+    if (existsSync(path.join(candidate, "model.json"))) {
+      try {
+        return { model: await loadModel(candidate), dir: candidate };
+      } catch (error) {
+        throw new UserFacingError(`cannot read the model in ${candidate}: ${(error as Error).message}`);
+      }
+    }
+  }
+  throw new UserFacingError(
+    `${dir}: no model.json here or in ${path.join(dir, "model")} (give a kser train run folder or its model/ folder)`,
+  );
 }

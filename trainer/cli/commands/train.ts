@@ -14,7 +14,7 @@ import type { KnowledgeBank, PreparedDataset } from "../../data/types.ts";
 import { loadBank } from "../../knowledge/bank.ts";
 import { backboneNames, extractorNames } from "../../models/registry.ts";
 import { initBackend } from "../../runtime/backend.ts";
-import { loadModel } from "../../train/checkpoint.ts";
+import { loadModelFolder } from "../../train/checkpoint.ts";
 import { writeRunOutputs } from "../../train/run-outputs.ts";
 import { parseSchedule } from "../../train/schedule.ts";
 import { STRATEGIES, type Strategy } from "../../train/strategy.ts";
@@ -65,7 +65,7 @@ export function register(program: Command): void {
         ? await loadDataset(opts.data)
         : prepareDataset(generateSyntheticDataset({ seed: opts.seed }), { seed: opts.seed });
       const bank: KnowledgeBank | null = opts.bank ? loadBank(opts.bank) : null;
-      const from = opts.from ? await loadModel(opts.from).catch(() => loadModel(`${opts.from}/model`)) : undefined;
+      const from = opts.from ? (await loadModelFolder(opts.from)).model : undefined;
       console.log(
         `training ${opts.backbone} + ${opts.extractor} (${strategy}) on ${data.name}: ${data.train.count} train samples, backend ${backend.name}`,
       );

@@ -1,0 +1,152 @@
+/**
+ * `kser export` as a real process on a `kser train` run: the bundle it writes is a valid KV bundle whose manifest
+ * names the printed model id and the run's strategy, the .onnx files are the bundle's graph blobs, and parity is
+ * reported; a dataset or bank the model was not trained on, a missing bank, an unsafe --out, or a parity bound the
+ * graphs cannot meet are refused with one line and nothing written.
+ */
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { kvKeys } from "../../shared/kv-keys.ts";
+import { parseManifest } from "../../shared/manifest.ts";
+import { prepareDataset } from "../../trainer/data/prepare.ts";
+import { saveDataset } from "../../trainer/data/store.ts";
+import { generateSyntheticDataset } from "../../trainer/data/synthetic.ts";
+import { buildBank, saveBank } from "../../trainer/knowledge/bank.ts";
+import { createHashEncoder } from "../../trainer/knowledge/encoders/hash.ts";
+import { simulateKnowledge } from "../../trainer/knowledge/simulator.ts";
+import { readBundle, sha256Hex } from "../../trainer/publish/kv-bundle.ts";
+import { initBackend } from "../../trainer/runtime/backend.ts";
+import { writeRunOutputs } from "../../trainer/train/run-outputs.ts";
+import { trainModel } from "../../trainer/train/train.ts";
+
+const projectRoot = path.resolve(import.meta.dirname, "../..");
+let dir: string;
+
+async function kser(args: string[]): Promise<{ code: number; out: string; stdout: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ["bin/kser.js", "export", ...args], { cwd: projectRoot });
+    return { code: 0, out: stdout + stderr, stdout };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, out: e.stdout + e.stderr, stdout: e.stdout };
+  }
+}
+
+/** A prepared synthetic dataset and simulated bank on disk (seeded), and a one-epoch run trained on them. */
+async function trainedRun(seed: number, name: string, strategy?: string) {
+  const raw = generateSyntheticDataset({ seed, users: 120, items: 90 });
+  const data = prepareDataset(raw, { seed });
+  const bank = await buildBank(simulateKnowledge(raw, data, { seed, chunksPerField: 3 }), createHashEncoder({ dim: 16 }), { chunks: 3 });
+  const dataDir = path.join(dir, `${name}-data`);
+  const bankDir = path.join(dir, `${name}-bank`);
+  await saveDataset(dataDir, data);
+  saveBank(bankDir, bank);
+  const runDir = path.join(dir, `${name}-run`);
+  const result = await trainModel({ data, bank, backbone: "deepfm", extractor: "kser", epochs: 1, batchSize: 256, embeddingDim: 8, seed });
+  // The strategy is what `kser train` records next to the model; this run says extractor-only to show it is carried.
+  await writeRunOutputs(runDir, result, data, bank, { strategy: strategy ?? "all-params" });
+  return { dataDir, bankDir, runDir };
+}
+
+let main: Awaited<ReturnType<typeof trainedRun>>;
+let other: Awaited<ReturnType<typeof trainedRun>>;
+/** main's knowledge with 2 chunks per entity instead of the 3 the model was trained on. */
+let twoChunkBank: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), "kser-export-"));
+  await initBackend("wasm");
+  main = await trainedRun(5, "main", "extractor-only");
+  other = await trainedRun(6, "other");
+  const raw = generateSyntheticDataset({ seed: 5, users: 120, items: 90 });
+  const texts = simulateKnowledge(raw, prepareDataset(raw, { seed: 5 }), { seed: 5, chunksPerField: 2 });
+  twoChunkBank = path.join(dir, "two-chunk-bank");
+  saveBank(twoChunkBank, await buildBank(texts, createHashEncoder({ dim: 16 }), { chunks: 2 }));
+}, 120_000);
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("kser export", () => {
+  it("writes a publishable bundle and the three .onnx graphs of a trained run", async () => {
+    const out = path.join(dir, "bundle");
+    const onnx = path.join(dir, "onnx");
+    const r = await kser(["--model", main.runDir, "--data", main.dataDir, "--bank", main.bankDir, "--out", out, "--onnx", onnx]);
+    expect(r.code, r.out).toBe(0);
+    const summary = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+    expect(summary.modelId).toMatch(/^deepfm-kser-[0-9a-f]{12}$/);
+    expect(summary.parity).toBeLessThan(1e-5);
+    expect(summary.strategy).toBe("extractor-only");
+    expect(r.stdout).toContain(`kser rollout ramp <variant> <percent> --model ${summary.modelId}`);
+
+    const bundle = await readBundle(out);
+    expect(bundle.entries.length).toBe(summary.entries);
+    const manifestEntry = bundle.entries.find((e) => e.key === kvKeys.model(summary.modelId));
+    expect(manifestEntry?.stage).toBe("manifest");
+    const manifest = parseManifest(JSON.parse(manifestEntry!.value as string));
+    expect(manifest.strategy).toBe("extractor-only");
+    expect(manifest.itemVectors?.count).toBeGreaterThan(0);
+    // The shards keep the bank's values as they are (an encoded, uncompressed bank is f16).
+    expect(manifest.knowledge?.user.codec).toBe("f16");
+    // No rollout pointer: which users get the model is kser rollout's decision.
+    expect(bundle.entries.some((e) => e.stage === "pointer")).toBe(false);
+
+    expect((await readdir(onnx)).sort()).toEqual(["backbone.onnx", "item-extractor.onnx", "user-extractor.onnx"]);
+    const blobs = new Set(bundle.entries.filter((e) => e.stage === "blob").map((e) => e.key));
+    const graphs = { "backbone.onnx": manifest.graphs.backbone, "user-extractor.onnx": manifest.graphs.userExtractor };
+    for (const [file, ref] of Object.entries(graphs)) {
+      const hash = sha256Hex(new Uint8Array(await readFile(path.join(onnx, file))));
+      expect(ref?.blob, file).toBe(hash);
+      expect(blobs.has(kvKeys.blob(hash)), file).toBe(true);
+    }
+
+    // Exporting again replaces the previous bundle with the same content (the id is a content hash).
+    const again = await kser(["--model", path.join(main.runDir, "model"), "--data", main.dataDir, "--bank", main.bankDir, "--out", out]);
+    expect(again.code, again.out).toBe(0);
+    expect(JSON.parse(again.stdout.trim().split("\n").at(-1)!).modelId).toBe(summary.modelId);
+  });
+
+  it("refuses inputs the model was not trained on, a missing bank and an unsafe --out, writing nothing", async () => {
+    const out = path.join(dir, "refused");
+    const cases: Array<[string[], RegExp]> = [
+      [
+        ["--data", other.dataDir, "--bank", main.bankDir],
+        /is not the dataset .* was trained on \(vocabulary \w+: (\d+ entries in the model, \d+ in the dataset|entry \d+ is ".*" in the model, ".*" in the dataset)\)/,
+      ],
+      [["--data", main.dataDir], /deepfm \+ kser reads knowledge: give --bank DIR/],
+      [["--data", main.dataDir, "--bank", path.join(dir, "nowhere")], /nowhere/],
+      [
+        ["--data", main.dataDir, "--bank", twoChunkBank],
+        /two-chunk-bank: user knowledge is 2 chunks x 16 dims, the model was trained on 3 x 16/,
+      ],
+      [
+        ["--data", main.dataDir, "--bank", main.bankDir, "--max-parity", "1e-30"],
+        /ONNX and tfjs scores differ by up to .* \(--max-parity 1e-30, .*\): nothing written/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const r = await kser(["--model", main.runDir, "--out", out, ...args]);
+      expect(r.code, r.out).toBeGreaterThan(0);
+      expect(r.out.trim().split("\n").at(-1), args.join(" ")).toMatch(message);
+      expect(r.out).not.toMatch(/\n\s+at /);
+      expect(existsSync(out)).toBe(false);
+    }
+    const missingModel = await kser(["--model", path.join(dir, "no-run"), "--data", main.dataDir, "--out", out]);
+    expect(missingModel.code).toBe(2);
+    expect(missingModel.out).toMatch(/no-run: no model\.json here or in .*no-run\/model/);
+
+    // A folder with other files is never replaced.
+    const busy = path.join(dir, "busy");
+    await mkdir(busy);
+    await writeFile(path.join(busy, "notes.txt"), "keep me");
+    const r = await kser(["--model", main.runDir, "--data", main.dataDir, "--bank", main.bankDir, "--out", busy]);
+    expect(r.code).toBe(2);
+    expect(r.out).toMatch(/--out .*busy is a folder with other files in it/);
+    expect(await readFile(path.join(busy, "notes.txt"), "utf8")).toBe("keep me");
+  });
+});
