@@ -139,6 +139,18 @@ describe("kser export", () => {
     const missingModel = await kser(["--model", path.join(dir, "no-run"), "--data", main.dataDir, "--out", out]);
     expect(missingModel.code).toBe(2);
     expect(missingModel.out).toMatch(/no-run: no model\.json here or in .*no-run\/model/);
+    // A damaged model folder is named by file.
+    const broken = path.join(dir, "broken-model");
+    await mkdir(broken);
+    await writeFile(path.join(broken, "model.json"), '{"format": "kser-trained-model/1", "params": [');
+    const notJson = await kser(["--model", broken, "--data", main.dataDir, "--out", out]);
+    expect(notJson.out.trim()).toMatch(/^kser: .*broken-model\/model\.json: not valid JSON/);
+    const index = { format: "kser-trained-model/1", params: [{ name: "core/w", shape: [4], offset: 0, length: 4 }] };
+    await writeFile(path.join(broken, "model.json"), JSON.stringify(index));
+    await writeFile(path.join(broken, "weights.bin"), new Uint8Array(8));
+    const short = await kser(["--model", broken, "--data", main.dataDir, "--out", out]);
+    expect(short.out.trim()).toMatch(/weights\.bin is shorter than model\.json says \(core\/w ends at value 4, the file has 2\)$/);
+    expect(existsSync(out)).toBe(false);
 
     // A folder with other files is never replaced.
     const busy = path.join(dir, "busy");

@@ -35,13 +35,26 @@ export async function saveModel(model: TrainedModel, dir: string): Promise<void>
 }
 
 export async function loadModel(dir: string): Promise<TrainedModel> {
-  const json = JSON.parse(await readFile(path.join(dir, "model.json"), "utf8")) as ModelJson;
-  if (json.format !== FORMAT) throw new Error(`${dir}/model.json is not a ${FORMAT} checkpoint`);
-  const bytes = await readFile(path.join(dir, "weights.bin"));
+  const file = path.join(dir, "model.json");
+  let json: ModelJson;
+  try {
+    json = JSON.parse(await readFile(file, "utf8")) as ModelJson;
+  } catch (error) {
+    throw new Error(`${file}: ${error instanceof SyntaxError ? `not valid JSON (${error.message})` : (error as Error).message}`);
+  }
+  if (json?.format !== FORMAT) throw new Error(`${file} is not a ${FORMAT} checkpoint`);
+  const weightsFile = path.join(dir, "weights.bin");
+  const bytes = await readFile(weightsFile).catch(() => {
+    throw new Error(`${weightsFile} is missing or unreadable (model.json lists ${json.params?.length ?? 0} parameters)`);
+  });
+  if (bytes.byteLength % 4 !== 0) throw new Error(`${weightsFile} is not whole float32 values (${bytes.byteLength} bytes)`);
   const weights = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const params: ParamValues = new Map();
   for (const e of json.params) {
-    if (e.offset + e.length > weights.length) throw new Error(`${dir}/weights.bin is shorter than model.json says`);
+    if (e.offset + e.length > weights.length)
+      throw new Error(
+        `${weightsFile} is shorter than model.json says (${e.name} ends at value ${e.offset + e.length}, the file has ${weights.length})`,
+      );
     params.set(e.name, { shape: e.shape, values: weights.slice(e.offset, e.offset + e.length) });
   }
   const { format: _format, params: _index, ...rest } = json;
@@ -58,7 +71,7 @@ export async function loadModelFolder(dir: string): Promise<{ model: TrainedMode
       try {
         return { model: await loadModel(candidate), dir: candidate };
       } catch (error) {
-        throw new UserFacingError(`cannot read the model in ${candidate}: ${(error as Error).message}`);
+        throw new UserFacingError((error as Error).message);
       }
     }
   }
