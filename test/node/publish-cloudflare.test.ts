@@ -152,6 +152,25 @@ describe("publish to the KV REST API", () => {
     expect(await readRolloutHistory(target())).toEqual([old]);
   });
 
+  it("refuses, before writing anything, a rollout config naming a model with no manifest in the bundle or the namespace", async () => {
+    const bundle = sampleBundle("m1", 4);
+    const pointer = bundle.entries.find((e) => e.key === kvKeys.rolloutConfig())!;
+    const config = rollout("m1", "2026-01-03T00:00:00Z");
+    config.variants = [
+      { name: "champion", modelId: "m1", weight: 9000 },
+      { name: "cand", modelId: "m9", weight: 1000 },
+    ];
+    pointer.value = JSON.stringify(config);
+    await expect(publishBundle(bundle, target())).rejects.toThrow(
+      /names model m9, with no manifest in the bundle or on .*: nothing published/,
+    );
+    expect(api.store.size).toBe(0);
+    // Once m9 is published (by an earlier bundle), the same bundle goes through.
+    api.store.set(kvKeys.model("m9"), Buffer.from("{}"));
+    await publishBundle(bundle, target());
+    expect(JSON.parse(api.store.get(kvKeys.rolloutConfig())!.toString()).variants[1].modelId).toBe("m9");
+  });
+
   it("never lets the token reach logs or errors", async () => {
     api.echoAuthInErrors = true;
     api.failures = [{ status: 500, times: 2 }];

@@ -8,7 +8,7 @@
 
 import { hash32 } from "../../shared/hash.ts";
 import { kvKeys } from "../../shared/kv-keys.ts";
-import { parseRolloutConfig } from "../../shared/rollout.ts";
+import { parseRolloutConfig, type RolloutConfig } from "../../shared/rollout.ts";
 import { readRolloutConfig, recordInHistory } from "../rollout/store.ts";
 import { UserFacingError } from "../util/errors.ts";
 import { createRedactor, redactError } from "../util/redact.ts";
@@ -56,6 +56,7 @@ export async function publishBundle(bundle: KvBundle, target: KvTarget, options:
     // Validate the rollout pointer before anything is written: a bad config must not leave a half-published run.
     const rolloutEntry = pointers.find((e) => e.key === kvKeys.rolloutConfig());
     const nextRollout = rolloutEntry ? parseRolloutConfig(JSON.parse(new TextDecoder().decode(valueBytes(rolloutEntry.value)))) : null;
+    if (nextRollout) await requireManifests(nextRollout, stages.get("manifest")!, target);
     log(`publishing ${bundle.entries.length} entries to ${target.description}`);
 
     for (const stage of STAGES) {
@@ -92,6 +93,22 @@ export async function publishBundle(bundle: KvBundle, target: KvTarget, options:
     log(`publish failed, pointers not updated past the failed stage: ${safe.message}`);
     throw safe;
   }
+}
+
+/**
+ * Every model the bundle's rollout config names must have a manifest, in the bundle or already on the target:
+ * otherwise the worker would be pointed at a model it cannot load. Checked before anything is written.
+ */
+async function requireManifests(config: RolloutConfig, manifests: KvEntry[], target: KvTarget): Promise<void> {
+  const inBundle = new Set(manifests.map((e) => e.key));
+  const missing: string[] = [];
+  for (const id of new Set(config.variants.map((v) => v.modelId))) {
+    if (!inBundle.has(kvKeys.model(id)) && (await target.get(kvKeys.model(id))) === null) missing.push(id);
+  }
+  if (missing.length)
+    throw new UserFacingError(
+      `the bundle's rollout config names model ${missing.join(", ")}, with no manifest in the bundle or on ${target.description}: nothing published`,
+    );
 }
 
 /** Blobs not yet in the target. Presence of blob/<sha256> means the same bytes (KV writes are whole-value);
