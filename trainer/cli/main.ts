@@ -12,6 +12,7 @@ const registrations: Array<() => Promise<{ register(program: Command): void }>> 
   // Add one line per subcommand module.
   () => import("./commands/data.ts"),
   () => import("./commands/demo.ts"),
+  () => import("./commands/eval.ts"),
   () => import("./commands/export.ts"),
   () => import("./commands/knowledge.ts"),
   () => import("./commands/nightly.ts"),

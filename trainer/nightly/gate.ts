@@ -3,9 +3,9 @@
  * evaluate and export summaries and says which checks failed, so the report and the exit code agree.
  */
 
+import type { HoldoutMetrics } from "../eval/holdout.ts";
 import type { ExportSummary } from "../export/export-model.ts";
 import type { NightlyConfig } from "./config.ts";
-import type { HoldoutMetrics } from "./evaluate.ts";
 
 export interface GateCheck {
   name: "aucGain" | "parity" | "modelBytes" | "latencyP95";

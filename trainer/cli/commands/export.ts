@@ -9,13 +9,12 @@ import path from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { loadDataset } from "../../data/store.ts";
 import { exportModel } from "../../export/export-model.ts";
-import { loadBank } from "../../knowledge/bank.ts";
-import { getExtractor } from "../../models/registry.ts";
 import { writeBundle } from "../../publish/kv-bundle.ts";
 import { initBackend } from "../../runtime/backend.ts";
 import { loadModelFolder } from "../../train/checkpoint.ts";
 import { STRATEGIES, type Strategy } from "../../train/strategy.ts";
 import { UserFacingError } from "../../util/errors.ts";
+import { knowledgeFor } from "../model-inputs.ts";
 
 /** The demo's and the nightly default's bound: float32 graphs in two runtimes agree far closer than this. */
 const DEFAULT_MAX_PARITY = 1e-5;
@@ -89,24 +88,10 @@ export function register(program: Command): void {
       }) => {
         checkOut(opts.out);
         const { model, dir: modelDir } = await loadModelFolder(opts.model);
-        const cfg = model.config;
         const data = await loadDataset(opts.data);
         const mismatch = vocabularyMismatch(model.vocabulary.fields, data.vocabulary.fields);
         if (mismatch) throw new UserFacingError(`${opts.data} is not the dataset ${modelDir} was trained on (vocabulary ${mismatch})`);
-        const usesKnowledge = getExtractor(cfg.extractor).usesKnowledge;
-        if (usesKnowledge && !opts.bank) throw new UserFacingError(`${cfg.backbone} + ${cfg.extractor} reads knowledge: give --bank DIR`);
-        const bank = usesKnowledge && opts.bank ? loadBank(opts.bank) : null;
-        if (bank && cfg.knowledge) {
-          for (const side of ["user", "item"] as const) {
-            const want = cfg.knowledge[side];
-            const have = bank[side];
-            if (want.chunks !== have.chunks || want.dim !== have.dim)
-              throw new UserFacingError(
-                `${opts.bank}: ${side} knowledge is ${have.chunks} chunks x ${have.dim} dims, the model was trained on ${want.chunks} x ${want.dim}`,
-              );
-          }
-        }
-        if (!usesKnowledge && opts.bank) console.log(`note: ${cfg.extractor} reads no knowledge; --bank is not used`);
+        const bank = knowledgeFor(model, opts.bank, (line) => console.log(line));
 
         const backend = await initBackend(opts.backend as Parameters<typeof initBackend>[0], (m) => console.log(m));
         const strategy = await recordedStrategy(modelDir);

@@ -1,16 +1,17 @@
 /**
- * Scores candidate and champion on the same holdout (this run's test split). The split is encoded with this
- * run's vocabulary; a champion trained on an earlier night has its own, so each sample is decoded to raw values
- * and re-encoded with the model's vocabulary (values it never saw become OOV, exactly as serving treats them).
- * For a knowledge model the ESFNet gates are read per chunk on the same samples and averaged per chunk kind.
+ * Scores a trained model on a holdout split of a prepared dataset (the test split by default): the nightly's
+ * candidate-vs-champion comparison and `kser eval`. The split is encoded with the dataset's vocabulary; a model
+ * trained on an earlier night has its own, so each sample is decoded to raw values and re-encoded with the model's
+ * vocabulary (values it never saw become OOV, exactly as serving treats them). For a knowledge model the ESFNet
+ * gates are read per chunk on the same samples and averaged per chunk kind.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { ITEM_ID_FIELD } from "../../shared/feature-encoding.ts";
 import { CHUNK_KINDS, type KnowledgeBank, type PreparedDataset, type SampleSplit } from "../data/types.ts";
-import { auc, gauc, logloss } from "../eval/metrics.ts";
 import { getExtractor } from "../models/registry.ts";
 import { ParamStore, TfOps } from "../ops/tf-ops.ts";
 import { featureFeeds, forwardTf, type PredictBatch, type TrainedModel } from "../train/model.ts";
+import { auc, gauc, logloss } from "./metrics.ts";
 
 export interface HoldoutMetrics {
   auc: number;
@@ -83,8 +84,13 @@ export interface HoldoutResult {
   gates: GateReport | null;
 }
 
-export async function evaluateOnHoldout(model: TrainedModel, data: PreparedDataset, bank: KnowledgeBank | null): Promise<HoldoutResult> {
-  const split = data.test;
+export async function evaluateOnHoldout(
+  model: TrainedModel,
+  data: PreparedDataset,
+  bank: KnowledgeBank | null,
+  which: "test" | "valid" = "test",
+): Promise<HoldoutResult> {
+  const split = data[which];
   const encoded = splitFor(model, data, split);
   const cfg = model.config;
   const usesKnowledge = getExtractor(cfg.extractor).usesKnowledge && cfg.knowledge !== null;

@@ -1,8 +1,9 @@
 /**
- * `kser export` as a real process on a `kser train` run: the bundle it writes is a valid KV bundle whose manifest
+ * `kser export` and `kser eval` as real processes on `kser train` runs. Export: the bundle it writes is a valid KV bundle whose manifest
  * names the printed model id and the run's strategy, the .onnx files are the bundle's graph blobs, and parity is
  * reported; a dataset or bank the model was not trained on, a missing bank, an unsafe --out, or a parity bound the
- * graphs cannot meet are refused with one line and nothing written.
+ * graphs cannot meet are refused with one line and nothing written. Eval: the run's own test and validation
+ * metrics come back to the last digit, a model on another vocabulary is scored on the same split, gates per kind.
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -27,9 +28,9 @@ import { trainModel } from "../../trainer/train/train.ts";
 const projectRoot = path.resolve(import.meta.dirname, "../..");
 let dir: string;
 
-async function kser(args: string[]): Promise<{ code: number; out: string; stdout: string }> {
+async function kser(args: string[], command = "export"): Promise<{ code: number; out: string; stdout: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ["bin/kser.js", "export", ...args], { cwd: projectRoot });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ["bin/kser.js", command, ...args], { cwd: projectRoot });
     return { code: 0, out: stdout + stderr, stdout };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -160,5 +161,46 @@ describe("kser export", () => {
     expect(r.code).toBe(2);
     expect(r.out).toMatch(/--out .*busy is a folder with other files in it/);
     expect(await readFile(path.join(busy, "notes.txt"), "utf8")).toBe("keep me");
+  });
+});
+
+describe("kser eval", () => {
+  it("gives a run's own test and validation metrics back, and scores a model of another vocabulary on the same split", async () => {
+    const recorded = JSON.parse(await readFile(path.join(main.runDir, "metrics.json"), "utf8"));
+    const out = path.join(dir, "eval.json");
+    const r = await kser(
+      ["--model", main.runDir, "--model", other.runDir, "--data", main.dataDir, "--bank", main.bankDir, "--out", out],
+      "eval",
+    );
+    expect(r.code, r.out).toBe(0);
+    const summary = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+    expect(JSON.parse(await readFile(out, "utf8"))).toEqual(summary);
+    expect(summary.split).toBe("test");
+    const [own, foreign] = summary.results;
+    expect(own).toMatchObject({ backbone: "deepfm", extractor: "kser" });
+    expect(own.auc).toBe(recorded.test.auc);
+    expect(own.logloss).toBe(recorded.test.logloss);
+    expect(own.gauc).toBe(recorded.test.gauc);
+    // Gates per simulated chunk kind, each a mean of present chunks.
+    for (const side of ["user", "item"]) {
+      const kinds = Object.keys(own.gatesByKind[side]);
+      expect(kinds.length, side).toBeGreaterThan(0);
+      for (const kind of kinds) expect(own.gatesByKind[side][kind].mean).toBeGreaterThanOrEqual(0);
+    }
+    // The other run was trained on another user split (another vocabulary): re-encoded, same samples.
+    expect(foreign.samples).toBe(own.samples);
+    expect(foreign.auc).toBeGreaterThan(0);
+    expect(foreign.auc).toBeLessThan(1);
+    expect(foreign.auc).not.toBe(own.auc);
+
+    const valid = await kser(["--model", main.runDir, "--data", main.dataDir, "--bank", main.bankDir, "--split", "valid"], "eval");
+    expect(valid.code, valid.out).toBe(0);
+    const v = JSON.parse(valid.stdout.trim().split("\n").at(-1)!).results[0];
+    expect(v.auc).toBe(recorded.valid.auc);
+    expect(v.logloss).toBe(recorded.valid.logloss);
+
+    const noBank = await kser(["--model", main.runDir, "--data", main.dataDir], "eval");
+    expect(noBank.code).toBe(2);
+    expect(noBank.out.trim()).toMatch(/^kser: deepfm \+ kser reads knowledge: give --bank DIR$/);
   });
 });
