@@ -161,6 +161,13 @@ describe("kser rollout", () => {
     // Once its manifest is there, the same ramp goes through.
     api.store.set(kvKeys.model("kser-din-v3"), Buffer.from("{}"));
     expect((await run({ kind: "ramp", variant: "cand", weight: 1000, modelId: "kser-din-v3" })).written).toBe(true);
+    // status flags a live model whose manifest has gone since.
+    api.store.delete(kvKeys.model("kser-din-v3"));
+    const status: string[] = [];
+    await run({ kind: "status" }, false, (l) => status.push(l));
+    expect(status.filter((l) => l.startsWith("warning:"))).toEqual([
+      expect.stringMatching(/^warning: model kser-din-v3 has no manifest on .*: its users get the fallback or a 503$/),
+    ]);
   });
 
   it("keeps at most the last 20 configs in the history", async () => {

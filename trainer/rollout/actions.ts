@@ -74,7 +74,10 @@ export async function runRollout(target: KvTarget, action: RolloutAction, option
 
   if (action.kind === "status") {
     print(`rollout on ${target.description}:`);
-    for (const line of describeConfig(requireLive(live))) print(line);
+    const current = requireLive(live);
+    for (const line of describeConfig(current)) print(line);
+    for (const id of await unpublishedModels(target, current))
+      print(`warning: model ${id} has no manifest on ${target.description}: its users get the fallback or a 503`);
     print(`history: ${history.length} previous config(s)${history.length ? `, newest from ${history.at(-1)!.updatedAt}` : ""}`);
     return { before: live, after: live, written: false, historyLength: history.length };
   }
