@@ -2,7 +2,7 @@
  * The wasm layout kernels (Transpose of the last two axes, Concat / SplitV along any axis, Sum of a matrix over axis 0
  * and of any tensor over adjacent middle axes), the row gather (GatherV2 along axis 0) and Slice (up to 4 axes) give
  * the cpu backend's values, on float32 and int32, including the cases they hand back to the original kernels (other
- * perms, innermost or all axes, 5-axis slices); Concat, SplitV, the row gather, slices and the sums in our wasm kernel
+ * perms, innermost or all axes, 5-axis slices); Transpose, Concat, SplitV, the row gather, slices and the sums in our wasm kernel
  * give exactly the bits of the JS loops (or tfjs-wasm's kernels) they replaced, and both refuse an id out of range.
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -29,6 +29,10 @@ function cases() {
       t3: tf.transpose(x, [0, 2, 1]),
       tOther: tf.transpose(x, [1, 0, 2]),
       tInt: tf.transpose(ints),
+      // Fewer than 4 rows or columns (no whole 4 x 4 block), and a batch of matrices over more than one band of rows.
+      tThin: tf.transpose(tf.slice(m, [0, 0], [3, 45])),
+      tNarrow: tf.transpose(tf.slice(m, [0, 0], [74, 3])),
+      tBands: tf.transpose(tf.reshape(tf.concat([x, x], 2), [6, 74, 15]), [0, 2, 1]),
       concat: tf.concat([parts[3], parts[0], parts[2]], 1),
       concat0: tf.concat([m, m], 0),
       concatInt: tf.concat([ints, ints], 1),
@@ -80,9 +84,9 @@ describe("wasm layout kernels", () => {
     const { module, calls } = wasmLayoutStatus();
     expect(module).not.toBeNull();
     const withKernel = cases();
-    // At least: Concat x4 (concat, concatInt, the gradient case), SplitV x2, Sum over axis 0 x2 and over middle axes
-    // x4, GatherV2 x3, Slice x5.
-    expect(wasmLayoutStatus().calls - calls).toBeGreaterThanOrEqual(20);
+    // At least: Transpose x8, Concat x4 (concat, concatInt, the gradient case), SplitV x2, Sum over axis 0 x2 and over
+    // middle axes x4, GatherV2 x3, Slice x5.
+    expect(wasmLayoutStatus().calls - calls).toBeGreaterThanOrEqual(28);
     enableWasmLayout(null);
     try {
       const withLoops = cases();

@@ -305,9 +305,14 @@ export function registerLayoutFixes(): void {
       perm.map((p) => x.shape[p]),
       x.dtype,
     );
+    const mat = rows * cols;
+    const layout = layoutFor(backend);
+    if (layout) {
+      if (mat > 0) layout.transpose(offsetOf(backend, x), offsetOf(backend, out), rows, cols, sizeOf(x.shape) / mat);
+      return out;
+    }
     const src = backend.typedArrayFromHeap!(x);
     const dst = backend.typedArrayFromHeap!(out);
-    const mat = rows * cols;
     for (let off = 0; off < src.length; off += mat) transposeBlock(src, off, dst, off, rows, cols);
     return out;
   });

@@ -19,7 +19,7 @@
  */
 import v8 from "node:v8";
 import { type GemmJob, GemmThreads, type GemmWorkLayout, splitGemm } from "./gemm-threads.ts";
-import { assembleWat } from "./wat.ts";
+import { assembleWat, lanes32 } from "./wat.ts";
 
 /**
  * Rows of C per tile: 4 x 8 keeps 8 accumulators, B's two vectors and the four broadcasts V8 hoists within the 15
@@ -71,9 +71,6 @@ export interface WasmGemm {
 
 const madd = (fused: boolean, a: string, b: string, c: string) =>
   fused ? `(f32x4.relaxed_madd ${a} ${b} ${c})` : `(f32x4.add (f32x4.mul ${a} ${b}) ${c})`;
-
-/** The bytes of `i8x16.shuffle` that pick these four 32-bit lanes out of its two operands (0-3 first, 4-7 second). */
-const lanes32 = (...lanes: number[]) => lanes.flatMap((l) => [0, 1, 2, 3].map((b) => 4 * l + b)).join(" ");
 
 /** Accumulator locals of an `rows` x 8 tile of C. */
 const accumulatorLocals = (rows: number) => [...Array(rows).keys()].map((i) => `(local $acc${i}a v128) (local $acc${i}b v128)`).join(" ");

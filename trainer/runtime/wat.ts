@@ -33,3 +33,5 @@ export const promoteLow = (x: string) => `(f64x2.promote_low_f32x4 ${x})`;
 export const promoteHigh = (x: string) => `(f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${x} ${x}))`;
 /** WAT joining the low two float32 lanes of `a` and of `b` (e.g. two f32x4.demote_f64x2_zero results) into one f32x4. */
 export const joinLow = (a: string, b: string) => `(i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 ${a} ${b})`;
+/** The bytes of `i8x16.shuffle` that pick these four 32-bit lanes out of its two operands (0-3 first, 4-7 second). */
+export const lanes32 = (...lanes: number[]) => lanes.flatMap((l) => [0, 1, 2, 3].map((b) => 4 * l + b)).join(" ");
