@@ -7,7 +7,7 @@
  *    one-thread result to the bit, and both helpers take a piece of every product;
  *  - under the wasm backend, plain, batched (also with one side shared), transposed, one-column and fused products
  *    and their gradients equal the cpu backend's; the eligible ones go through our kernel, the others (tiny, other
- *    activations, batch axes broadcast both ways, a single product with fewer than 8 rows) keep tfjs's.
+ *    activations, batch axes broadcast both ways, a single product with fewer than 8 rows either way round) keep tfjs's.
  */
 
 import { Worker } from "node:worker_threads";
@@ -346,9 +346,11 @@ function productCases() {
       sharedA: tf.matMul(t([1, 67, 40], 19), t([3, 40, 19], 20)),
       narrow: tf.matMul(x, t([40, 5], 12)),
       oneColumnBatched: tf.matMul(t([3, 300, 40], 22), t([3, 40, 1], 23)),
-      // Handed back to tfjs's kernels: another activation, batch axes broadcast both ways, a single product with one
-      // column (computed as its transpose: one row).
+      // One column, single product: as it is (its transpose would have one row, which only tfjs's kernel takes).
       oneColumn: tf.matMul(t([900, 40], 26), t([40, 1], 21)),
+      // The weight gradient of a layer with one output, h^T dy.
+      oneOutputWeightGrad: tf.matMul(t([1000, 40], 27), t([1000, 1], 28), true, false),
+      // Handed back to tfjs's kernels: another activation, batch axes broadcast both ways.
       elu: tf.fused.matMul({ a: x, b: w, bias, activation: "elu" }),
       crossBroadcast: tf.matMul(t([2, 1, 67, 40], 24), t([1, 3, 40, 19], 25)),
       // Gradients of a dense relu layer: d/dx, d/dw, d/db all go through matMul with transposes.
@@ -372,8 +374,8 @@ describe("wasm GEMM kernels in tfjs", () => {
     const before = status.productsComputed;
     const wasm = productCases();
     const routed = wasmGemmStatus().productsComputed - before;
-    // 14 eligible forward products, the fused forward of the gradient case and its two products (dx, dw).
-    expect(routed).toBe(17);
+    // 16 eligible forward products, the fused forward of the gradient case and its two products (dx, dw).
+    expect(routed).toBe(19);
     await import("@tensorflow/tfjs-backend-cpu");
     await tf.setBackend("cpu");
     const cpu = productCases();
@@ -385,8 +387,9 @@ describe("wasm GEMM kernels in tfjs", () => {
       tf.fused.matMul({ a: tf.ones([67, 40]), b: tf.ones([40, 19]), activation: "elu" }).dataSync();
       tf.matMul(tf.ones([2, 1, 67, 40]), tf.ones([1, 3, 40, 19])).dataSync();
       tf.matMul(tf.ones([2, 2]), tf.ones([2, 8])).dataSync();
-      tf.matMul(tf.ones([900, 40]), tf.ones([40, 1])).dataSync();
       tf.matMul(tf.ones([4, 900]), tf.ones([900, 40])).dataSync();
+      // Under 8 rows either way round.
+      tf.matMul(tf.ones([4096, 4]), tf.ones([4096, 4]), true, false).dataSync();
     });
     expect(wasmGemmStatus().productsComputed).toBe(mark);
   });
