@@ -164,7 +164,7 @@ console.log(
     wasmGemm: backend === "wasm" ? wasmGemmStatus() : null,
     /** Whether AdamW ran in our wasm kernel (KSER_WASM_ADAMW) or the JS loop. */
     adamw: backend === "wasm" && enabledWasmAdamW() ? "kser wasm kernel" : "JS loop",
-    /** Whether the layout kernel's copies, gathers, slices and sums ran in our wasm kernel (KSER_WASM_LAYOUT), and its calls. */
+    /** Whether the layout kernel's copies, transposes, gathers, slices and sums ran in our wasm kernel (KSER_WASM_LAYOUT), and its calls. */
     layout: backend === "wasm" ? { kernel: wasmLayoutStatus().module !== null, calls: wasmLayoutStatus().calls } : null,
     kser1024: b1024,
     kser8192: b8192,

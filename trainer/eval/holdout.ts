@@ -11,6 +11,7 @@ import { CHUNK_KINDS, type KnowledgeBank, type PreparedDataset, type SampleSplit
 import { getExtractor } from "../models/registry.ts";
 import { ParamStore, TfOps } from "../ops/tf-ops.ts";
 import { featureFeeds, forwardTf, type PredictBatch, type TrainedModel } from "../train/model.ts";
+import { UserFacingError } from "../util/errors.ts";
 import { auc, gauc, logloss } from "./metrics.ts";
 
 export interface HoldoutMetrics {
@@ -40,18 +41,22 @@ function splitFor(model: TrainedModel, data: PreparedDataset, split: SampleSplit
   const same = JSON.stringify(model.vocabulary.fields) === JSON.stringify(data.vocabulary.fields);
   if (same) return split;
   if (model.spec.historyLength !== data.spec.historyLength)
-    throw new Error(`the champion was trained with history length ${model.spec.historyLength}, this run uses ${data.spec.historyLength}`);
+    throw new UserFacingError(
+      `the model was trained with history length ${model.spec.historyLength}, the dataset has ${data.spec.historyLength}`,
+    );
   const maps = (fields: { name: string }[], own: { name: string }[]) =>
     own.map((f) => {
       const source = data.vocabulary.fields[f.name];
-      if (!source || !fields.some((g) => g.name === f.name)) throw new Error(`field ${f.name} is missing from this run's data`);
+      if (!source || !fields.some((g) => g.name === f.name))
+        throw new UserFacingError(`the model's field ${f.name} is missing from the dataset`);
       return remap(source, model.vocabulary.fields[f.name]);
     });
   const itemMaps = maps(data.spec.itemFields, model.spec.itemFields);
   const userMaps = maps(data.spec.userFields, model.spec.userFields);
   const Fi = itemMaps.length;
   const Fu = userMaps.length;
-  if (Fi !== data.spec.itemFields.length || Fu !== data.spec.userFields.length) throw new Error("the champion's feature fields differ");
+  if (Fi !== data.spec.itemFields.length || Fu !== data.spec.userFields.length)
+    throw new UserFacingError("the model's feature fields differ from the dataset's");
   const map = (arr: Int32Array, m: Int32Array[]) => Int32Array.from(arr, (v, i) => m[i % m.length][v]);
   return {
     ...split,
@@ -94,7 +99,7 @@ export async function evaluateOnHoldout(
   const encoded = splitFor(model, data, split);
   const cfg = model.config;
   const usesKnowledge = getExtractor(cfg.extractor).usesKnowledge && cfg.knowledge !== null;
-  if (usesKnowledge && !bank) throw new Error(`model ${cfg.backbone}+${cfg.extractor} needs the knowledge bank`);
+  if (usesKnowledge && !bank) throw new UserFacingError(`model ${cfg.backbone}+${cfg.extractor} needs the knowledge bank`);
   const Fi = data.spec.itemFields.length;
   const Fu = data.spec.userFields.length;
   const L = data.spec.historyLength;

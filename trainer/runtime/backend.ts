@@ -128,7 +128,7 @@ async function useWasmLayout(): Promise<void> {
 
 function describeWasmKernels(): string {
   const layout = process.env.KSER_NO_LAYOUT_FIXES === "1" ? "tfjs's own" : wasmLayoutStatus().module ? "kser wasm kernel" : "JS loops";
-  return `matrix products: ${describeWasmGemm()}; AdamW: ${enabledWasmAdamW() ? "kser wasm kernel" : "JS loop"}; copies, gathers, slices and sums: ${layout}`;
+  return `matrix products: ${describeWasmGemm()}; AdamW: ${enabledWasmAdamW() ? "kser wasm kernel" : "JS loop"}; copies, transposes, gathers, slices and sums: ${layout}`;
 }
 
 /**

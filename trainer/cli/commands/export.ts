@@ -40,7 +40,12 @@ function checkOut(dir: string): void {
 async function recordedStrategy(modelDir: string): Promise<Strategy> {
   for (const file of [path.join(modelDir, "metrics.json"), path.join(path.dirname(modelDir), "metrics.json")]) {
     if (!existsSync(file)) continue;
-    const strategy = (JSON.parse(await readFile(file, "utf8")) as { strategy?: unknown }).strategy;
+    let strategy: unknown;
+    try {
+      strategy = (JSON.parse(await readFile(file, "utf8")) as { strategy?: unknown }).strategy;
+    } catch (error) {
+      throw new UserFacingError(`${file}: not valid JSON (${(error as Error).message})`);
+    }
     if (typeof strategy === "string" && (STRATEGIES as readonly string[]).includes(strategy)) return strategy as Strategy;
   }
   return "all-params";
