@@ -8,15 +8,23 @@ import { getExtractor } from "../models/registry.ts";
 import type { TrainedModel } from "../train/model.ts";
 import { UserFacingError } from "../util/errors.ts";
 
-/** The bank at `bankDir` for a knowledge model (required), null for one without knowledge (a given bank is noted). */
-export function knowledgeFor(model: TrainedModel, bankDir: string | undefined, note: (line: string) => void): StoredBank | null {
+/**
+ * The bank at `bankDir` for a knowledge model (required), null for one without knowledge (a given bank is noted).
+ * `load` reads it (a caller checking several models passes one that reads it once).
+ */
+export function knowledgeFor(
+  model: TrainedModel,
+  bankDir: string | undefined,
+  note: (line: string) => void,
+  load: (dir: string) => StoredBank = loadBank,
+): StoredBank | null {
   const cfg = model.config;
   if (!getExtractor(cfg.extractor).usesKnowledge || !cfg.knowledge) {
     if (bankDir) note(`note: ${cfg.extractor} reads no knowledge; --bank is not used`);
     return null;
   }
   if (!bankDir) throw new UserFacingError(`${cfg.backbone} + ${cfg.extractor} reads knowledge: give --bank DIR`);
-  const bank = loadBank(bankDir);
+  const bank = load(bankDir);
   for (const side of ["user", "item"] as const) {
     const want = cfg.knowledge[side];
     const have = bank[side];

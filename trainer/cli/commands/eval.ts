@@ -7,6 +7,7 @@ import { writeFile } from "node:fs/promises";
 import { type Command, Option } from "commander";
 import { loadDataset } from "../../data/store.ts";
 import { evaluateOnHoldout } from "../../eval/holdout.ts";
+import { loadBank, type StoredBank } from "../../knowledge/bank.ts";
 import { type BackendPreference, initBackend } from "../../runtime/backend.ts";
 import { loadModelFolder } from "../../train/checkpoint.ts";
 import { UserFacingError } from "../../util/errors.ts";
@@ -27,7 +28,9 @@ export function register(program: Command): void {
     .action(async (opts: { model: string[]; data: string; bank?: string; split: "test" | "valid"; out?: string; backend: string }) => {
       if (opts.model.length === 0) throw new UserFacingError("give at least one --model DIR");
       const models = await Promise.all(opts.model.map((dir) => loadModelFolder(dir)));
-      const banks = models.map(({ model }) => knowledgeFor(model, opts.bank, (line) => console.log(line)));
+      let loaded: StoredBank | undefined;
+      const loadOnce = (dir: string) => (loaded ??= loadBank(dir));
+      const banks = models.map(({ model }) => knowledgeFor(model, opts.bank, (line) => console.log(line), loadOnce));
       const data = await loadDataset(opts.data);
       if (data[opts.split].count === 0) throw new UserFacingError(`${opts.data}: the ${opts.split} split has no samples`);
       await initBackend(opts.backend as BackendPreference, (line) => console.log(line));

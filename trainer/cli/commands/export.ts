@@ -129,7 +129,7 @@ export function register(program: Command): void {
         console.log(
           `exported ${summary.modelId} (${strategy}): ${summary.entries} KV entries, model ${(summary.modelBytes / 1e6).toFixed(2)} MB, ` +
             `parity ${summary.parity.toExponential(2)} over ${summary.parityCandidates} candidates, ` +
-            `ONNX chain p95 ${summary.latencyMs.p95.toFixed(2)} ms for ${summary.latencyMs.candidates} candidates`,
+            `ONNX chain (user and item extractor, backbone; onnxruntime-web, 1 thread) p95 ${summary.latencyMs.p95.toFixed(2)} ms for ${summary.latencyMs.candidates} candidates`,
         );
         console.log(`wrote ${opts.out}${onnxFiles.length ? ` and ${onnxFiles.join(", ")}` : ""}`);
         console.log(
