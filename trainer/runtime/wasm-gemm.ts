@@ -248,6 +248,27 @@ function moduleWat(fused: boolean, shared: boolean): string {
       (local $transposedLanes i32) (local $transposedSteps i32)
     (local.set $rs (i32.shl (local.get $rs) (i32.const 2)))
     (local.set $cs (i32.shl (local.get $cs) (i32.const 2)))
+    ;; Row-major B with two or more full panels: row by row, each row's 8-float runs to every panel, so B is read
+    ;; once front to back instead of once per panel down a column of runs (a long K then misses the cache).
+    (if (i32.and (i32.eq (local.get $cs) (i32.const 4)) (i32.ge_u (local.get $n) (i32.const 16))) (then
+      (local.set $lanes (i32.shr_u (local.get $n) (i32.const 3)))
+      (local.set $transposedSteps (i32.shl (local.get $k) (i32.const 5)))
+      (local.set $p (i32.const 0))
+      (loop $packRows
+        (local.set $src (i32.add (local.get $b) (i32.mul (local.get $p) (local.get $rs))))
+        (local.set $to (i32.add (local.get $dst) (i32.shl (local.get $p) (i32.const 5))))
+        (local.set $q (local.get $lanes))
+        (loop $runs
+          (v128.store (local.get $to) (v128.load (local.get $src)))
+          (v128.store offset=16 (local.get $to) (v128.load offset=16 (local.get $src)))
+          (local.set $src (i32.add (local.get $src) (i32.const 32)))
+          (local.set $to (i32.add (local.get $to) (local.get $transposedSteps)))
+          (local.set $q (i32.sub (local.get $q) (i32.const 1)))
+          (br_if $runs (local.get $q)))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br_if $packRows (i32.lt_u (local.get $p) (local.get $k))))
+      (local.set $j (i32.shl (local.get $lanes) (i32.const 3)))
+      (local.set $dst (i32.add (local.get $dst) (i32.mul (local.get $lanes) (local.get $transposedSteps))))))
     (block $done (loop $panels
       (br_if $done (i32.ge_u (local.get $j) (local.get $n)))
       (local.set $lanes (select (i32.const 8) (i32.sub (local.get $n) (local.get $j))
