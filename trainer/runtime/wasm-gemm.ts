@@ -239,18 +239,18 @@ function moduleWat(fused: boolean, shared: boolean): string {
       (local.set $tiles (i32.sub (local.get $tiles) (i32.const 1)))
       (br_if $eachTile (local.get $tiles))))))
 
-  ;; Packs B (k x n, element strides rs / cs) into panels of 8 columns, zero-padded: [ceil(n/8)][k][8]. Per panel:
-  ;; rows of 8 adjacent floats are copied a vector per step; adjacent steps (a transposed B) are transposed four
-  ;; lanes and four steps at a time; whatever is left (the last steps, a partial panel's lanes, other strides) is
-  ;; copied lane by lane, each lane a strided run along K.
+  ;; Packs B (k x n, element strides rs / cs) into panels of 8 columns, zero-padded: [ceil(n/8)][k][8]. The full
+  ;; panels of a row-major B are filled row by row, two vectors per panel; then per panel: adjacent steps (a
+  ;; transposed B) are transposed four lanes and four steps at a time; whatever is left (the last steps, a partial
+  ;; panel's lanes, other strides) is copied lane by lane, each lane a strided run along K.
   (func $pack (param $b i32) (param $rs i32) (param $cs i32) (param $k i32) (param $n i32) (param $dst i32)
       (local $j i32) (local $p i32) (local $q i32) (local $lanes i32) (local $src i32) (local $to i32)
       (local $transposedLanes i32) (local $transposedSteps i32)
     (local.set $rs (i32.shl (local.get $rs) (i32.const 2)))
     (local.set $cs (i32.shl (local.get $cs) (i32.const 2)))
-    ;; Row-major B with two or more full panels: row by row, each row's 8-float runs to every panel, so B is read
-    ;; once front to back instead of once per panel down a column of runs (a long K then misses the cache).
-    (if (i32.and (i32.eq (local.get $cs) (i32.const 4)) (i32.ge_u (local.get $n) (i32.const 16))) (then
+    ;; Row-major B's full panels: row by row, each row's 8-float runs to every panel, so B is read once front to
+    ;; back instead of once per panel down a column of runs (a long K then misses the cache).
+    (if (i32.and (i32.eq (local.get $cs) (i32.const 4)) (i32.ge_u (local.get $n) (i32.const 8))) (then
       (local.set $lanes (i32.shr_u (local.get $n) (i32.const 3)))
       (local.set $transposedSteps (i32.shl (local.get $k) (i32.const 5)))
       (local.set $p (i32.const 0))
@@ -286,19 +286,7 @@ function moduleWat(fused: boolean, shared: boolean): string {
           (local.set $to (i32.add (local.get $to) (i32.const 32)))
           (local.set $p (i32.sub (local.get $p) (i32.const 1)))
           (br_if $zero (local.get $p)))))
-      (if (i32.and (i32.eq (local.get $lanes) (i32.const 8)) (i32.eq (local.get $cs) (i32.const 4)))
-        (then
-          (local.set $p (i32.const 0))
-          (local.set $to (local.get $dst))
-          (loop $rows
-            (v128.store (local.get $to) (v128.load (local.get $src)))
-            (v128.store offset=16 (local.get $to) (v128.load offset=16 (local.get $src)))
-            (local.set $to (i32.add (local.get $to) (i32.const 32)))
-            (local.set $src (i32.add (local.get $src) (local.get $rs)))
-            (local.set $p (i32.add (local.get $p) (i32.const 1)))
-            (br_if $rows (i32.lt_u (local.get $p) (local.get $k))))
-          (local.set $lanes (i32.const 0)))
-        (else (if (i32.eq (local.get $rs) (i32.const 4)) (then
+      (if (i32.eq (local.get $rs) (i32.const 4)) (then
           (local.set $transposedLanes (i32.and (local.get $lanes) (i32.const -4)))
           (local.set $transposedSteps (i32.and (local.get $k) (i32.const -4)))
           (local.set $q (i32.const 0))
@@ -307,7 +295,7 @@ function moduleWat(fused: boolean, shared: boolean): string {
             (call $transposeSteps (i32.add (local.get $src) (i32.mul (local.get $q) (local.get $cs))) (local.get $cs)
               (i32.shr_u (local.get $k) (i32.const 2)) (i32.add (local.get $dst) (i32.shl (local.get $q) (i32.const 2))) (i32.const 32))
             (local.set $q (i32.add (local.get $q) (i32.const 4)))
-            (br $groups)))))))
+            (br $groups)))))
       ;; Lane by lane: the transposed lanes from their last steps on, the other lanes from step 0.
       (local.set $q (i32.const 0))
       (block $lanesDone (loop $eachLane
