@@ -12,6 +12,7 @@ import { type BackendPreference, initBackend } from "../../runtime/backend.ts";
 import { loadModelFolder } from "../../train/checkpoint.ts";
 import { UserFacingError } from "../../util/errors.ts";
 import { knowledgeFor } from "../model-inputs.ts";
+import { backendOption } from "../options.ts";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -24,7 +25,7 @@ export function register(program: Command): void {
     .option("--bank <dir>", "knowledge bank for knowledge models (the one they were trained with)")
     .addOption(new Option("--split <name>", "which split").choices(["test", "valid"]).default("test"))
     .option("--out <file>", "also write the results as JSON")
-    .addOption(new Option("--backend <name>", "tfjs backend").choices(["auto", "tensorflow", "webgpu", "wasm", "cpu"]).default("auto"))
+    .addOption(backendOption())
     .action(async (opts: { model: string[]; data: string; bank?: string; split: "test" | "valid"; out?: string; backend: string }) => {
       if (opts.model.length === 0) throw new UserFacingError("give at least one --model DIR");
       const models = await Promise.all(opts.model.map((dir) => loadModelFolder(dir)));

@@ -6,24 +6,19 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { type Command, InvalidArgumentError, Option } from "commander";
+import type { Command } from "commander";
 import { loadDataset } from "../../data/store.ts";
 import { exportModel } from "../../export/export-model.ts";
 import { writeBundle } from "../../publish/kv-bundle.ts";
-import { initBackend } from "../../runtime/backend.ts";
+import { type BackendPreference, initBackend } from "../../runtime/backend.ts";
 import { loadModelFolder } from "../../train/checkpoint.ts";
 import { STRATEGIES, type Strategy } from "../../train/strategy.ts";
 import { UserFacingError } from "../../util/errors.ts";
 import { knowledgeFor } from "../model-inputs.ts";
+import { backendOption, positive } from "../options.ts";
 
 /** The demo's and the nightly default's bound: float32 graphs in two runtimes agree far closer than this. */
 const DEFAULT_MAX_PARITY = 1e-5;
-
-const positive = (integer: boolean) => (value: string) => {
-  const n = Number(value);
-  if (!(n > 0) || (integer && !Number.isInteger(n))) throw new InvalidArgumentError(`must be a positive ${integer ? "whole " : ""}number`);
-  return n;
-};
 
 /**
  * `--out` is replaced as a whole (writeBundle swaps directories), so only a new path, an empty folder or a
@@ -74,11 +69,7 @@ export function register(program: Command): void {
     .option("--onnx <dir>", "also write the graphs as backbone.onnx, user-extractor.onnx, item-extractor.onnx")
     .option("--latency-candidates <n>", "candidates per request when timing the ONNX chain", positive(true), 100)
     .option("--max-parity <x>", "largest |ONNX - tfjs| score difference accepted", positive(false), DEFAULT_MAX_PARITY)
-    .addOption(
-      new Option("--backend <name>", "tfjs backend for the parity check")
-        .choices(["auto", "tensorflow", "webgpu", "wasm", "cpu"])
-        .default("auto"),
-    )
+    .addOption(backendOption("tfjs backend for the parity check"))
     .addHelpText("after", "\nThen: kser publish --bundle <out> [--target cloudflare], and kser rollout ramp|set with the printed model id.")
     .action(
       async (opts: {
@@ -98,7 +89,7 @@ export function register(program: Command): void {
         if (mismatch) throw new UserFacingError(`${opts.data} is not the dataset ${modelDir} was trained on (vocabulary ${mismatch})`);
         const bank = knowledgeFor(model, opts.bank, (line) => console.log(line));
 
-        const backend = await initBackend(opts.backend as Parameters<typeof initBackend>[0], (m) => console.log(m));
+        const backend = await initBackend(opts.backend as BackendPreference, (m) => console.log(m));
         const strategy = await recordedStrategy(modelDir);
         const { summary, built } = await exportModel(model, data, bank, {
           latencyCandidates: opts.latencyCandidates,

@@ -6,7 +6,7 @@
 
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
-import { InvalidArgumentError, Option } from "commander";
+import { Option } from "commander";
 import { prepareDataset } from "../../data/prepare.ts";
 import { loadDataset } from "../../data/store.ts";
 import { generateSyntheticDataset } from "../../data/synthetic.ts";
@@ -20,12 +20,7 @@ import { parseSchedule } from "../../train/schedule.ts";
 import { STRATEGIES, type Strategy } from "../../train/strategy.ts";
 import { trainModel } from "../../train/train.ts";
 import { UserFacingError } from "../../util/errors.ts";
-
-const positive = (integer: boolean) => (value: string) => {
-  const n = Number(value);
-  if (!(n > 0) || (integer && !Number.isInteger(n))) throw new InvalidArgumentError(`must be a positive ${integer ? "whole " : ""}number`);
-  return n;
-};
+import { backendOption, positive } from "../options.ts";
 
 export function register(program: Command): void {
   program
@@ -44,7 +39,7 @@ export function register(program: Command): void {
     .option("--schedule <spec>", "constant[:warmup] | cosine[:warmup[:minLr]] | step:every:factor[:warmup]", "constant")
     .option("--embedding-dim <n>", "embedding size", positive(true), 32)
     .option("--seed <n>", "seed", (v) => Number(v), 42)
-    .addOption(new Option("--backend <name>", "tfjs backend").choices(["auto", "tensorflow", "webgpu", "wasm", "cpu"]).default("auto"))
+    .addOption(backendOption())
     .requiredOption("--out <dir>", "run folder: checkpoint/, model/, metrics.json, gates.json")
     .action(async (opts) => {
       if (!backboneNames().includes(opts.backbone))
