@@ -19,7 +19,7 @@
  */
 import v8 from "node:v8";
 import { type GemmJob, GemmThreads, type GemmWorkLayout, splitGemm } from "./gemm-threads.ts";
-import { assembleWat, lanes32 } from "./wat.ts";
+import { assembleWat, transpose4x4 } from "./wat.ts";
 
 /**
  * Rows of C per tile: 4 x 8 keeps 8 accumulators, B's two vectors and the four broadcasts V8 hoists within the 15
@@ -186,18 +186,13 @@ function moduleWat(fused: boolean, shared: boolean): string {
       (local.set $r1 (v128.load (local.get $s1)))
       (local.set $r2 (v128.load (local.get $s2)))
       (local.set $r3 (v128.load (local.get $s3)))
-      (local.set $lo01 (i8x16.shuffle ${lanes32(0, 4, 1, 5)} (local.get $r0) (local.get $r1)))
-      (local.set $lo23 (i8x16.shuffle ${lanes32(0, 4, 1, 5)} (local.get $r2) (local.get $r3)))
-      (local.set $hi01 (i8x16.shuffle ${lanes32(2, 6, 3, 7)} (local.get $r0) (local.get $r1)))
-      (local.set $hi23 (i8x16.shuffle ${lanes32(2, 6, 3, 7)} (local.get $r2) (local.get $r3)))
-      (v128.store (local.get $dst) (i8x16.shuffle ${lanes32(0, 1, 4, 5)} (local.get $lo01) (local.get $lo23)))
-      (local.set $dst (i32.add (local.get $dst) (local.get $dstStep)))
-      (v128.store (local.get $dst) (i8x16.shuffle ${lanes32(2, 3, 6, 7)} (local.get $lo01) (local.get $lo23)))
-      (local.set $dst (i32.add (local.get $dst) (local.get $dstStep)))
-      (v128.store (local.get $dst) (i8x16.shuffle ${lanes32(0, 1, 4, 5)} (local.get $hi01) (local.get $hi23)))
-      (local.set $dst (i32.add (local.get $dst) (local.get $dstStep)))
-      (v128.store (local.get $dst) (i8x16.shuffle ${lanes32(2, 3, 6, 7)} (local.get $hi01) (local.get $hi23)))
-      (local.set $dst (i32.add (local.get $dst) (local.get $dstStep)))
+      ${transpose4x4.pairs}
+      ${transpose4x4.columns
+        .map(
+          (column) => `(v128.store (local.get $dst) ${column})
+      (local.set $dst (i32.add (local.get $dst) (local.get $dstStep)))`,
+        )
+        .join("\n      ")}
       (local.set $src (i32.add (local.get $src) (i32.const 16)))
       (local.set $s1 (i32.add (local.get $s1) (i32.const 16)))
       (local.set $s2 (i32.add (local.get $s2) (i32.const 16)))

@@ -15,7 +15,7 @@
  */
 
 import { wasmHeapOf } from "./wasm-heap.ts";
-import { assembleWat, joinLow, lanes32, promoteHigh, promoteLow } from "./wat.ts";
+import { assembleWat, joinLow, promoteHigh, promoteLow, transpose4x4 } from "./wat.ts";
 
 /** Accumulators of one column block: 4 f64x2 = 8 columns. */
 const BLOCK = 8;
@@ -290,17 +290,12 @@ function moduleWat(): string {
             (local.set $r1 (v128.load (i32.add (local.get $s) (local.get $srcRow))))
             (local.set $r2 (v128.load (i32.add (local.get $s) (i32.shl (local.get $srcRow) (i32.const 1)))))
             (local.set $r3 (v128.load (i32.add (local.get $s) (i32.mul (local.get $srcRow) (i32.const 3)))))
-            (local.set $lo01 (i8x16.shuffle ${lanes32(0, 4, 1, 5)} (local.get $r0) (local.get $r1)))
-            (local.set $lo23 (i8x16.shuffle ${lanes32(0, 4, 1, 5)} (local.get $r2) (local.get $r3)))
-            (local.set $hi01 (i8x16.shuffle ${lanes32(2, 6, 3, 7)} (local.get $r0) (local.get $r1)))
-            (local.set $hi23 (i8x16.shuffle ${lanes32(2, 6, 3, 7)} (local.get $r2) (local.get $r3)))
+            ${transpose4x4.pairs}
             (local.set $d (i32.add (local.get $dst) (i32.add (i32.mul (local.get $j) (local.get $dstRow)) (i32.shl (local.get $i) (i32.const 2)))))
-            (v128.store (local.get $d) (i8x16.shuffle ${lanes32(0, 1, 4, 5)} (local.get $lo01) (local.get $lo23)))
-            (v128.store (i32.add (local.get $d) (local.get $dstRow)) (i8x16.shuffle ${lanes32(2, 3, 6, 7)} (local.get $lo01) (local.get $lo23)))
-            (v128.store (i32.add (local.get $d) (i32.shl (local.get $dstRow) (i32.const 1)))
-              (i8x16.shuffle ${lanes32(0, 1, 4, 5)} (local.get $hi01) (local.get $hi23)))
-            (v128.store (i32.add (local.get $d) (i32.mul (local.get $dstRow) (i32.const 3)))
-              (i8x16.shuffle ${lanes32(2, 3, 6, 7)} (local.get $hi01) (local.get $hi23)))
+            (v128.store (local.get $d) ${transpose4x4.columns[0]})
+            (v128.store (i32.add (local.get $d) (local.get $dstRow)) ${transpose4x4.columns[1]})
+            (v128.store (i32.add (local.get $d) (i32.shl (local.get $dstRow) (i32.const 1))) ${transpose4x4.columns[2]})
+            (v128.store (i32.add (local.get $d) (i32.mul (local.get $dstRow) (i32.const 3))) ${transpose4x4.columns[3]})
             (local.set $i (i32.add (local.get $i) (i32.const 4)))
             (br $blocks)))
           (local.set $j (i32.add (local.get $j) (i32.const 4)))

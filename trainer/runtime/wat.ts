@@ -34,4 +34,21 @@ export const promoteHigh = (x: string) => `(f64x2.promote_low_f32x4 (i8x16.shuff
 /** WAT joining the low two float32 lanes of `a` and of `b` (e.g. two f32x4.demote_f64x2_zero results) into one f32x4. */
 export const joinLow = (a: string, b: string) => `(i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 ${a} ${b})`;
 /** The bytes of `i8x16.shuffle` that pick these four 32-bit lanes out of its two operands (0-3 first, 4-7 second). */
-export const lanes32 = (...lanes: number[]) => lanes.flatMap((l) => [0, 1, 2, 3].map((b) => 4 * l + b)).join(" ");
+const lanes32 = (...lanes: number[]) => lanes.flatMap((l) => [0, 1, 2, 3].map((b) => 4 * l + b)).join(" ");
+
+/**
+ * A 4 x 4 transpose of the float rows in v128 locals $r0..$r3: `pairs` sets the locals $lo01, $lo23, $hi01, $hi23
+ * (interleaved row pairs), after which `columns[q]` is column q of the input as one vector (GEMM packing, Transpose).
+ */
+export const transpose4x4 = {
+  pairs: `(local.set $lo01 (i8x16.shuffle ${lanes32(0, 4, 1, 5)} (local.get $r0) (local.get $r1)))
+      (local.set $lo23 (i8x16.shuffle ${lanes32(0, 4, 1, 5)} (local.get $r2) (local.get $r3)))
+      (local.set $hi01 (i8x16.shuffle ${lanes32(2, 6, 3, 7)} (local.get $r0) (local.get $r1)))
+      (local.set $hi23 (i8x16.shuffle ${lanes32(2, 6, 3, 7)} (local.get $r2) (local.get $r3)))`,
+  columns: [
+    `(i8x16.shuffle ${lanes32(0, 1, 4, 5)} (local.get $lo01) (local.get $lo23))`,
+    `(i8x16.shuffle ${lanes32(2, 3, 6, 7)} (local.get $lo01) (local.get $lo23))`,
+    `(i8x16.shuffle ${lanes32(0, 1, 4, 5)} (local.get $hi01) (local.get $hi23))`,
+    `(i8x16.shuffle ${lanes32(2, 3, 6, 7)} (local.get $hi01) (local.get $hi23))`,
+  ],
+};
