@@ -13,8 +13,9 @@ import { kvKeys } from "../../shared/kv-keys.ts";
 import { ROLLOUT_SCHEMA } from "../../shared/rollout.ts";
 import { blobEntry, jsonEntry, type KvBundle, valueBytes } from "../../trainer/publish/kv-bundle.ts";
 import { publishBundle } from "../../trainer/publish/publish.ts";
-import { localPersistPath } from "../../trainer/publish/targets/local.ts";
+import { localPersistPath, withRetries } from "../../trainer/publish/targets/local.ts";
 import { withTarget } from "../../trainer/publish/targets/open.ts";
+import { UserFacingError } from "../../trainer/util/errors.ts";
 
 describe("local wrangler state target", () => {
   it("publishes binary values that a separate getPlatformProxy on --persist-to X/v3 reads back intact", async () => {
@@ -68,5 +69,29 @@ describe("local wrangler state target", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it("retries a failed binding call and names the call when every attempt fails", async () => {
+    let calls = 0;
+    const flaky = async () => {
+      calls++;
+      if (calls < 3) throw new Error("false == true");
+      return "value";
+    };
+    expect(await withRetries("get k", flaky, 3, 1)).toBe("value");
+    expect(calls).toBe(3);
+
+    calls = 0;
+    const broken = async () => {
+      calls++;
+      throw new Error("false == true");
+    };
+    const failure = await withRetries("put blob/abc", broken, 3, 1).catch((e: unknown) => e);
+    expect(calls).toBe(3);
+    expect(failure).toBeInstanceOf(UserFacingError);
+    expect((failure as UserFacingError).exitCode).toBe(3);
+    expect((failure as Error).message).toBe(
+      "local KV put blob/abc failed after 3 attempts (wrangler's platform proxy): Error: false == true",
+    );
   });
 });

@@ -48,6 +48,28 @@ interface KvBinding {
 
 /** Parallel binding calls in flight; each is a loopback round trip to workerd. */
 const CONCURRENCY = 16;
+/**
+ * Attempts per binding call. The platform proxy very rarely answers a call with an unexpected status under load (it
+ * surfaced once, in a full parallel test run, as wrangler's bare `AssertionError: false == true`); every call here is
+ * idempotent (puts of fixed values, gets, deletes), so a retry is safe, and the final error says which call failed.
+ */
+const ATTEMPTS = 3;
+const RETRY_DELAY_MS = 200;
+
+/** Runs one binding call, retrying it; the error after the last attempt names the call. */
+export async function withRetries<T>(what: string, call: () => Promise<T>, attempts = ATTEMPTS, delayMs = RETRY_DELAY_MS): Promise<T> {
+  let last: unknown;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      last = error;
+      if (attempt < attempts) await new Promise((done) => setTimeout(done, delayMs * attempt));
+    }
+  }
+  const reason = last instanceof Error ? `${last.name}: ${last.message}` : String(last);
+  throw new UserFacingError(`local KV ${what} failed after ${attempts} attempts (wrangler's platform proxy): ${reason}`, 3);
+}
 
 async function inParallel<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -79,27 +101,28 @@ export async function openLocalTarget(options: LocalTargetOptions): Promise<KvTa
     description: `local wrangler state ${persistPath} (binding ${bindingName})`,
     cheapReads: true,
     async get(key) {
-      const value = await kv.get(key, "arrayBuffer");
+      const value = await withRetries(`get ${key}`, () => kv.get(key, "arrayBuffer"));
       return value === null ? null : new Uint8Array(value);
     },
     async putMany(pairs: KvPair[]) {
       await inParallel(pairs, async ({ key, value }) => {
         // Copy into an exact ArrayBuffer: a Uint8Array may view a larger, shared buffer.
-        await kv.put(key, typeof value === "string" ? value : value.slice().buffer);
+        const body = typeof value === "string" ? value : value.slice().buffer;
+        await withRetries(`put ${key}`, () => kv.put(key, body));
       });
     },
     async list(prefix) {
       const keys: string[] = [];
       let cursor: string | undefined;
       do {
-        const page = await kv.list({ prefix, cursor, limit: 1000 });
+        const page = await withRetries(`list ${prefix}`, () => kv.list({ prefix, cursor, limit: 1000 }));
         for (const k of page.keys) keys.push(k.name);
         cursor = page.list_complete ? undefined : page.cursor;
       } while (cursor);
       return keys;
     },
     async delete(keys) {
-      await inParallel(keys, (key) => kv.delete(key));
+      await inParallel(keys, (key) => withRetries(`delete ${key}`, () => kv.delete(key)));
     },
     async close() {
       if (closed) return;
