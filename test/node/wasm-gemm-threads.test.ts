@@ -1,49 +1,19 @@
 /**
  * The wasm GEMM with helper threads inside tfjs (KSER_WASM_THREADS=3, set before the backend starts; each test file
- * runs in its own process): a dense relu layer at batch 1024 and its gradients, and a batched product, equal the cpu
- * backend's, and the helpers computed pieces of them.
+ * runs in its own process), on tfjs-wasm's threaded build, whose heap is shared memory the helpers work on in place
+ * (the default): the products and gradients equal the cpu backend's (gemm-thread-cases.ts).
  */
-import * as tf from "@tensorflow/tfjs-core";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, it } from "vitest";
 import { initBackend } from "../../trainer/runtime/backend.ts";
-import { wasmGemmStatus } from "../../trainer/runtime/gemm-kernels.ts";
-import { expectSameValues, snapshot } from "./backend-compare.ts";
-
-function cases() {
-  return tf.tidy(() => {
-    const x = tf.randomNormal([1024, 160], 0, 1, "float32", 1);
-    const w = tf.randomNormal([160, 256], 0, 0.1, "float32", 2);
-    const bias = tf.randomNormal([256], 0, 0.1, "float32", 3);
-    const layer = (xs: tf.Tensor, ws: tf.Tensor, bs: tf.Tensor) => tf.sum(tf.relu(tf.add(tf.matMul(xs, ws), bs)));
-    const [dx, dw, db] = tf.grads(layer)([x, w, bias]);
-    const chunks = tf.randomNormal([600, 6, 128], 0, 1, "float32", 4);
-    return snapshot({
-      forward: tf.fused.matMul({ a: x, b: w, bias, activation: "relu" }),
-      dx,
-      dw,
-      db,
-      gram: tf.matMul(chunks, chunks, false, true),
-    });
-  });
-}
+import { expectHelperThreadsMatchCpu } from "./gemm-thread-cases.ts";
 
 beforeAll(async () => {
   process.env.KSER_WASM_THREADS = "3";
   await initBackend("wasm");
 });
 
-describe("wasm GEMM with helper threads in tfjs", () => {
-  it("gives the cpu backend's products and gradients, with pieces computed by the helpers", async () => {
-    const wasm = cases();
-    const status = wasmGemmStatus();
-    expect(status.threads).toBe(3);
-    // forward (fused), the tape's forward product, dx, dw: split in three; the batched Gram too.
-    expect(status.helperPieces).toBeGreaterThanOrEqual(2 * 5);
-    await import("@tensorflow/tfjs-backend-cpu");
-    await tf.setBackend("cpu");
-    const cpu = cases();
-    await tf.setBackend("wasm");
-    // Values up to ~200 (dw, the Gram): float32 rounding of sums over 128-1024 terms, ~1e-4 here.
-    expectSameValues(wasm, cpu, 5e-4);
+describe("wasm GEMM with helper threads in tfjs, on the shared heap", () => {
+  it("gives the cpu backend's products and gradients, with pieces computed in place by the helpers", async () => {
+    await expectHelperThreadsMatchCpu(3, true);
   });
 });

@@ -28,9 +28,12 @@ function fill(n: number, seed: number): Float32Array {
   });
 }
 
-/** A test memory with a bump allocator: release(mark()) frees everything allocated after the mark. */
-function testHeap(pages: number) {
-  const memory = new WebAssembly.Memory({ initial: pages });
+/**
+ * A test memory with a bump allocator: release(mark()) frees everything allocated after the mark. `shared`: shared
+ * memory with a 4 GiB maximum, like tfjs-wasm's threaded build's heap.
+ */
+function testHeap(pages: number, shared = false) {
+  const memory = new WebAssembly.Memory(shared ? { initial: pages, maximum: 65_536, shared: true } : { initial: pages });
   let top = 4096;
   return {
     memory,
@@ -204,69 +207,76 @@ describe("wasm GEMM module", () => {
 });
 
 describe("wasm GEMM with helper threads", () => {
-  it("computes every product to the bit as one thread does (rows or products split between three threads)", async () => {
-    const compiled = await compileGemm(true);
-    expect(compiled.sharedModule).not.toBeNull();
-    const { memory, malloc, mark, release } = testHeap(1024);
-    const alone = instantiateGemm(compiled, memory, malloc, () => {});
-    const shared = instantiateGemm(compiled, memory, malloc, () => {}, { helperThreads: 2 });
-    expect([alone.threads, shared.threads]).toEqual([1, 3]);
-    // [batch, m, n, k, transposeA, transposeB, bias + relu, C transposed, B shared by the batch]; each >= 2^20
-    // multiply-adds, so each is split.
-    const cases: Array<[number, number, number, number, boolean, boolean, boolean, boolean, boolean]> = [
-      [1, 1024, 256, 160, false, false, true, false, false],
-      [1, 1027, 130, 160, true, false, false, false, false],
-      [1, 512, 128, 256, false, true, true, false, false],
-      [1, 998, 40, 64, false, false, false, true, false],
-      [300, 6, 6, 128, false, true, false, false, false],
-      [257, 6, 9, 128, false, false, false, true, true],
-    ];
-    for (const [batch, m, n, k, tA, tB, biasRelu, cT, sharedB] of cases) {
-      const base = mark();
-      const a = malloc(4 * batch * m * k);
-      const b = malloc(4 * (sharedB ? 1 : batch) * k * n);
-      const bias = malloc(4 * n);
-      const heap = () => new Float32Array(memory.buffer);
-      heap().set(fill(batch * m * k, m + 7 * k), a / 4);
-      heap().set(fill((sharedB ? 1 : batch) * k * n, n + 3 * k), b / 4);
-      heap().set(fill(n, n), bias / 4);
-      const piecesBefore = shared.helperPieces;
-      const results = [alone, shared].map((gemm) => {
-        const c = malloc(4 * batch * m * n);
-        heap().fill(Number.NaN, c / 4, c / 4 + batch * m * n);
-        gemm.matMul({
-          batch,
-          aBatchStride: m * k,
-          bBatchStride: sharedB ? 0 : k * n,
-          m,
-          n,
-          k,
-          a,
-          aRowStride: tA ? 1 : k,
-          aColStride: tA ? m : 1,
-          b,
-          bRowStride: tB ? 1 : n,
-          bColStride: tB ? k : 1,
-          c,
-          cRowStride: cT ? 1 : n,
-          cColStride: cT ? m : 1,
-          bias: biasRelu ? bias : null,
-          relu: biasRelu,
+  it.each([
+    ["their own memories (operands copied)", false],
+    ["a shared heap (in place)", true],
+  ])(
+    "computes every product to the bit as one thread does (rows or products split between three threads), on %s",
+    async (_, sharedHeap) => {
+      const compiled = await compileGemm(true);
+      expect(compiled.sharedModule).not.toBeNull();
+      const { memory, malloc, mark, release } = testHeap(1024, sharedHeap);
+      const alone = instantiateGemm(compiled, memory, malloc, () => {});
+      const shared = instantiateGemm(compiled, memory, malloc, () => {}, { helperThreads: 2 });
+      expect([alone.threads, shared.threads]).toEqual([1, 3]);
+      expect([alone.sharedHeap, shared.sharedHeap]).toEqual([sharedHeap, sharedHeap]);
+      // [batch, m, n, k, transposeA, transposeB, bias + relu, C transposed, B shared by the batch]; each >= 2^20
+      // multiply-adds, so each is split.
+      const cases: Array<[number, number, number, number, boolean, boolean, boolean, boolean, boolean]> = [
+        [1, 1024, 256, 160, false, false, true, false, false],
+        [1, 1027, 130, 160, true, false, false, false, false],
+        [1, 512, 128, 256, false, true, true, false, false],
+        [1, 998, 40, 64, false, false, false, true, false],
+        [300, 6, 6, 128, false, true, false, false, false],
+        [257, 6, 9, 128, false, false, false, true, true],
+      ];
+      for (const [batch, m, n, k, tA, tB, biasRelu, cT, sharedB] of cases) {
+        const base = mark();
+        const a = malloc(4 * batch * m * k);
+        const b = malloc(4 * (sharedB ? 1 : batch) * k * n);
+        const bias = malloc(4 * n);
+        const heap = () => new Float32Array(memory.buffer);
+        heap().set(fill(batch * m * k, m + 7 * k), a / 4);
+        heap().set(fill((sharedB ? 1 : batch) * k * n, n + 3 * k), b / 4);
+        heap().set(fill(n, n), bias / 4);
+        const piecesBefore = shared.helperPieces;
+        const results = [alone, shared].map((gemm) => {
+          const c = malloc(4 * batch * m * n);
+          heap().fill(Number.NaN, c / 4, c / 4 + batch * m * n);
+          gemm.matMul({
+            batch,
+            aBatchStride: m * k,
+            bBatchStride: sharedB ? 0 : k * n,
+            m,
+            n,
+            k,
+            a,
+            aRowStride: tA ? 1 : k,
+            aColStride: tA ? m : 1,
+            b,
+            bRowStride: tB ? 1 : n,
+            bColStride: tB ? k : 1,
+            c,
+            cRowStride: cT ? 1 : n,
+            cColStride: cT ? m : 1,
+            bias: biasRelu ? bias : null,
+            relu: biasRelu,
+          });
+          return new Uint32Array(memory.buffer.slice(c, c + 4 * batch * m * n));
         });
-        return new Uint32Array(memory.buffer.slice(c, c + 4 * batch * m * n));
-      });
-      const label = `${batch}x${m}x${k}x${n} tA=${tA} tB=${tB} bias+relu=${biasRelu} C^T=${cT} shared B=${sharedB}`;
-      // Both helpers took a piece.
-      expect(shared.helperPieces - piecesBefore, label).toBe(2);
-      expect(Number.isNaN(new Float32Array(results[0].buffer)[batch * m * n - 1]), label).toBe(false);
-      let differing = 0;
-      for (let i = 0; i < results[0].length; i++) if (results[0][i] !== results[1][i]) differing++;
-      expect(differing, label).toBe(0);
-      release(base);
-    }
-    shared.close();
-    expect(shared.threads).toBe(1);
-  });
+        const label = `${batch}x${m}x${k}x${n} tA=${tA} tB=${tB} bias+relu=${biasRelu} C^T=${cT} shared B=${sharedB}`;
+        // Both helpers took a piece.
+        expect(shared.helperPieces - piecesBefore, label).toBe(2);
+        expect(Number.isNaN(new Float32Array(results[0].buffer)[batch * m * n - 1]), label).toBe(false);
+        let differing = 0;
+        for (let i = 0; i < results[0].length; i++) if (results[0][i] !== results[1][i]) differing++;
+        expect(differing, label).toBe(0);
+        release(base);
+      }
+      shared.close();
+      expect(shared.threads).toBe(1);
+    },
+  );
 });
 
 describe("wasm GEMM helper hand-over", () => {

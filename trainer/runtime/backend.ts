@@ -18,9 +18,11 @@ import {
   registerSegmentSumFix,
 } from "./kernel-fixes.ts";
 import { registerReluGradientKernel } from "./relu-gradient.ts";
+import { sharedHeapWanted, startWasmWithSharedHeap } from "./shared-heap.ts";
 import { registerGradients } from "./tfjs-gradients.ts";
 import { compileAdamW, enabledWasmAdamW, enableWasmAdamW } from "./wasm-adamw.ts";
 import { compileGemm } from "./wasm-gemm.ts";
+import { wasmHeapOf } from "./wasm-heap.ts";
 import { compileLayout, enableWasmLayout, wasmLayoutStatus } from "./wasm-layout.ts";
 
 export type BackendPreference = "auto" | "tensorflow" | "webgpu" | "wasm" | "cpu";
@@ -107,20 +109,20 @@ async function useWasmGemm(): Promise<void> {
  * Our AdamW kernel for optimizers on the wasm backend (moments on the wasm heap). KSER_WASM_ADAMW=off keeps the JS
  * update (same results, slower); so does a kernel that cannot be built here, with a warning.
  */
-async function useWasmAdamW(): Promise<void> {
+async function useWasmAdamW(sharedHeap: boolean): Promise<void> {
   if (process.env.KSER_WASM_ADAMW === "off") return;
   try {
-    enableWasmAdamW(await compileAdamW());
+    enableWasmAdamW(await compileAdamW(sharedHeap));
   } catch (err) {
     process.stderr.write(`wasm AdamW kernel not used (${(err as Error).message}); the JS update instead\n`);
   }
 }
 
 /** Our kernel for the layout fixes' copies and column sums; KSER_WASM_LAYOUT=off keeps their JS loops (same results). */
-async function useWasmLayout(): Promise<void> {
+async function useWasmLayout(sharedHeap: boolean): Promise<void> {
   if (process.env.KSER_WASM_LAYOUT === "off") return;
   try {
-    enableWasmLayout(await compileLayout());
+    enableWasmLayout(await compileLayout(sharedHeap));
   } catch (err) {
     process.stderr.write(`wasm layout kernel not used (${(err as Error).message}); JS loops instead\n`);
   }
@@ -128,7 +130,12 @@ async function useWasmLayout(): Promise<void> {
 
 function describeWasmKernels(): string {
   const layout = process.env.KSER_NO_LAYOUT_FIXES === "1" ? "tfjs's own" : wasmLayoutStatus().module ? "kser wasm kernel" : "JS loops";
-  return `matrix products: ${describeWasmGemm()}; AdamW: ${enabledWasmAdamW() ? "kser wasm kernel" : "JS loop"}; copies, transposes, gathers, slices and sums: ${layout}`;
+  const memory = wasmHeapOf(tf.backend())?.memory;
+  const heap =
+    memory && typeof SharedArrayBuffer === "function" && memory.buffer instanceof SharedArrayBuffer
+      ? "shared (threaded build, one tfjs thread)"
+      : "plain build";
+  return `heap: ${heap}; matrix products: ${describeWasmGemm()}; AdamW: ${enabledWasmAdamW() ? "kser wasm kernel" : "JS loop"}; copies, transposes, gathers, slices and sums: ${layout}`;
 }
 
 /**
@@ -167,8 +174,15 @@ async function tryWasm(): Promise<string | null> {
     if (process.env.KSER_COPY_IDENTITY !== "1") registerIdentityFix();
     registerReluGradientKernel();
     await useWasmGemm();
-    await useWasmAdamW();
-    await useWasmLayout();
+    const shared = sharedHeapWanted();
+    await useWasmAdamW(shared);
+    await useWasmLayout(shared);
+    if (shared) {
+      if (await startWasmWithSharedHeap(wasm)) return "wasm";
+      process.stderr.write("tfjs-wasm's threaded build did not start here: its plain build instead (GEMM helpers copy operands)\n");
+      await useWasmAdamW(false);
+      await useWasmLayout(false);
+    }
     return (await tf.setBackend("wasm")) ? "wasm" : null;
   } catch {
     return null;

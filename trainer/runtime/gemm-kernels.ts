@@ -203,6 +203,8 @@ export function wasmGemmStatus(): {
   productsComputed: number;
   /** Pieces of products helper threads computed on the active backend. */
   helperPieces: number;
+  /** Whether the active backend's heap is shared memory that the helpers work on in place (once it has run one). */
+  sharedHeap: boolean;
 } {
   const k = tf.getKernel(tf.BatchMatMul, "wasm") as (tf.KernelConfig & { [REGISTERED]?: boolean }) | undefined;
   const registered = Boolean(k?.[REGISTERED]);
@@ -213,5 +215,6 @@ export function wasmGemmStatus(): {
     threads: registered ? (running?.threads ?? requestedThreads) : 1,
     productsComputed,
     helperPieces: running?.helperPieces ?? 0,
+    sharedHeap: running?.sharedHeap ?? false,
   };
 }

@@ -1,16 +1,18 @@
 /**
- * Helper threads for the wasm GEMM kernel. tfjs-wasm runs on one thread in Node, and its heap is not shared
- * memory, so a helper cannot read it: each helper is a worker thread with its own shared WebAssembly memory and
+ * Helper threads for the wasm GEMM kernel. tfjs-wasm runs on one thread in Node. Each helper is a worker thread with
  * an instance of the same kernel (assembled with a shared-memory import). For a large product the caller hands a
- * helper a piece of it (some rows of C, or some of a batch's products); the helper's operands are copied into its
- * memory, it runs while the calling thread computes its own piece on the tfjs heap, and its part of C is copied
- * back. Every element of C is computed by the same code in the same order whichever thread runs it, so results do
- * not depend on the thread count (tested).
+ * helper a piece of it (some rows of C, or some of a batch's products), which it computes while the calling thread
+ * computes its own piece. Where the tfjs heap is shared memory (tfjs's threaded build, shared-heap.ts) the helpers
+ * work on it directly: only their packed operands are allocated there. Otherwise each helper has a shared memory of
+ * its own, its operands are copied into it and its part of C copied back (~4 ms of a ~24 ms reference step here).
+ * Every element of C is computed by the same code in the same order whichever thread runs it, so results do not
+ * depend on the thread count (tested).
  *
  * Hand-off is two Atomics words per helper (a job flag the helper waits on, a done flag the caller waits on):
  * ~20 us a round trip here, against ~2 ms for a reference-model product.
  */
 import { Worker } from "node:worker_threads";
+import type { WasmHeap } from "./wasm-heap.ts";
 
 /** The kernel's work areas: its scratch, B's panel width, rows of A per block, bytes of one block's packed rows of A. */
 export interface GemmWorkLayout {
@@ -68,7 +70,7 @@ const ctl = new Int32Array(workerData.control);
 let kernel = null;
 try {
   kernel = new WebAssembly.Instance(workerData.module, { env: { memory: workerData.memory } }).exports;
-  kernel.setScratch(0);
+  kernel.setScratch(workerData.scratch);
   Atomics.store(ctl, ${READY}, 1);
 } catch {
   Atomics.store(ctl, ${READY}, -1);
@@ -98,10 +100,16 @@ const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
 
 interface Helper {
   worker: Worker;
-  memory: WebAssembly.Memory;
+  /** The helper's own memory; null when it works on the shared heap. */
+  memory: WebAssembly.Memory | null;
+  /** Its kernel scratch on the shared heap (freed on close), else 0. */
+  scratch: number;
   control: Int32Array;
-  /** The running piece, its job number and where its C is in the helper's memory. */
-  running: { job: GemmJob; number: number; c: number } | null;
+  /**
+   * The running piece, its job number, where its C is in the helper's own memory (copied back when it is done) or,
+   * on the shared heap, its packed operands (freed when it is done).
+   */
+  running: { job: GemmJob; number: number; c: number; work: number } | null;
   /** The number of the helper's latest job (1, 2, ... wrapping before 2^31). */
   jobs: number;
 }
@@ -111,21 +119,28 @@ export class GemmThreads {
 
   /**
    * Starts `count` helpers on `sharedModule` (the kernel assembled for shared memory) and waits until each has
-   * instantiated it; throws (after stopping them) when one cannot.
+   * instantiated it; throws (after stopping them) when one cannot. `sharedHeap`: the tfjs heap when it is shared
+   * memory, which the helpers then work on.
    */
   constructor(
     sharedModule: WebAssembly.Module,
     count: number,
     private readonly layout: GemmWorkLayout,
+    private readonly sharedHeap: WasmHeap | null = null,
   ) {
     try {
       for (let h = 0; h < count; h++) {
-        const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+        const memory = sharedHeap ? null : new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+        const scratch = sharedHeap ? sharedHeap.malloc(layout.scratchBytes) : 0;
+        if (sharedHeap && scratch === 0) throw new Error("the heap has no room for a GEMM helper's scratch");
         const control = new Int32Array(new SharedArrayBuffer(4 * (ARGS + ARG_COUNT)));
-        const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { module: sharedModule, memory, control: control.buffer } });
+        const worker = new Worker(HELPER_SOURCE, {
+          eval: true,
+          workerData: { module: sharedModule, memory: memory ?? sharedHeap!.memory, scratch, control: control.buffer },
+        });
         // Helpers never keep the process alive; they end with it.
         worker.unref();
-        this.helpers.push({ worker, memory, control, running: null, jobs: 0 });
+        this.helpers.push({ worker, memory, scratch, control, running: null, jobs: 0 });
       }
       for (const [h, helper] of this.helpers.entries()) {
         Atomics.wait(helper.control, READY, 0, WAIT_MS);
@@ -142,11 +157,13 @@ export class GemmThreads {
   }
 
   /**
-   * Copies what `job` reads from `heap` (A, B and the bias, at the same strides) into helper h's memory and starts
-   * it there. Returns false, starting nothing, when the piece does not fit in a helper's memory.
+   * Starts helper h on `job`: on the shared heap, with its packed operands allocated there; else with what `job`
+   * reads from `heap` (A, B and the bias, at the same strides) copied into the helper's memory. Returns false,
+   * starting nothing, when the piece does not fit (in the helper's memory, or the heap has no room).
    */
   start(h: number, job: GemmJob, heap: WebAssembly.Memory): boolean {
     const helper = this.helpers[h];
+    if (!helper.memory) return this.startOnSharedHeap(helper, job);
     const { batch, m, n, k } = job;
     const aSpan = span([
       [batch, job.aBatch],
@@ -184,18 +201,41 @@ export class GemmThreads {
       to.set(from.subarray(job.bias / 4, job.bias / 4 + n), bias / 4);
       to.fill(0, bias / 4 + n, bias / 4 + paddedN);
     }
-    const flags = (job.bias ? 1 : 0) | (job.relu ? 2 : 0);
-    const args = [batch, m, n, k, a, job.aBatch, job.aRow, job.aCol, b, job.bBatch, job.bRow, job.bCol, c, job.cRow, job.cCol];
-    helper.control.set([...args, work, bias, flags, this.layout.rowBlockFor(k), packedA], ARGS);
+    this.run(helper, { ...job, a, b, c, bias: job.bias ? bias : 0 }, work, packedA, { c, work: 0 }, job);
+    return true;
+  }
+
+  /** Starts a helper on the shared heap: its packed B, padded bias and packed rows of A are allocated there. */
+  private startOnSharedHeap(helper: Helper, job: GemmJob): boolean {
+    const heap = this.sharedHeap!;
+    const { m, n, k } = job;
+    const paddedN = Math.ceil(n / this.layout.panel) * this.layout.panel;
+    const work = heap.malloc(4 * k * paddedN + 4 * paddedN + this.layout.packedABytesFor(m, k));
+    if (work === 0) return false;
+    const bias = work + 4 * k * paddedN;
+    if (job.bias) {
+      const floats = new Float32Array(heap.memory.buffer);
+      floats.copyWithin(bias / 4, job.bias / 4, job.bias / 4 + n);
+      floats.fill(0, bias / 4 + n, bias / 4 + paddedN);
+    }
+    this.run(helper, { ...job, bias: job.bias ? bias : 0 }, work, bias + 4 * paddedN, { c: job.c, work }, job);
+    return true;
+  }
+
+  /** Hands `at` (the job with offsets where the helper finds its operands) to the helper and wakes it. */
+  private run(helper: Helper, at: GemmJob, work: number, packedA: number, placed: { c: number; work: number }, job: GemmJob): void {
+    const flags = (at.bias ? 1 : 0) | (at.relu ? 2 : 0);
+    const { batch, m, n, k } = at;
+    const args = [batch, m, n, k, at.a, at.aBatch, at.aRow, at.aCol, at.b, at.bBatch, at.bRow, at.bCol, at.c, at.cRow, at.cCol];
+    helper.control.set([...args, work, at.bias, flags, this.layout.rowBlockFor(k), packedA], ARGS);
     const number = helper.jobs === 0x7fffffff ? 1 : helper.jobs + 1;
     helper.jobs = number;
     Atomics.store(helper.control, JOB, number);
     Atomics.notify(helper.control, JOB);
-    helper.running = { job, number, c };
-    return true;
+    helper.running = { job, number, ...placed };
   }
 
-  /** Waits for helper h's piece and copies its part of C into `heap`. */
+  /** Waits for helper h's piece; copies its part of C into `heap`, or on the shared heap frees its packed operands. */
   finish(h: number, heap: WebAssembly.Memory): void {
     const helper = this.helpers[h];
     const running = helper.running;
@@ -207,7 +247,9 @@ export class GemmThreads {
       if (left <= 0) throw new Error(`GEMM helper thread ${h} did not finish a product within ${WAIT_MS / 1000} s`);
       Atomics.wait(helper.control, DONE, done, left);
     }
+    if (running.work) this.sharedHeap!.free(running.work);
     if (Atomics.load(helper.control, FAILED)) throw new Error(`GEMM helper thread ${h} failed inside the kernel`);
+    if (!helper.memory) return;
     const { job, c } = running;
     const from = new Float32Array(helper.memory.buffer);
     const to = new Float32Array(heap.buffer);
@@ -227,6 +269,8 @@ export class GemmThreads {
       Atomics.store(helper.control, JOB, EXIT);
       Atomics.notify(helper.control, JOB);
       void helper.worker.terminate();
+      // A helper that is still running can only be one whose product failed; its scratch is left to it.
+      if (helper.scratch && !helper.running) this.sharedHeap!.free(helper.scratch);
     }
     this.helpers.length = 0;
   }

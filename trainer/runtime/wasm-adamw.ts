@@ -10,7 +10,7 @@
  * stores (what the Float32Arrays round to): wasm's f64 add, multiply, divide and square root are IEEE-exact like
  * JS's, and neither fuses a multiply with an add, so the results are bit-identical to the JS update (tested).
  */
-import { assembleWat, joinLow, promoteHigh, promoteLow } from "./wat.ts";
+import { assembleWat, heapImport, joinLow, promoteHigh, promoteLow } from "./wat.ts";
 
 /**
  * The update of two elements in f64x2 (suffix V) or one in f64 (suffix S): `g`, `m`, `v`, `w` are float64 values,
@@ -29,7 +29,7 @@ const weight = (t: "f64x2" | "f64", K: (c: string) => string, w: string, m: stri
 
 const CONSTANTS = ["B1", "B2", "C1", "C2", "EPS", "DECAY", "STEP"] as const;
 
-function moduleWat(): string {
+function moduleWat(shared: boolean): string {
   const vec = (c: string) => `(global.get $${c}v)`;
   const sca = (c: string) => `(global.get $${c})`;
   const halves = (["Lo", "Hi"] as const).map((h) => {
@@ -48,7 +48,7 @@ function moduleWat(): string {
     "(f64.promote_f32 (f32.load (local.get $v)))",
   );
   return `(module
-  (import "env" "memory" (memory 1))
+  ${heapImport(shared)}
   ${CONSTANTS.map((c) => `(global $${c} (mut f64) (f64.const 0)) (global $${c}v (mut v128) (v128.const i64x2 0 0))`).join("\n  ")}
 
   (func (export "setConstants") ${CONSTANTS.map((c) => `(param $${c} f64)`).join(" ")}
@@ -148,9 +148,9 @@ type AdamWExports = {
   sparse: WasmAdamW["sparse"];
 };
 
-/** Assembles and compiles the kernel (plain SIMD: no flags needed on Node 20). */
-export async function compileAdamW(): Promise<WebAssembly.Module> {
-  return new WebAssembly.Module(await assembleWat("kser-adamw.wat", moduleWat()));
+/** Assembles and compiles the kernel (plain SIMD: no flags needed on Node 20); `sharedHeap` as in compileLayout. */
+export async function compileAdamW(sharedHeap = false): Promise<WebAssembly.Module> {
+  return new WebAssembly.Module(await assembleWat(`kser-adamw${sharedHeap ? "-shared" : ""}.wat`, moduleWat(sharedHeap)));
 }
 
 export function instantiateAdamW(module: WebAssembly.Module, memory: WebAssembly.Memory): WasmAdamW {

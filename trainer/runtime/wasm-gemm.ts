@@ -19,7 +19,7 @@
  */
 import v8 from "node:v8";
 import { type GemmJob, GemmThreads, type GemmWorkLayout, splitGemm } from "./gemm-threads.ts";
-import { assembleWat, transpose4x4 } from "./wat.ts";
+import { assembleWat, heapImport, transpose4x4 } from "./wat.ts";
 
 /**
  * Rows of C per tile: 4 x 8 keeps 8 accumulators, B's two vectors and the four broadcasts V8 hoists within the 15
@@ -63,6 +63,8 @@ export interface WasmGemm {
   readonly threads: number;
   /** Pieces of products the helper threads have computed (diagnostics, tests). */
   readonly helperPieces: number;
+  /** True when the heap is shared memory and the helpers work on it in place (no operand copies). */
+  readonly sharedHeap: boolean;
   /** Stops the helper threads (they also end with the process); later products run on this thread. */
   close(): void;
   /** C = op(A) op(B) (+ bias) (then relu) for each of `batch` products, all operands on the heap of `memory`. */
@@ -135,10 +137,10 @@ function rowWat(fused: boolean): string {
     ${storeRows(1)})`;
 }
 
-/** The module text; `shared` imports shared memory (the helper threads' instances, gemm-threads.ts). */
+/** The module text; `shared` imports shared memory (a shared tfjs heap, or a helper thread's own, gemm-threads.ts). */
 function moduleWat(fused: boolean, shared: boolean): string {
   return `(module
-  (import "env" "memory" ${shared ? "(memory 1 16384 shared)" : "(memory 1)"})
+  ${heapImport(shared)}
   ;; 32 bytes per row of a tile: its accumulators are stored there when its sweep ends, so that no vector is live
   ;; across a call (V8 would otherwise keep spilling them to the stack inside the sweep).
   (global $tileOut (mut i32) (i32.const 0))
@@ -479,13 +481,17 @@ export function instantiateGemm(
 ): WasmGemm {
   const layout = gemmWorkLayout(rowBlockBytes);
   const { rowBlockFor } = layout;
-  const kernel = new WebAssembly.Instance(compiled.module, { env: { memory } }).exports as unknown as GemmExports;
+  // A shared heap (tfjs's threaded build) needs the shared-memory kernel, and its helpers work on it directly.
+  const sharedHeap = typeof SharedArrayBuffer === "function" && memory.buffer instanceof SharedArrayBuffer;
+  if (sharedHeap && !compiled.sharedModule) throw new Error("wasm GEMM: the heap is shared memory, and no shared-memory kernel was built");
+  const module = sharedHeap ? compiled.sharedModule! : compiled.module;
+  const kernel = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as GemmExports;
   const scratch = malloc(TILE_OUT_BYTES) >>> 0;
   kernel.setScratch(scratch);
   let helpers: GemmThreads | null = null;
   if (helperThreads > 0 && compiled.sharedModule) {
     try {
-      helpers = new GemmThreads(compiled.sharedModule, helperThreads, layout);
+      helpers = new GemmThreads(compiled.sharedModule, helperThreads, layout, sharedHeap ? { memory, malloc, free } : null);
     } catch (err) {
       process.stderr.write(`wasm GEMM runs on one thread: ${(err as Error).message}\n`);
     }
@@ -548,6 +554,7 @@ export function instantiateGemm(
     get helperPieces() {
       return helperPieces;
     },
+    sharedHeap,
     close() {
       helpers?.close();
       helpers = null;

@@ -5,7 +5,7 @@
 import type * as tf from "@tensorflow/tfjs-core";
 
 export type WasmBackend = tf.KernelBackend & {
-  wasm: { asm?: { memory?: unknown }; _malloc(bytes: number): number; _free(at: number): void };
+  wasm: { asm?: { memory?: unknown }; wasmMemory?: unknown; _malloc(bytes: number): number; _free(at: number): void };
   getMemoryOffset(dataId: tf.DataId): number;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 };
@@ -19,7 +19,8 @@ export interface WasmHeap {
 
 export function wasmHeapOf(backend: tf.KernelBackend): WasmHeap | null {
   const heap = (backend as WasmBackend).wasm;
-  const memory = heap?.asm?.memory;
+  // The plain build exports its memory; the threaded build imports it (shared-heap.ts) and keeps it as wasmMemory.
+  const memory = heap?.asm?.memory ?? heap?.wasmMemory;
   if (!(memory instanceof WebAssembly.Memory) || typeof heap._malloc !== "function" || typeof heap._free !== "function") return null;
   return { memory, malloc: (bytes) => heap._malloc(bytes) >>> 0, free: (at) => heap._free(at) };
 }

@@ -15,7 +15,7 @@
  */
 
 import { wasmHeapOf } from "./wasm-heap.ts";
-import { assembleWat, joinLow, promoteHigh, promoteLow, transpose4x4 } from "./wat.ts";
+import { assembleWat, heapImport, joinLow, promoteHigh, promoteLow, transpose4x4 } from "./wat.ts";
 
 /** Accumulators of one column block: 4 f64x2 = 8 columns. */
 const BLOCK = 8;
@@ -31,7 +31,7 @@ const sumDownColumn = (acc: string, zero: string, add: string, load: string) => 
           (local.set $r (i32.add (local.get $r) (i32.const 1)))
           (br $rows)))`;
 
-function moduleWat(): string {
+function moduleWat(shared: boolean): string {
   const acc = [0, 1, 2, 3];
   // Column block: the row's 8 floats in two f32x4 loads, each promoted in two halves and added to the accumulators.
   const addRow = acc
@@ -42,7 +42,7 @@ function moduleWat(): string {
     .join("\n        ");
   const demote = (q: number) => `(f32x4.demote_f64x2_zero (local.get $acc${q}))`;
   return `(module
-  (import "env" "memory" (memory 1))
+  ${heapImport(shared)}
 
   ;; dst[j] = sum over i of src[i * cols + j], for j < cols (float32, byte offsets).
   (func (export "columnSums") (param $src i32) (param $rows i32) (param $cols i32) (param $dst i32)
@@ -372,8 +372,9 @@ export interface WasmLayout {
   gatherRows(table: number, ids: number, count: number, rows: number, width: number, dst: number): number;
 }
 
-export async function compileLayout(): Promise<WebAssembly.Module> {
-  return new WebAssembly.Module(await assembleWat("kser-layout.wat", moduleWat()));
+/** `sharedHeap`: for a heap that is shared memory (shared-heap.ts). */
+export async function compileLayout(sharedHeap = false): Promise<WebAssembly.Module> {
+  return new WebAssembly.Module(await assembleWat(`kser-layout${sharedHeap ? "-shared" : ""}.wat`, moduleWat(sharedHeap)));
 }
 
 export function instantiateLayout(module: WebAssembly.Module, memory: WebAssembly.Memory): WasmLayout {

@@ -27,6 +27,12 @@ export async function assembleWat(name: string, text: string): Promise<Uint8Arra
   }
 }
 
+/**
+ * The import of the tfjs heap every kernel of ours works on. `shared`: the heap is shared memory (tfjs's threaded
+ * build, shared-heap.ts), whose maximum is 4 GiB (65,536 pages); an import may not declare less than it has.
+ */
+export const heapImport = (shared: boolean) => `(import "env" "memory" ${shared ? "(memory 1 65536 shared)" : "(memory 1)"})`;
+
 /** WAT for the float32 lanes 0-1 of f32x4 `x` as an f64x2. */
 export const promoteLow = (x: string) => `(f64x2.promote_low_f32x4 ${x})`;
 /** WAT for the float32 lanes 2-3 of f32x4 `x` as an f64x2. */
