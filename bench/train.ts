@@ -2,7 +2,9 @@
  * Training benchmark on the active tfjs backend (npm run bench:train [-- --backend wasm]):
  *  1. DeepFM + KSER on a synthetic dataset with a simulated knowledge bank (6 chunks x 128-d per field): training
  *     examples/s at batch 1024 and 8192 with the per-step split (input preparation, forward+backward, optimizer),
- *     and RSS after each of 3 epochs at batch 1024 (it must stay flat: no tensor leak).
+ *     and RSS after each of 3 epochs at batch 1024 (it must stay flat: no tensor leak), as it is and after a full
+ *     garbage collection, with the live tensor count: on tfjs-wasm's threaded build (shared heap) V8 collects less
+ *     often, since that heap is not counted as external memory, so uncollected garbage can raise the first figure.
  *  2. The reference shape of shared/notes/trainer-runtime.md (8 id fields of 16-d, vocabulary 10k each, two 128-d
  *     dense inputs projected to 16-d, MLP 160-256-128-1, Adam, batch 1024; measured there at 21,500 examples/s).
  * Rates come as examples per wall second and per CPU second (process.cpuUsage over the steps): on a shared machine
@@ -19,6 +21,8 @@
  */
 import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
+import v8 from "node:v8";
+import { runInNewContext } from "node:vm";
 import * as tf from "@tensorflow/tfjs-core";
 import { prepareDataset } from "../trainer/data/prepare.ts";
 import { generateSyntheticDataset } from "../trainer/data/synthetic.ts";
@@ -48,6 +52,9 @@ const { values } = parseArgs({
 });
 const backend = (await initBackend(values.backend as BackendPreference)).name;
 const rssMiB = () => Math.round(process.memoryUsage().rss / 2 ** 20);
+// A full collection on demand without starting node with --expose-gc.
+v8.setFlagsFromString("--expose-gc");
+const collectGarbage = runInNewContext("gc") as () => void;
 
 const raw = generateSyntheticDataset({ seed: 1, users: Number(values.users) });
 const data = prepareDataset(raw, { seed: 1 });
@@ -55,6 +62,8 @@ const bank = await buildBank(simulateKnowledge(raw, data, { seed: 1, chunksPerFi
 
 async function kser(batchSize: number, epochs: number) {
   const rss: number[] = [];
+  const rssAfterGc: number[] = [];
+  const tensors: number[] = [];
   const r = await trainModel({
     data,
     bank,
@@ -66,7 +75,12 @@ async function kser(batchSize: number, epochs: number) {
     patience: 99,
     sparseEmbeddings: !values["dense-embeddings"],
     log: (m) => {
-      if (m.startsWith("epoch")) rss.push(rssMiB());
+      if (m.startsWith("epoch")) {
+        rss.push(rssMiB());
+        collectGarbage();
+        rssAfterGc.push(rssMiB());
+        tensors.push(tf.memory().numTensors);
+      }
       console.log(`  b${batchSize} ${m}`);
     },
   });
@@ -83,6 +97,8 @@ async function kser(batchSize: number, epochs: number) {
       optimizer: +(t.optimizerMs / t.steps).toFixed(2),
     },
     rssMiBPerEpoch: rss,
+    rssAfterGcMiBPerEpoch: rssAfterGc,
+    liveTensorsPerEpoch: tensors,
   };
 }
 
