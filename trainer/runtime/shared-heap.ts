@@ -5,16 +5,47 @@
  *
  * tfjs turns the build off in Node (tfjs issue 3830) because emscripten starts a pool of 8 pthread workers from a
  * blob URL, which Node's worker_threads cannot load. Here tfjs runs with one thread (setThreadsCount(1): XNNPACK
- * starts no pthread), so those workers never run a thread: while the backend starts, the blob URL of the pthread
- * script is replaced by inert-pthread.cjs, which answers emscripten's "load" and ends. KSER_WASM_SHARED_HEAP=off
- * keeps the plain SIMD build.
+ * starts no pthread), so those workers would never run a thread: while the backend starts, the glue's
+ * `require("worker_threads").Worker` is an inert stand-in that answers emscripten's "load" with "loaded" (all it
+ * waits for at start-up) and refuses to run a thread; the glue also copies it to `globalThis.Worker`, which is put
+ * back afterwards. KSER_WASM_SHARED_HEAP=off keeps the plain SIMD build.
  */
-import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
 import * as tf from "@tensorflow/tfjs-core";
 
-const INERT_PTHREAD = fileURLToPath(new URL("./inert-pthread.cjs", import.meta.url));
+const require = createRequire(import.meta.url);
 
 type WasmBackendModule = { setThreadsCount(n: number): void; getThreadsCount(): number };
+type Listener = (message: unknown) => void;
+
+/** What emscripten's pthread pool uses of a Node Worker, without a thread behind it. */
+class InertPthread {
+  private readonly listeners = new Map<string, Listener[]>();
+
+  on(event: string, listener: Listener): this {
+    this.listeners.set(event, [...(this.listeners.get(event) ?? []), listener]);
+    return this;
+  }
+
+  postMessage(message: { cmd?: string }): void {
+    if (message?.cmd === "load") setImmediate(() => this.emit("message", { cmd: "loaded" }));
+    else if (message?.cmd === "run") {
+      setImmediate(() =>
+        this.emit("error", new Error("tfjs-wasm started a pthread, but it runs with one thread here (KSER_WASM_SHARED_HEAP=off)")),
+      );
+    }
+  }
+
+  private emit(event: string, value: unknown): void {
+    for (const listener of this.listeners.get(event) ?? []) listener(value);
+  }
+
+  ref(): void {}
+  unref(): void {}
+  terminate(): Promise<number> {
+    return Promise.resolve(0);
+  }
+}
 
 /** Whether to start tfjs-wasm's threaded build for a shared heap: asked for (the default) and possible here. */
 export function sharedHeapWanted(): boolean {
@@ -26,9 +57,11 @@ export function sharedHeapWanted(): boolean {
  * when it does not start, so that the caller can start the plain build.
  */
 export async function startWasmWithSharedHeap(wasm: WasmBackendModule): Promise<boolean> {
-  const createObjectURL = URL.createObjectURL;
-  // tfjs makes a blob URL for one thing while it starts the threaded build: the pthread worker script.
-  URL.createObjectURL = (blob: Blob) => (blob.type === "application/javascript" ? INERT_PTHREAD : createObjectURL(blob));
+  // The CommonJS exports object the glue reads (our ESM imports of worker_threads keep the real Worker).
+  const workerThreads = require("node:worker_threads") as { Worker: unknown };
+  const realWorker = workerThreads.Worker;
+  const globalWorker = Object.getOwnPropertyDescriptor(globalThis, "Worker");
+  workerThreads.Worker = InertPthread;
   tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", true);
   wasm.setThreadsCount(1);
   try {
@@ -37,6 +70,8 @@ export async function startWasmWithSharedHeap(wasm: WasmBackendModule): Promise<
     if (!started) tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
     return started;
   } finally {
-    URL.createObjectURL = createObjectURL;
+    workerThreads.Worker = realWorker;
+    if (globalWorker) Object.defineProperty(globalThis, "Worker", globalWorker);
+    else delete (globalThis as { Worker?: unknown }).Worker;
   }
 }
