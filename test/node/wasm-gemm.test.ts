@@ -301,7 +301,7 @@ describe("wasm GEMM helper hand-over", () => {
       const heap = () => new Float32Array(memory.buffer);
       const job = (cAt: number) => ({
         ...{ batch: 1, m, n, k, a, aBatch: 0, aRow: k, aCol: 1, b, bBatch: 0, bRow: n, bCol: 1 },
-        ...{ c: cAt, cRow: n, cCol: 1, bias: 0, relu: false },
+        ...{ c: cAt, cRow: n, cCol: 1, bias: 0, relu: false, rowBlock: 0, counter: 0 },
       });
       for (let round = 0; round < 12; round++) {
         // New operands every round, so a C left from the round before is wrong too.

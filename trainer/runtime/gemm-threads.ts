@@ -3,7 +3,8 @@
  * an instance of the same kernel (assembled with a shared-memory import). For a large product the caller hands a
  * helper a piece of it (some rows of C, or some of a batch's products), which it computes while the calling thread
  * computes its own piece. Where the tfjs heap is shared memory (tfjs's threaded build, shared-heap.ts) the helpers
- * work on it directly: only their packed operands are allocated there. Otherwise each helper has a shared memory of
+ * work on it directly: only their packed operands are allocated there, and the threads of one product claim its
+ * blocks of rows from a shared counter as they go (wasm-gemm.ts, shareRows). Otherwise each helper has a shared memory of
  * its own, its operands are copied into it and its part of C copied back (~4 ms of a ~24 ms reference step here).
  * Every element of C is computed by the same code in the same order whichever thread runs it, so results do not
  * depend on the thread count (tested).
@@ -20,7 +21,7 @@ export interface GemmWorkLayout {
   /** Bytes of the kernel's scratch (`setScratch`). */
   scratchBytes: number;
   rowBlockFor(k: number): number;
-  packedABytesFor(m: number, k: number): number;
+  packedABytesFor(m: number, k: number, rowBlock?: number): number;
 }
 
 /** One call of the kernel's `batched` export: offsets in bytes, strides in elements, bias 0 for none. */
@@ -42,6 +43,10 @@ export interface GemmJob {
   cCol: number;
   bias: number;
   relu: boolean;
+  /** Rows of A per block; 0: the layout's choice for k. */
+  rowBlock: number;
+  /** Byte offset of the shared i32 the row blocks are claimed from (threads sharing one product); 0: none. */
+  counter: number;
 }
 
 const PAGE_BYTES = 65_536;
@@ -49,7 +54,7 @@ const PAGE_BYTES = 65_536;
 const MAX_PAGES = 16_384;
 /**
  * Control words: the number of the latest job (-1: exit), the number of the last job done, failed, ready, then the
- * 20 arguments of `batched`. Jobs are numbered, and each side waits until the other's word holds the number it
+ * 21 arguments of `batched`. Jobs are numbered, and each side waits until the other's word holds the number it
  * expects, not merely until it is woken: a thread descheduled between its store and its notify may wake the other
  * side one job later (a loaded machine did that: the caller copied a C the helper had not written yet).
  */
@@ -58,7 +63,7 @@ const DONE = 1;
 const FAILED = 2;
 const READY = 3;
 const ARGS = 4;
-const ARG_COUNT = 20;
+const ARG_COUNT = 21;
 const EXIT = -1;
 /** How long the caller waits for a helper before giving up (a helper that died never answers). */
 const WAIT_MS = 30_000;
@@ -188,7 +193,7 @@ export class GemmThreads {
     const bias = align16(c + 4 * cSpan);
     const work = align16(bias + 4 * paddedN);
     const packedA = align16(work + 4 * k * paddedN);
-    const end = packedA + this.layout.packedABytesFor(m, k);
+    const end = packedA + this.layout.packedABytesFor(m, k, job.rowBlock || undefined);
     const pages = Math.ceil(end / PAGE_BYTES);
     if (pages > MAX_PAGES) return false;
     const have = helper.memory.buffer.byteLength / PAGE_BYTES;
@@ -201,7 +206,7 @@ export class GemmThreads {
       to.set(from.subarray(job.bias / 4, job.bias / 4 + n), bias / 4);
       to.fill(0, bias / 4 + n, bias / 4 + paddedN);
     }
-    this.run(helper, { ...job, a, b, c, bias: job.bias ? bias : 0 }, work, packedA, { c, work: 0 }, job);
+    this.run(helper, { ...job, a, b, c, bias: job.bias ? bias : 0, counter: 0 }, work, packedA, { c, work: 0 }, job);
     return true;
   }
 
@@ -210,7 +215,7 @@ export class GemmThreads {
     const heap = this.sharedHeap!;
     const { m, n, k } = job;
     const paddedN = Math.ceil(n / this.layout.panel) * this.layout.panel;
-    const work = heap.malloc(4 * k * paddedN + 4 * paddedN + this.layout.packedABytesFor(m, k));
+    const work = heap.malloc(4 * k * paddedN + 4 * paddedN + this.layout.packedABytesFor(m, k, job.rowBlock || undefined));
     if (work === 0) return false;
     const bias = work + 4 * k * paddedN;
     if (job.bias) {
@@ -227,7 +232,7 @@ export class GemmThreads {
     const flags = (at.bias ? 1 : 0) | (at.relu ? 2 : 0);
     const { batch, m, n, k } = at;
     const args = [batch, m, n, k, at.a, at.aBatch, at.aRow, at.aCol, at.b, at.bBatch, at.bRow, at.bCol, at.c, at.cRow, at.cCol];
-    helper.control.set([...args, work, at.bias, flags, this.layout.rowBlockFor(k), packedA], ARGS);
+    helper.control.set([...args, work, at.bias, flags, at.rowBlock || this.layout.rowBlockFor(k), packedA, at.counter], ARGS);
     const number = helper.jobs === 0x7fffffff ? 1 : helper.jobs + 1;
     helper.jobs = number;
     Atomics.store(helper.control, JOB, number);

@@ -316,12 +316,15 @@ function moduleWat(fused: boolean, shared: boolean): string {
 
   ;; C[m, n] = A (m x k, strides aRow / aCol in elements) times packed B; bias padded to a multiple of 8 floats.
   ;; Rows of A are taken $rowBlock at a time through every panel, so a block of A and of C stays in cache while the
-  ;; packed B streams past it (without blocking, A and C together outgrow the L2 cache at training sizes).
+  ;; packed B streams past it (without blocking, A and C together outgrow the L2 cache at training sizes). With a
+  ;; $counter (the address of an i32 on shared memory, else 0), the blocks are claimed from it one by one, so that
+  ;; threads running the same product share its rows by how fast each gets through them.
   (func $gemm (param $m i32) (param $n i32) (param $k i32) (param $a i32) (param $aRow i32) (param $aCol i32)
       (param $packed i32) (param $c i32) (param $cRow i32) (param $cCol i32) (param $bias i32) (param $flags i32)
-      (param $rowBlock i32) (param $packedA i32)
+      (param $rowBlock i32) (param $packedA i32) (param $counter i32)
       (local $i i32)
     (block $done (loop $blocks
+      (if (local.get $counter) (then (local.set $i (i32.atomic.rmw.add (local.get $counter) (local.get $rowBlock)))))
       (br_if $done (i32.ge_u (local.get $i) (local.get $m)))
       (call $rows (select (local.get $rowBlock) (i32.sub (local.get $m) (local.get $i))
           (i32.le_u (i32.add (local.get $i) (local.get $rowBlock)) (local.get $m)))
@@ -330,7 +333,7 @@ function moduleWat(fused: boolean, shared: boolean): string {
         (local.get $packed)
         (i32.add (local.get $c) (i32.shl (i32.mul (local.get $i) (local.get $cRow)) (i32.const 2))) (local.get $cRow) (local.get $cCol)
         (local.get $bias) (local.get $flags) (local.get $packedA))
-      (local.set $i (i32.add (local.get $i) (local.get $rowBlock)))
+      (if (i32.eqz (local.get $counter)) (then (local.set $i (i32.add (local.get $i) (local.get $rowBlock)))))
       (br $blocks))))
 
   ;; One row block: its full tiles are packed once ($packA) and reused for every panel; the rows left over are read
@@ -386,12 +389,12 @@ function moduleWat(fused: boolean, shared: boolean): string {
       (br $panels))))
 
   ;; count products C_q = A_q B_q, C contiguous; operand strides between products in elements (0: one operand for
-  ;; all). B is packed once when it is shared.
+  ;; all). B is packed once when it is shared. $counter: see $gemm (one product only).
   (func (export "batched") (param $count i32) (param $m i32) (param $n i32) (param $k i32)
       (param $a i32) (param $aBatch i32) (param $aRow i32) (param $aCol i32)
       (param $b i32) (param $bBatch i32) (param $bRow i32) (param $bCol i32)
       (param $c i32) (param $cRow i32) (param $cCol i32) (param $work i32) (param $bias i32) (param $flags i32)
-      (param $rowBlock i32) (param $packedA i32)
+      (param $rowBlock i32) (param $packedA i32) (param $counter i32)
       (local $q i32)
     (local.set $aBatch (i32.shl (local.get $aBatch) (i32.const 2)))
     (local.set $bBatch (i32.shl (local.get $bBatch) (i32.const 2)))
@@ -400,7 +403,7 @@ function moduleWat(fused: boolean, shared: boolean): string {
         (then (call $pack (local.get $b) (local.get $bRow) (local.get $bCol) (local.get $k) (local.get $n) (local.get $work))))
       (call $gemm (local.get $m) (local.get $n) (local.get $k) (local.get $a) (local.get $aRow) (local.get $aCol)
         (local.get $work) (local.get $c) (local.get $cRow) (local.get $cCol) (local.get $bias) (local.get $flags)
-        (local.get $rowBlock) (local.get $packedA))
+        (local.get $rowBlock) (local.get $packedA) (local.get $counter))
       (local.set $a (i32.add (local.get $a) (local.get $aBatch)))
       (local.set $b (i32.add (local.get $b) (local.get $bBatch)))
       (local.set $c (i32.add (local.get $c) (i32.shl (i32.mul (local.get $m) (local.get $n)) (i32.const 2))))
@@ -450,6 +453,9 @@ type GemmExports = {
   batched(...args: number[]): void;
 };
 
+/** Row blocks per thread when threads claim the rows of one product (shareRows). */
+const ROW_CLAIMS_PER_THREAD = 4;
+
 /** Products smaller than this stay on one thread: copying operands to a helper and back is not paid back. */
 const MIN_THREADED_MULTIPLY_ADDS = 1 << 20;
 
@@ -462,7 +468,7 @@ export function gemmWorkLayout(rowBlockBytes = ROW_BLOCK_BYTES): GemmWorkLayout 
     scratchBytes: TILE_OUT_BYTES,
     rowBlockFor,
     // The full tiles of one row block, packed by $packA.
-    packedABytesFor: (m, k) => 4 * k * Math.floor(Math.min(m, rowBlockFor(k)) / TILE_ROWS) * TILE_ROWS,
+    packedABytesFor: (m, k, rowBlock = rowBlockFor(k)) => 4 * k * Math.floor(Math.min(m, rowBlock) / TILE_ROWS) * TILE_ROWS,
   };
 }
 
@@ -498,6 +504,21 @@ export function instantiateGemm(
   }
 
   let helperPieces = 0;
+  // On a shared heap the threads of one product claim its row blocks from this word (see $gemm).
+  const rowCounter = sharedHeap && helperThreads > 0 ? malloc(16) >>> 0 : 0;
+
+  /**
+   * One product for every thread, each claiming blocks of rows as it goes: a thread that starts late or is
+   * descheduled takes fewer (with rows split in fixed halves, the caller waited 2-3 ms of a ~25 ms reference step
+   * for the helper, whose own compute took only ~0.3 ms longer). Blocks: about ROW_CLAIMS_PER_THREAD per thread,
+   * whole tiles, no larger than the cache blocking's.
+   */
+  const shareRows = (job: GemmJob, threads: number): GemmJob[] => {
+    Atomics.store(new Int32Array(memory.buffer), rowCounter / 4, 0);
+    const even = Math.floor(job.m / (ROW_CLAIMS_PER_THREAD * threads) / TILE_ROWS) * TILE_ROWS;
+    const rowBlock = Math.min(rowBlockFor(job.k), Math.max(TILE_ROWS, even));
+    return Array.from({ length: threads }, () => ({ ...job, rowBlock, counter: rowCounter }));
+  };
 
   /** One piece on this thread, on the tfjs heap. */
   const runHere = (job: GemmJob) => {
@@ -505,7 +526,8 @@ export function instantiateGemm(
     const paddedN = Math.ceil(n / PANEL) * PANEL;
     const packedBytes = 4 * k * paddedN;
     // Packed B, the padded bias, one row block's packed A (all multiples of 16 bytes).
-    const workBytes = packedBytes + 4 * paddedN + layout.packedABytesFor(m, k);
+    const rowBlock = job.rowBlock || rowBlockFor(k);
+    const workBytes = packedBytes + 4 * paddedN + layout.packedABytesFor(m, k, rowBlock);
     const work = malloc(workBytes) >>> 0;
     if (work === 0) throw new Error(`wasm GEMM: the heap has no room for ${workBytes} bytes of packed operands`);
     try {
@@ -538,8 +560,9 @@ export function instantiateGemm(
         work,
         biasAt,
         flags,
-        rowBlockFor(k),
+        rowBlock,
         packedA,
+        job.counter,
       );
     } finally {
       free(work);
@@ -598,9 +621,17 @@ export function instantiateGemm(
         cCol: cColStride,
         bias: bias ?? 0,
         relu,
+        rowBlock: 0,
+        counter: 0,
       };
       const large = batch * m * n * k >= MIN_THREADED_MULTIPLY_ADDS;
-      const [own, ...others] = helpers && large ? splitGemm(job, helpers.count + 1, TILE_ROWS) : [job];
+      const threads = 1 + (helpers?.count ?? 0);
+      const [own, ...others] =
+        helpers && large && rowCounter && batch === 1 && m >= 2 * threads * TILE_ROWS
+          ? shareRows(job, threads)
+          : helpers && large
+            ? splitGemm(job, threads, TILE_ROWS)
+            : [job];
       // Helpers first, so they run while this thread computes its own piece; a piece too big for a helper runs here.
       // Every helper that started is waited for, whatever fails, before its memory is used again.
       const started: boolean[] = [];

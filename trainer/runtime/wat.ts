@@ -19,7 +19,7 @@ let wabtReady: Promise<Wabt> | null = null;
 export async function assembleWat(name: string, text: string): Promise<Uint8Array> {
   wabtReady ??= import("wabt").then((mod) => (mod.default as unknown as () => Promise<Wabt>)());
   const wabt = await wabtReady;
-  const parsed = wabt.parseWat(name, text, { simd: true, relaxed_simd: true });
+  const parsed = wabt.parseWat(name, text, { simd: true, relaxed_simd: true, threads: true });
   try {
     return parsed.toBinary({}).buffer;
   } finally {
