@@ -22,7 +22,7 @@ import { sharedHeapWanted, startWasmWithSharedHeap } from "./shared-heap.ts";
 import { registerGradients } from "./tfjs-gradients.ts";
 import { compileAdamW, enabledWasmAdamW, enableWasmAdamW } from "./wasm-adamw.ts";
 import { compileGemm } from "./wasm-gemm.ts";
-import { wasmHeapOf } from "./wasm-heap.ts";
+import { isSharedMemory, wasmHeapOf } from "./wasm-heap.ts";
 import { compileLayout, enableWasmLayout, wasmLayoutStatus } from "./wasm-layout.ts";
 
 export type BackendPreference = "auto" | "tensorflow" | "webgpu" | "wasm" | "cpu";
@@ -131,10 +131,7 @@ async function useWasmLayout(sharedHeap: boolean): Promise<void> {
 function describeWasmKernels(): string {
   const layout = process.env.KSER_NO_LAYOUT_FIXES === "1" ? "tfjs's own" : wasmLayoutStatus().module ? "kser wasm kernel" : "JS loops";
   const memory = wasmHeapOf(tf.backend())?.memory;
-  const heap =
-    memory && typeof SharedArrayBuffer === "function" && memory.buffer instanceof SharedArrayBuffer
-      ? "shared (threaded build, one tfjs thread)"
-      : "plain build";
+  const heap = memory && isSharedMemory(memory) ? "shared (threaded build, one tfjs thread)" : "plain build";
   return `heap: ${heap}; matrix products: ${describeWasmGemm()}; AdamW: ${enabledWasmAdamW() ? "kser wasm kernel" : "JS loop"}; copies, transposes, gathers, slices and sums: ${layout}`;
 }
 

@@ -99,6 +99,61 @@ while (kernel) {
 }
 `;
 
+/** Where a piece's packed operands are: B's packed panels, the bias padded to whole panels, one row block's packed A. */
+export interface GemmWork {
+  work: number;
+  bias: number;
+  packedA: number;
+}
+
+/** The arguments of the kernel's `batched` for `job`, its packed operands at `at` (bias read only when it has one). */
+export function batchedArgs(job: GemmJob, at: GemmWork, layout: GemmWorkLayout): number[] {
+  const flags = (job.bias ? 1 : 0) | (job.relu ? 2 : 0);
+  const { batch, m, n, k, a, aBatch, aRow, aCol, b, bBatch, bRow, bCol, c, cRow, cCol } = job;
+  const rowBlock = job.rowBlock || layout.rowBlockFor(k);
+  return [
+    batch,
+    m,
+    n,
+    k,
+    a,
+    aBatch,
+    aRow,
+    aCol,
+    b,
+    bBatch,
+    bRow,
+    bCol,
+    c,
+    cRow,
+    cCol,
+    at.work,
+    at.bias,
+    flags,
+    rowBlock,
+    at.packedA,
+    job.counter,
+  ];
+}
+
+/**
+ * Allocates a piece's packed operands on `heap` (null when it has no room) and copies its bias there, padded with
+ * zeros so that the last panel's vector loads stay inside it. Free `work` when the piece is done.
+ */
+export function placeWork(heap: WasmHeap, job: GemmJob, layout: GemmWorkLayout): GemmWork | null {
+  const { m, n, k } = job;
+  const paddedN = Math.ceil(n / layout.panel) * layout.panel;
+  const work = heap.malloc(4 * k * paddedN + 4 * paddedN + layout.packedABytesFor(m, k, job.rowBlock || undefined));
+  if (work === 0) return null;
+  const bias = work + 4 * k * paddedN;
+  if (job.bias) {
+    const floats = new Float32Array(heap.memory.buffer);
+    floats.copyWithin(bias / 4, job.bias / 4, job.bias / 4 + n);
+    floats.fill(0, bias / 4 + n, bias / 4 + paddedN);
+  }
+  return { work, bias, packedA: bias + 4 * paddedN };
+}
+
 /** Elements spanned by a strided block: 1 + sum of (count - 1) * stride. */
 const span = (dims: [number, number][]) => 1 + dims.reduce((s, [count, stride]) => s + (count - 1) * stride, 0);
 const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
@@ -206,38 +261,27 @@ export class GemmThreads {
       to.set(from.subarray(job.bias / 4, job.bias / 4 + n), bias / 4);
       to.fill(0, bias / 4 + n, bias / 4 + paddedN);
     }
-    this.run(helper, { ...job, a, b, c, bias: job.bias ? bias : 0, counter: 0 }, work, packedA, { c, work: 0 }, job);
+    const args = batchedArgs({ ...job, a, b, c, counter: 0 }, { work, bias, packedA }, this.layout);
+    this.run(helper, args, { job, c, work: 0 });
     return true;
   }
 
   /** Starts a helper on the shared heap: its packed B, padded bias and packed rows of A are allocated there. */
   private startOnSharedHeap(helper: Helper, job: GemmJob): boolean {
-    const heap = this.sharedHeap!;
-    const { m, n, k } = job;
-    const paddedN = Math.ceil(n / this.layout.panel) * this.layout.panel;
-    const work = heap.malloc(4 * k * paddedN + 4 * paddedN + this.layout.packedABytesFor(m, k, job.rowBlock || undefined));
-    if (work === 0) return false;
-    const bias = work + 4 * k * paddedN;
-    if (job.bias) {
-      const floats = new Float32Array(heap.memory.buffer);
-      floats.copyWithin(bias / 4, job.bias / 4, job.bias / 4 + n);
-      floats.fill(0, bias / 4 + n, bias / 4 + paddedN);
-    }
-    this.run(helper, { ...job, bias: job.bias ? bias : 0 }, work, bias + 4 * paddedN, { c: job.c, work }, job);
+    const at = placeWork(this.sharedHeap!, job, this.layout);
+    if (!at) return false;
+    this.run(helper, batchedArgs(job, at, this.layout), { job, c: job.c, work: at.work });
     return true;
   }
 
-  /** Hands `at` (the job with offsets where the helper finds its operands) to the helper and wakes it. */
-  private run(helper: Helper, at: GemmJob, work: number, packedA: number, placed: { c: number; work: number }, job: GemmJob): void {
-    const flags = (at.bias ? 1 : 0) | (at.relu ? 2 : 0);
-    const { batch, m, n, k } = at;
-    const args = [batch, m, n, k, at.a, at.aBatch, at.aRow, at.aCol, at.b, at.bBatch, at.bRow, at.bCol, at.c, at.cRow, at.cCol];
-    helper.control.set([...args, work, at.bias, flags, at.rowBlock || this.layout.rowBlockFor(k), packedA, at.counter], ARGS);
+  /** Hands the kernel's arguments to the helper and wakes it; `running` says what to do when it is done. */
+  private run(helper: Helper, args: number[], running: { job: GemmJob; c: number; work: number }): void {
+    helper.control.set(args, ARGS);
     const number = helper.jobs === 0x7fffffff ? 1 : helper.jobs + 1;
     helper.jobs = number;
     Atomics.store(helper.control, JOB, number);
     Atomics.notify(helper.control, JOB);
-    helper.running = { job, number, ...placed };
+    helper.running = { ...running, number };
   }
 
   /** Waits for helper h's piece; copies its part of C into `heap`, or on the shared heap frees its packed operands. */

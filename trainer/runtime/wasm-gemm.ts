@@ -18,7 +18,8 @@
  * made V8 spill them inside the sweep) the reference model's products take 0.59-0.69x the time.
  */
 import v8 from "node:v8";
-import { type GemmJob, GemmThreads, type GemmWorkLayout, splitGemm } from "./gemm-threads.ts";
+import { batchedArgs, type GemmJob, GemmThreads, type GemmWorkLayout, placeWork, splitGemm } from "./gemm-threads.ts";
+import { isSharedMemory } from "./wasm-heap.ts";
 import { assembleWat, heapImport, transpose4x4 } from "./wat.ts";
 
 /**
@@ -486,9 +487,10 @@ export function instantiateGemm(
   { rowBlockBytes = ROW_BLOCK_BYTES, helperThreads = 0 }: { rowBlockBytes?: number; helperThreads?: number } = {},
 ): WasmGemm {
   const layout = gemmWorkLayout(rowBlockBytes);
+  const heap = { memory, malloc, free };
   const { rowBlockFor } = layout;
   // A shared heap (tfjs's threaded build) needs the shared-memory kernel, and its helpers work on it directly.
-  const sharedHeap = typeof SharedArrayBuffer === "function" && memory.buffer instanceof SharedArrayBuffer;
+  const sharedHeap = isSharedMemory(memory);
   if (sharedHeap && !compiled.sharedModule) throw new Error("wasm GEMM: the heap is shared memory, and no shared-memory kernel was built");
   const module = sharedHeap ? compiled.sharedModule! : compiled.module;
   const kernel = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as GemmExports;
@@ -497,7 +499,7 @@ export function instantiateGemm(
   let helpers: GemmThreads | null = null;
   if (helperThreads > 0 && compiled.sharedModule) {
     try {
-      helpers = new GemmThreads(compiled.sharedModule, helperThreads, layout, sharedHeap ? { memory, malloc, free } : null);
+      helpers = new GemmThreads(compiled.sharedModule, helperThreads, layout, sharedHeap ? heap : null);
     } catch (err) {
       process.stderr.write(`wasm GEMM runs on one thread: ${(err as Error).message}\n`);
     }
@@ -522,50 +524,12 @@ export function instantiateGemm(
 
   /** One piece on this thread, on the tfjs heap. */
   const runHere = (job: GemmJob) => {
-    const { m, n, k } = job;
-    const paddedN = Math.ceil(n / PANEL) * PANEL;
-    const packedBytes = 4 * k * paddedN;
-    // Packed B, the padded bias, one row block's packed A (all multiples of 16 bytes).
-    const rowBlock = job.rowBlock || rowBlockFor(k);
-    const workBytes = packedBytes + 4 * paddedN + layout.packedABytesFor(m, k, rowBlock);
-    const work = malloc(workBytes) >>> 0;
-    if (work === 0) throw new Error(`wasm GEMM: the heap has no room for ${workBytes} bytes of packed operands`);
+    const at = placeWork(heap, job, layout);
+    if (!at) throw new Error(`wasm GEMM: the heap has no room for the packed operands of a ${job.m} x ${job.k} x ${job.n} product`);
     try {
-      const biasAt = work + packedBytes;
-      const packedA = biasAt + 4 * paddedN;
-      if (job.bias) {
-        // Padded copy: the last panel's vector loads stay inside it.
-        const heap = new Float32Array(memory.buffer);
-        heap.fill(0, biasAt / 4 + n, biasAt / 4 + paddedN);
-        heap.copyWithin(biasAt / 4, job.bias / 4, job.bias / 4 + n);
-      }
-      const flags = (job.bias ? 1 : 0) | (job.relu ? 2 : 0);
-      const { batch, a, aBatch, aRow, aCol, b, bBatch, bRow, bCol, c, cRow, cCol } = job;
-      kernel.batched(
-        batch,
-        m,
-        n,
-        k,
-        a,
-        aBatch,
-        aRow,
-        aCol,
-        b,
-        bBatch,
-        bRow,
-        bCol,
-        c,
-        cRow,
-        cCol,
-        work,
-        biasAt,
-        flags,
-        rowBlock,
-        packedA,
-        job.counter,
-      );
+      kernel.batched(...batchedArgs(job, at, layout));
     } finally {
-      free(work);
+      free(at.work);
     }
   };
 

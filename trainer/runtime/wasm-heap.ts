@@ -17,6 +17,11 @@ export interface WasmHeap {
   free(at: number): void;
 }
 
+/** Whether `memory` is shared memory (tfjs-wasm's threaded build's heap, shared-heap.ts). */
+export function isSharedMemory(memory: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer === "function" && memory.buffer instanceof SharedArrayBuffer;
+}
+
 export function wasmHeapOf(backend: tf.KernelBackend): WasmHeap | null {
   const heap = (backend as WasmBackend).wasm;
   // The plain build exports its memory; the threaded build imports it (shared-heap.ts) and keeps it as wasmMemory.
