@@ -17,6 +17,7 @@ import {
   registerLayoutFixes,
   registerSegmentSumFix,
 } from "./kernel-fixes.ts";
+import { withoutAddedProcessHandlers } from "./process-handlers.ts";
 import { registerReluGradientKernel } from "./relu-gradient.ts";
 import { sharedHeapWanted, startWasmWithSharedHeap } from "./shared-heap.ts";
 import { registerGradients } from "./tfjs-gradients.ts";
@@ -175,12 +176,12 @@ async function tryWasm(): Promise<string | null> {
     await useWasmAdamW(shared);
     await useWasmLayout(shared);
     if (shared) {
-      if (await startWasmWithSharedHeap(wasm)) return "wasm";
+      if (await withoutAddedProcessHandlers(() => startWasmWithSharedHeap(wasm))) return "wasm";
       process.stderr.write("tfjs-wasm's threaded build did not start here: its plain build instead (GEMM helpers copy operands)\n");
       await useWasmAdamW(false);
       await useWasmLayout(false);
     }
-    return (await tf.setBackend("wasm")) ? "wasm" : null;
+    return (await withoutAddedProcessHandlers(() => tf.setBackend("wasm"))) ? "wasm" : null;
   } catch {
     return null;
   }
