@@ -11,9 +11,12 @@
  *     loops (registerLayoutFixes; KSER_NO_LAYOUT_FIXES=1 leaves wasm's own, for comparison in bench:train).
  *  5. wasm Identity copies its input, and the tape clones (Identity) every tensor it saves for a gradient: the
  *     clone shares the input's memory instead (registerIdentityFix), as Reshape already does.
+ *  6. float32 Add, Sub, Multiply and RealDiv with broadcasting as strided loops in the layout kernel (broadcast-binary.ts;
+ *     part of registerLayoutFixes): wasm's own cost 1-2 ns per element on the KSER step's broadcast shapes.
  * All must be registered before tf.setBackend(name) so that the backend's setup functions see them.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { BINARY_OPS, MIN_BROADCAST_ELEMENTS, planBroadcast } from "./broadcast-binary.ts";
 import { layoutFor } from "./wasm-layout.ts";
 
 type Backend = tf.KernelBackend & {
@@ -257,6 +260,7 @@ function copyRows(
 }
 
 const sizeOf = (shape: number[]) => shape.reduce((a, c) => a * c, 1);
+const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 /** Byte offset of a tensor's values on the wasm heap. */
 const offsetOf = (backend: Backend, t: tf.TensorInfo) => backend.getMemoryOffset!(t.dataId);
 const isNumeric = (x: tf.TensorInfo) => x.dtype === "float32" || x.dtype === "int32";
@@ -440,6 +444,42 @@ export function registerLayoutFixes(): void {
     );
     return out;
   });
+  for (const [kernelName, op] of Object.entries(BINARY_OPS)) {
+    wrapWasmKernel(kernelName, ({ inputs, backend }) => {
+      const { a, b } = inputs as unknown as { a: tf.TensorInfo; b: tf.TensorInfo };
+      const layout = layoutFor(backend);
+      // Only broadcasts of some size: wasm's own is as fast on same shapes (XNNPACK's plain loop) and on small
+      // outputs, where planning here costs more than it saves.
+      const larger = Math.max(sizeOf(a.shape), sizeOf(b.shape));
+      if (!layout || a.dtype !== "float32" || b.dtype !== "float32" || larger < MIN_BROADCAST_ELEMENTS || sameShape(a.shape, b.shape))
+        return null;
+      const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+      const plan = planBroadcast(a.shape, b.shape, shape);
+      if (!plan) return null;
+      const out = backend.makeOutput!(shape, "float32");
+      if (sizeOf(shape) === 0) return out;
+      const [n0, n1, n2, n3] = plan.counts;
+      const [as0, as1, as2] = plan.aStrides;
+      const [bs0, bs1, bs2] = plan.bStrides;
+      layout[`binary_${op}`](
+        offsetOf(backend, a),
+        offsetOf(backend, b),
+        offsetOf(backend, out),
+        n0,
+        n1,
+        n2,
+        n3,
+        as0,
+        as1,
+        as2,
+        bs0,
+        bs1,
+        bs2,
+        plan.mode,
+      );
+      return out;
+    });
+  }
 }
 
 /**

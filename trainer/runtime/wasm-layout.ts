@@ -3,8 +3,8 @@
  * with wabt): strided row copies (Concat and SplitV along any axis, kernel-fixes.ts), slices of up to 4 axes,
  * transposes of the last two axes (Transpose, and so the matMul fix's transposed operands), the
  * row gather of GatherV2 along axis 0 (embedding lookups), the column sums of a matrix (a bias gradient: Sum over axis 0),
- * Sums over middle axes, the sums of an embedding lookup's gradient rows by row id (sparse-embeddings.ts), and
- * relu's gradient (relu-gradient.ts).
+ * Sums over middle axes, the sums of an embedding lookup's gradient rows by row id (sparse-embeddings.ts),
+ * relu's gradient (relu-gradient.ts), and float32 Add / Sub / Multiply / RealDiv with broadcasting (broadcast-binary.ts).
  *
  * Why: the same loops in JS over views of the wasm heap ran at ~5-7 ns per element (a [1024, 256] column sum 1.7 ms,
  * concatenating ten [1024, 16] fields 0.9 ms, splitting their gradient 1.0 ms, measured in isolation), ~4 ms of a
@@ -14,6 +14,7 @@
  * so the results are the same bits (tested).
  */
 
+import { type BinaryOp, broadcastBinaryWat } from "./broadcast-binary.ts";
 import { wasmHeapOf } from "./wasm-heap.ts";
 import { assembleWat, heapImport, joinLow, promoteHigh, promoteLow, transpose4x4 } from "./wat.ts";
 
@@ -337,11 +338,33 @@ function moduleWat(shared: boolean): string {
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $row)))
     (i32.const -1))
+
+  ${broadcastBinaryWat()}
 )`;
 }
 
+/** out = a op b over a broadcast plan (broadcast-binary.ts): counts n0-n3, outer strides of a and b, inner mode. */
+type BinaryEntry = (
+  a: number,
+  b: number,
+  out: number,
+  n0: number,
+  n1: number,
+  n2: number,
+  n3: number,
+  as0: number,
+  as1: number,
+  as2: number,
+  bs0: number,
+  bs1: number,
+  bs2: number,
+  mode: number,
+) => void;
+
 /** The kernel's entry points; offsets are bytes into the heap it was instantiated on, strides elements. */
-export interface WasmLayout {
+export type WasmLayout = LayoutEntries & { [K in `binary_${BinaryOp}`]: BinaryEntry };
+
+interface LayoutEntries {
   columnSums(src: number, rows: number, cols: number, dst: number): void;
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, width: number): void;
   /** dst[o][j] = sum over r of src[o][r][j] for an [outer, reduce, inner] float32 block (float32 sums in r order). */
