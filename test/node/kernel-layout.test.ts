@@ -2,8 +2,9 @@
  * The wasm layout kernels (Transpose of the last two axes, Concat / SplitV along any axis, Sum of a matrix over axis 0
  * and of any tensor over adjacent middle axes), the row gather (GatherV2 along axis 0) and Slice (up to 4 axes) give
  * the cpu backend's values, on float32 and int32, including the cases they hand back to the original kernels (other
- * perms, innermost or all axes, 5-axis slices); Transpose, Concat, SplitV, the row gather, slices and the sums in our wasm kernel
- * give exactly the bits of the JS loops (or tfjs-wasm's kernels) they replaced, and both refuse an id out of range.
+ * perms, innermost or all axes, 5-axis slices, pads along two axes); Transpose, Concat, SplitV, the row gather,
+ * slices, the sums, Fill and Pad in our wasm kernel give exactly the bits of the JS loops (or tfjs-wasm's kernels)
+ * they replaced, and both refuse an id out of range.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
@@ -61,6 +62,52 @@ function cases() {
       slice4d: tf.slice(tf.reshape(x, [2, 37, 5, 9]), [0, 1, 2, 3], [2, 3, 2, 5]),
       slice5d: tf.slice(tf.reshape(x, [2, 37, 5, 3, 3]), [1, 0, 1, 0, 1], [1, 2, 3, 3, 2]),
       sliceEmpty: tf.slice(m, [3, 0], [0, 10]),
+      // Pad along one axis (the middle, the first, the last; int32; nothing), and along two (wasm's own); Fill.
+      padMiddle: tf.pad(
+        tf.reshape(x, [2, 37, 1, 45]),
+        [
+          [0, 0],
+          [0, 0],
+          [1, 3],
+          [0, 0],
+        ],
+        2.5,
+      ),
+      padFirst: tf.pad(m, [
+        [2, 0],
+        [0, 0],
+      ]),
+      padLast: tf.pad(
+        x,
+        [
+          [0, 0],
+          [0, 0],
+          [0, 3],
+        ],
+        -1,
+      ),
+      padInt: tf.pad(
+        ints,
+        [
+          [0, 0],
+          [1, 1],
+        ],
+        7,
+      ),
+      padNone: tf.pad(m, [
+        [0, 0],
+        [0, 0],
+      ]),
+      padTwoAxes: tf.pad(
+        m,
+        [
+          [1, 0],
+          [0, 2],
+        ],
+        4,
+      ),
+      fill: tf.fill([7, 33], -0.75),
+      fillInt: tf.fill([5, 3], 12, "int32"),
       // Gradients through them: concat -> split, transpose -> transpose.
       grad: tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.concat([a, tf.transpose(a)], 1), tf.range(0, 90))))(tf.slice(m, [0, 0], [45, 45])),
     };
@@ -85,8 +132,8 @@ describe("wasm layout kernels", () => {
     expect(module).not.toBeNull();
     const withKernel = cases();
     // At least: Transpose x8, Concat x4 (concat, concatInt, the gradient case), SplitV x2, Sum over axis 0 x2 and over
-    // middle axes x4, GatherV2 x3, Slice x5.
-    expect(wasmLayoutStatus().calls - calls).toBeGreaterThanOrEqual(28);
+    // middle axes x4, GatherV2 x3, Slice x5, Pad x5 (a fill and a copy each), Fill x2.
+    expect(wasmLayoutStatus().calls - calls).toBeGreaterThanOrEqual(40);
     enableWasmLayout(null);
     try {
       const withLoops = cases();

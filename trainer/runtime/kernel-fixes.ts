@@ -12,7 +12,8 @@
  *  5. wasm Identity copies its input, and the tape clones (Identity) every tensor it saves for a gradient: the
  *     clone shares the input's memory instead (registerIdentityFix), as Reshape already does.
  *  6. float32 Add, Sub, Multiply and RealDiv with broadcasting as strided loops in the layout kernel (broadcast-binary.ts;
- *     part of registerLayoutFixes): wasm's own cost 1-2 ns per element on the KSER step's broadcast shapes.
+ *     part of registerLayoutFixes): wasm's own cost 1-2 ns per element on the KSER step's broadcast shapes; likewise
+ *     Fill and a Pad along one axis.
  * All must be registered before tf.setBackend(name) so that the backend's setup functions see them.
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -260,6 +261,10 @@ function copyRows(
 }
 
 const sizeOf = (shape: number[]) => shape.reduce((a, c) => a * c, 1);
+/** The 32 bits a float32 or int32 tensor stores for `value`. */
+function bitsOf(value: number, dtype: "float32" | "int32"): number {
+  return dtype === "int32" ? value | 0 : new Int32Array(Float32Array.of(value).buffer)[0];
+}
 const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 /** Byte offset of a tensor's values on the wasm heap. */
 const offsetOf = (backend: Backend, t: tf.TensorInfo) => backend.getMemoryOffset!(t.dataId);
@@ -442,6 +447,38 @@ export function registerLayoutFixes(): void {
       counts[2],
       counts[3],
     );
+    return out;
+  });
+  // Fill writes through a view of the heap, and TypedArray.fill on the shared heap's view takes ~1 ns per element.
+  wrapWasmKernel(tf.Fill, ({ backend, attrs }) => {
+    const { shape, value, dtype } = attrs as unknown as { shape: number[]; value: number; dtype?: tf.DataType };
+    const layout = layoutFor(backend);
+    const type = dtype ?? tf.util.inferDtype(value);
+    if (!layout || (type !== "float32" && type !== "int32")) return null;
+    const out = backend.makeOutput!(shape, type);
+    layout.fill32(offsetOf(backend, out), sizeOf(shape), bitsOf(value, type));
+    return out;
+  });
+  // Pad along one axis (a Slice's gradient): the constant everywhere, then one strided copy of x; wasm's own pads
+  // element by element (~6 ns each: ESFNet's [1024,6,1,4] -> [1024,6,5,4] 0.8 ms).
+  wrapWasmKernel(tf.PadV2, ({ inputs, backend, attrs }) => {
+    const { x } = inputs as unknown as { x: tf.TensorInfo };
+    const { paddings, constantValue } = attrs as unknown as { paddings: Array<[number, number]>; constantValue: number };
+    const layout = layoutFor(backend);
+    const padded = paddings.flatMap(([before, after], axis) => (before + after > 0 ? [axis] : []));
+    if (!layout || !isNumeric(x) || padded.length > 1) return null;
+    const shape = x.shape.map((d, i) => d + paddings[i][0] + paddings[i][1]);
+    const out = backend.makeOutput!(shape, x.dtype);
+    if (sizeOf(shape) === 0) return out;
+    layout.fill32(offsetOf(backend, out), sizeOf(shape), bitsOf(constantValue, x.dtype as "float32" | "int32"));
+    if (sizeOf(x.shape) === 0) return out;
+    const axis = padded[0] ?? 0;
+    // Rows: the axes before `axis`; each row of x (its axis and the axes after) goes to the same row of out.
+    const rows = sizeOf(x.shape.slice(0, axis));
+    const inner = sizeOf(x.shape.slice(axis + 1));
+    const run = x.shape[axis] * inner;
+    const before = paddings[axis]?.[0] ?? 0;
+    layout.copyRows(offsetOf(backend, x), run, offsetOf(backend, out) + 4 * before * inner, shape[axis] * inner, rows, run);
     return out;
   });
   for (const [kernelName, op] of Object.entries(BINARY_OPS)) {
