@@ -140,12 +140,14 @@ describe("broadcasting binary ops on wasm", () => {
 
   it("leaves same shapes and int32 to wasm's own kernels", () => {
     tf.setBackend("wasm");
-    const before = wasmLayoutStatus().calls;
-    const same = tf.tidy(() => tf.mul(tf.ones([8, 1024]), tf.fill([8, 1024], 3)).dataSync());
+    const [ones, threes] = [tf.ones([8, 1024]), tf.fill([8, 1024], 3)];
     // A broadcast large enough for our kernel, but int32.
-    const ints = tf.tidy(() => tf.add(tf.fill([1024, 8], 1, "int32"), tf.range(0, 8, 1, "int32")).dataSync());
-    expect(Array.from(same)).toEqual(Array(8192).fill(3));
-    expect(Array.from(ints.slice(0, 16))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
+    const [intOnes, intRange] = [tf.fill([1024, 8], 1, "int32"), tf.range(0, 8, 1, "int32")];
+    const before = wasmLayoutStatus().calls;
+    const [same, ints] = [tf.mul(ones, threes), tf.add(intOnes, intRange)];
     expect(wasmLayoutStatus().calls).toBe(before);
+    expect(Array.from(same.dataSync())).toEqual(Array(8192).fill(3));
+    expect(Array.from(ints.dataSync().slice(0, 16))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
+    tf.dispose([ones, threes, intOnes, intRange, same, ints]);
   });
 });

@@ -3,7 +3,7 @@
  * and of any tensor over adjacent middle axes), the row gather (GatherV2 along axis 0) and Slice (up to 4 axes) give
  * the cpu backend's values, on float32 and int32, including the cases they hand back to the original kernels (other
  * perms, innermost or all axes, 5-axis slices, pads along two axes); Transpose, Concat, SplitV, the row gather,
- * slices, the sums, Fill and Pad in our wasm kernel give exactly the bits of the JS loops (or tfjs-wasm's kernels)
+ * slices, the sums, Fill, ZerosLike, OnesLike and Pad in our wasm kernel give exactly the bits of the JS loops (or tfjs-wasm's kernels)
  * they replaced, and both refuse an id out of range.
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -108,6 +108,9 @@ function cases() {
       ),
       fill: tf.fill([7, 33], -0.75),
       fillInt: tf.fill([5, 3], 12, "int32"),
+      zerosLike: tf.zerosLike(x),
+      onesLike: tf.onesLike(x),
+      onesLikeInt: tf.onesLike(ints),
       // Gradients through them: concat -> split, transpose -> transpose.
       grad: tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.concat([a, tf.transpose(a)], 1), tf.range(0, 90))))(tf.slice(m, [0, 0], [45, 45])),
     };
@@ -132,8 +135,8 @@ describe("wasm layout kernels", () => {
     expect(module).not.toBeNull();
     const withKernel = cases();
     // At least: Transpose x8, Concat x4 (concat, concatInt, the gradient case), SplitV x2, Sum over axis 0 x2 and over
-    // middle axes x4, GatherV2 x3, Slice x5, Pad x5 (a fill and a copy each), Fill x2.
-    expect(wasmLayoutStatus().calls - calls).toBeGreaterThanOrEqual(40);
+    // middle axes x4, GatherV2 x3, Slice x5, Pad x5 (a fill and a copy each), Fill x2, ZerosLike / OnesLike x3.
+    expect(wasmLayoutStatus().calls - calls).toBeGreaterThanOrEqual(43);
     enableWasmLayout(null);
     try {
       const withLoops = cases();

@@ -13,7 +13,7 @@
  *     clone shares the input's memory instead (registerIdentityFix), as Reshape already does.
  *  6. float32 Add, Sub, Multiply and RealDiv with broadcasting as strided loops in the layout kernel (broadcast-binary.ts;
  *     part of registerLayoutFixes): wasm's own cost 1-2 ns per element on the KSER step's broadcast shapes; likewise
- *     Fill and a Pad along one axis.
+ *     Fill, ZerosLike, OnesLike and a Pad along one axis.
  * All must be registered before tf.setBackend(name) so that the backend's setup functions see them.
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -459,6 +459,20 @@ export function registerLayoutFixes(): void {
     layout.fill32(offsetOf(backend, out), sizeOf(shape), bitsOf(value, type));
     return out;
   });
+  // ZerosLike and OnesLike fill through the same view.
+  for (const [kernelName, value] of [
+    [tf.ZerosLike, 0],
+    [tf.OnesLike, 1],
+  ] as const) {
+    wrapWasmKernel(kernelName, ({ inputs, backend }) => {
+      const { x } = inputs as unknown as { x: tf.TensorInfo };
+      const layout = layoutFor(backend);
+      if (!layout || !isNumeric(x)) return null;
+      const out = backend.makeOutput!(x.shape, x.dtype);
+      layout.fill32(offsetOf(backend, out), sizeOf(x.shape), bitsOf(value, x.dtype as "float32" | "int32"));
+      return out;
+    });
+  }
   // Pad along one axis (a Slice's gradient): the constant everywhere, then one strided copy of x; wasm's own pads
   // element by element (~6 ns each: ESFNet's [1024,6,1,4] -> [1024,6,5,4] 0.8 ms).
   wrapWasmKernel(tf.PadV2, ({ inputs, backend, attrs }) => {
