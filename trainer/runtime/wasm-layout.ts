@@ -4,8 +4,8 @@
  * transposes of the last two axes (Transpose, and so the matMul fix's transposed operands), the
  * row gather of GatherV2 along axis 0 (embedding lookups), the column sums of a matrix (a bias gradient: Sum over axis 0),
  * Sums over middle axes, the sums of an embedding lookup's gradient rows by row id (sparse-embeddings.ts),
- * relu's gradient (relu-gradient.ts), fills (Fill, Pad), and float32 Add / Sub / Multiply / RealDiv with broadcasting
- * (broadcast-binary.ts).
+ * relu's gradient (relu-gradient.ts), fills (Fill, ZerosLike, OnesLike, Pad), and float32 Add / Sub / Multiply /
+ * RealDiv with broadcasting (broadcast-binary.ts).
  *
  * Why: the same loops in JS over views of the wasm heap ran at ~5-7 ns per element (a [1024, 256] column sum 1.7 ms,
  * concatenating ten [1024, 16] fields 0.9 ms, splitting their gradient 1.0 ms, measured in isolation), ~4 ms of a
@@ -208,7 +208,7 @@ function moduleWat(shared: boolean): string {
       (local.set $d (i32.add (local.get $d) (i32.const 4)))
       (br $each))))
 
-;; count 4-byte elements from dst on set to the bit pattern $bits (Fill, and Pad's border): vectors, then the rest.
+  ;; count 4-byte elements from dst on set to the bit pattern $bits (Fill, ZerosLike, OnesLike, Pad's border).
   ;; (TypedArray.fill on the shared heap's view takes ~1 ns per element.)
   (func (export "fill32") (param $dst i32) (param $count i32) (param $bits i32)
       (local $end i32) (local $vecEnd i32) (local $v v128)
@@ -226,7 +226,7 @@ function moduleWat(shared: boolean): string {
       (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
       (br $tail))))
 
-    ;; The block of n0 x n1 x n2 x n3 elements (4 bytes each) from src, axis strides s0 / s1 / s2 in elements (the last
+  ;; The block of n0 x n1 x n2 x n3 elements (4 bytes each) from src, axis strides s0 / s1 / s2 in elements (the last
   ;; axis contiguous), to dst in row-major order: a slice of a tensor of up to 4 axes.
   (func (export "copyBlock") (param $src i32) (param $s0 i32) (param $s1 i32) (param $s2 i32) (param $dst i32)
       (param $n0 i32) (param $n1 i32) (param $n2 i32) (param $n3 i32)
