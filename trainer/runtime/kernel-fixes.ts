@@ -18,7 +18,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { BINARY_OPS, MIN_BROADCAST_ELEMENTS, planBroadcast } from "./broadcast-binary.ts";
-import { layoutFor } from "./wasm-layout.ts";
+import { layoutFor, type WasmLayout } from "./wasm-layout.ts";
 
 type Backend = tf.KernelBackend & {
   readSync(dataId: tf.DataId): tf.backend_util.BackendValues;
@@ -265,6 +265,12 @@ const sizeOf = (shape: number[]) => shape.reduce((a, c) => a * c, 1);
 function bitsOf(value: number, dtype: "float32" | "int32"): number {
   return dtype === "int32" ? value | 0 : new Int32Array(Float32Array.of(value).buffer)[0];
 }
+/** A new float32 or int32 tensor of `shape` with every element `value`, filled by the layout kernel. */
+function filledOutput(backend: Backend, layout: WasmLayout, shape: number[], dtype: "float32" | "int32", value: number): tf.TensorInfo {
+  const out = backend.makeOutput!(shape, dtype);
+  layout.fill32(offsetOf(backend, out), sizeOf(shape), bitsOf(value, dtype));
+  return out;
+}
 const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 /** Byte offset of a tensor's values on the wasm heap. */
 const offsetOf = (backend: Backend, t: tf.TensorInfo) => backend.getMemoryOffset!(t.dataId);
@@ -455,9 +461,7 @@ export function registerLayoutFixes(): void {
     const layout = layoutFor(backend);
     const type = dtype ?? tf.util.inferDtype(value);
     if (!layout || (type !== "float32" && type !== "int32")) return null;
-    const out = backend.makeOutput!(shape, type);
-    layout.fill32(offsetOf(backend, out), sizeOf(shape), bitsOf(value, type));
-    return out;
+    return filledOutput(backend, layout, shape, type, value);
   });
   // ZerosLike and OnesLike fill through the same view.
   for (const [kernelName, value] of [
@@ -468,9 +472,7 @@ export function registerLayoutFixes(): void {
       const { x } = inputs as unknown as { x: tf.TensorInfo };
       const layout = layoutFor(backend);
       if (!layout || !isNumeric(x)) return null;
-      const out = backend.makeOutput!(x.shape, x.dtype);
-      layout.fill32(offsetOf(backend, out), sizeOf(x.shape), bitsOf(value, x.dtype as "float32" | "int32"));
-      return out;
+      return filledOutput(backend, layout, x.shape, x.dtype as "float32" | "int32", value);
     });
   }
   // Pad along one axis (a Slice's gradient): the constant everywhere, then one strided copy of x; wasm's own pads
@@ -482,9 +484,7 @@ export function registerLayoutFixes(): void {
     const padded = paddings.flatMap(([before, after], axis) => (before + after > 0 ? [axis] : []));
     if (!layout || !isNumeric(x) || padded.length > 1) return null;
     const shape = x.shape.map((d, i) => d + paddings[i][0] + paddings[i][1]);
-    const out = backend.makeOutput!(shape, x.dtype);
-    if (sizeOf(shape) === 0) return out;
-    layout.fill32(offsetOf(backend, out), sizeOf(shape), bitsOf(constantValue, x.dtype as "float32" | "int32"));
+    const out = filledOutput(backend, layout, shape, x.dtype as "float32" | "int32", constantValue);
     if (sizeOf(x.shape) === 0) return out;
     const axis = padded[0] ?? 0;
     // Rows: the axes before `axis`; each row of x (its axis and the axes after) goes to the same row of out.
@@ -512,22 +512,8 @@ export function registerLayoutFixes(): void {
       const [n0, n1, n2, n3] = plan.counts;
       const [as0, as1, as2] = plan.aStrides;
       const [bs0, bs1, bs2] = plan.bStrides;
-      layout[`binary_${op}`](
-        offsetOf(backend, a),
-        offsetOf(backend, b),
-        offsetOf(backend, out),
-        n0,
-        n1,
-        n2,
-        n3,
-        as0,
-        as1,
-        as2,
-        bs0,
-        bs1,
-        bs2,
-        plan.mode,
-      );
+      const [aAt, bAt, outAt] = [offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out)];
+      layout[`binary_${op}`](aAt, bAt, outAt, n0, n1, n2, n3, as0, as1, as2, bs0, bs1, bs2, plan.mode);
       return out;
     });
   }
