@@ -1,16 +1,23 @@
 /**
  * The wasm layout kernels (Transpose of the last two axes, Concat / SplitV along any axis, Sum of a matrix over axis 0
- * and of any tensor over adjacent middle axes), the row gather (GatherV2 along axis 0) and Slice (up to 4 axes) give
- * the cpu backend's values, on float32 and int32, including the cases they hand back to the original kernels (other
- * perms, innermost or all axes, 5-axis slices, pads along two axes); Transpose, Concat, SplitV, the row gather,
- * slices, the sums, Fill, ZerosLike, OnesLike and Pad in our wasm kernel give exactly the bits of the JS loops (or tfjs-wasm's kernels)
- * they replaced, and both refuse an id out of range.
+ * and of any tensor over adjacent middle axes), the row gather (GatherV2 along axis 0 and along later axes),
+ * UnsortedSegmentSum and Slice (up to 4 axes) give the cpu backend's values, on float32 and int32, including the cases
+ * they hand back to the original kernels (other perms, innermost or all axes, 5-axis slices, pads along two axes);
+ * Transpose, Concat, SplitV, the gathers, the segment sums, slices, the sums, Fill, ZerosLike, OnesLike and Pad in our
+ * wasm kernel give exactly the bits of the JS loops (or tfjs-wasm's kernels) they replaced, and both refuse an id out
+ * of range.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
 import { initBackend } from "../../trainer/runtime/backend.ts";
 import { enableWasmLayout, wasmLayoutStatus } from "../../trainer/runtime/wasm-layout.ts";
 import { expectSameValues, snapshot } from "./backend-compare.ts";
+
+/**
+ * Compared bit for bit with the JS loops only: tfjs-cpu's own UnsortedSegmentSum multiplies every row by a 0/1 mask of
+ * its segment in float32, so a NaN or an infinity leaks into every segment there, and large int32 sums round.
+ */
+const BITS_ONLY = ["segmentSumNonFinite", "segmentSumIntWrap"];
 
 function cases() {
   return tf.tidy(() => {
@@ -55,6 +62,35 @@ function cases() {
       gather: tf.gather(m, tf.tensor1d([3, 0, 73, 3], "int32")),
       gatherIds2d: tf.gather(x, tf.tensor2d([1, 0, 0, 1], [2, 2], "int32")),
       gatherInt: tf.gather(ints, tf.tensor1d([8, 1, 1], "int32")),
+      // Along a later axis (strided row copies): the middle, the last (rows of one element), int32, 2-D ids.
+      gatherMiddle: tf.gather(x, tf.tensor1d([36, 0, 5, 5, 36], "int32"), 1),
+      gatherLast: tf.gather(x, tf.tensor1d([44, 0, 3], "int32"), -1),
+      gatherMiddleInt: tf.gather(ints, tf.tensor1d([7, 0, 7], "int32"), 1),
+      gatherMiddleIds2d: tf.gather(x, tf.tensor2d([1, 2, 3, 1], [2, 2], "int32"), 1),
+      // UnsortedSegmentSum (a gather's gradient): repeated ids, ids out of range (dropped), rows of 45 (not a multiple
+      // of 4), int32, rows of a 3-D tensor; int32 sums that wrap and NaN and infinity among the values (bits only).
+      segmentSum: tf.unsortedSegmentSum(
+        m,
+        tf.tensor1d(
+          Array.from({ length: 74 }, (_, i) => (i % 9) - 1),
+          "int32",
+        ),
+        7,
+      ),
+      segmentSumNonFinite: tf.unsortedSegmentSum(
+        tf.concat([tf.tensor2d([Number.NaN, Number.POSITIVE_INFINITY, ...Array(43).fill(1)], [1, 45]), m], 0),
+        tf.tensor1d(
+          Array.from({ length: 75 }, (_, i) => (i % 9) - 1),
+          "int32",
+        ),
+        7,
+      ),
+      segmentSumInt: tf.unsortedSegmentSum(tf.tensor2d([20, 1, 5, -7, 3, 4], [3, 2], "int32"), tf.tensor1d([0, 1, 0], "int32"), 2),
+      segmentSumIntWrap: tf.unsortedSegmentSum(tf.tensor2d([2e9, 1, 5, 2e9, 2e9, 4], [3, 2], "int32"), tf.tensor1d([0, 1, 0], "int32"), 2),
+      segmentSumBlocks: tf.unsortedSegmentSum(x, tf.tensor1d([2, 0], "int32"), 3),
+      gradGatherMiddle: tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.gather(a, tf.tensor1d([2, 0, 2, 1], "int32"), 1), tf.range(0, 45))))(
+        tf.slice(x, [0, 0, 0], [2, 3, 45]),
+      ),
       slice1d: tf.slice(tf.reshape(m, [-1]), [7], [50]),
       sliceColumn: tf.slice(ints, [0, 3], [-1, 1]),
       sliceRows: tf.slice(m, [10, 0], [5, -1]),
@@ -126,6 +162,10 @@ describe("wasm layout kernels", () => {
     await tf.setBackend("cpu");
     const cpu = cases();
     await tf.setBackend("wasm");
+    for (const key of BITS_ONLY) {
+      delete wasm[key];
+      delete cpu[key];
+    }
     expectSameValues(wasm, cpu, 1e-4);
   });
 
@@ -144,6 +184,8 @@ describe("wasm layout kernels", () => {
       for (const key of Object.keys(withLoops)) {
         const bits = (values: number[]) => Array.from(new Uint32Array(Float32Array.from(values).buffer));
         expect(bits(withKernel[key].values), key).toEqual(bits(withLoops[key].values));
+        // int32 values above 2^24 do not survive the float32 view: compare the numbers too.
+        expect(withKernel[key].values, key).toEqual(withLoops[key].values);
       }
     } finally {
       enableWasmLayout(module);
@@ -152,9 +194,16 @@ describe("wasm layout kernels", () => {
   });
 });
 
-/** An id outside the table (past its end, or negative) is refused with its value, by the kernel and by the loop. */
+/**
+ * An id outside the table (past its end, or negative) is refused with its value, along axis 0 and along a middle
+ * axis, by our kernel and by the loop (or wasm's own kernel).
+ */
 function expectGatherRangeErrors() {
   const table = tf.ones([5, 3]);
-  for (const id of [5, -1]) expect(() => tf.gather(table, tf.tensor1d([0, id, 1], "int32"))).toThrow(`index value ${id} is not in [0, 4]`);
-  table.dispose();
+  const blocks = tf.ones([2, 5, 3]);
+  for (const id of [5, -1]) {
+    expect(() => tf.gather(table, tf.tensor1d([0, id, 1], "int32"))).toThrow(`index value ${id} is not in [0, 4]`);
+    expect(() => tf.gather(blocks, tf.tensor1d([0, id, 1], "int32"), 1)).toThrow(`index value ${id} is not in [0, 4]`);
+  }
+  tf.dispose([table, blocks]);
 }

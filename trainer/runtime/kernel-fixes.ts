@@ -5,7 +5,8 @@
  *  2. wasm BatchMatMul with transposeA/transposeB takes a path ~10x slower than the plain one: transpose explicitly
  *     with the wasm Transpose kernel, then run the original kernel without transposes (keeping its setupFunc).
  *  3. wasm GatherV2 computes every output element's offset in a generic N-d loop (~25 ms for 5k embedding rows of
- *     32 floats): row lookups along axis 0 are plain row copies on the heap instead.
+ *     32 floats): row lookups along axis 0 are plain row copies on the heap instead, and along a later axis strided
+ *     row copies (and UnsortedSegmentSum, their gradient, adds rows on the heap).
  *  4. Layout kernels of the backward pass (Transpose, Concat, SplitV, 2-D Sum over axis 0) as copies on the heap,
  *     Concat, SplitV and Sum in our wasm kernel (wasm-layout.ts) once the backend set-up has compiled it, else JS
  *     loops (registerLayoutFixes; KSER_NO_LAYOUT_FIXES=1 leaves wasm's own, for comparison in bench:train).
@@ -70,6 +71,16 @@ export function registerSegmentSumFix(backendName: "wasm" | "cpu"): void {
       const { x, segmentIds } = inputs as unknown as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
       const numSegments = (attrs as unknown as { numSegments: number }).numSegments;
       const b = backend as Backend;
+      const layout = layoutFor(b);
+      if (layout && b.makeOutput && b.getMemoryOffset && segmentIds.dtype === "int32" && (x.dtype === "float32" || x.dtype === "int32")) {
+        // wasm with our layout kernel: rows added on the heap, nothing copied to JS.
+        const count = tf.util.sizeFromShape(segmentIds.shape);
+        const width = tf.util.sizeFromShape(x.shape.slice(segmentIds.shape.length));
+        const out = b.makeOutput([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);
+        const add = x.dtype === "float32" ? layout.segmentSum_f32 : layout.segmentSum_i32;
+        add(b.getMemoryOffset(x.dataId), b.getMemoryOffset(segmentIds.dataId), count, numSegments, width, b.getMemoryOffset(out.dataId));
+        return out;
+      }
       const xValues = b.readSync(x.dataId) as Float32Array | Int32Array;
       const idValues = Int32Array.from(b.readSync(segmentIds.dataId) as ArrayLike<number>);
       const segRank = segmentIds.shape.length;
@@ -160,8 +171,12 @@ export function registerGatherFix(): void {
       const { x, indices } = inputs as unknown as { x: tf.TensorInfo; indices: tf.TensorInfo };
       const { axis, batchDims } = attrs as unknown as { axis: number; batchDims: number };
       const b = backend as Backend;
-      if ((axis !== 0 && axis !== -x.shape.length) || batchDims || x.dtype === "string" || !b.makeOutput || !b.typedArrayFromHeap)
-        return generic(args);
+      const along = axis < 0 ? axis + x.shape.length : axis;
+      if (along > 0 && !batchDims) {
+        const out = gatherMiddleAxis(b, x, indices, along);
+        if (out) return out;
+      }
+      if (along !== 0 || batchDims || x.dtype === "string" || !b.makeOutput || !b.typedArrayFromHeap) return generic(args);
       const rows = x.shape[0];
       const rowSize = x.shape.slice(1).reduce((a, c) => a * c, 1);
       const layout = layoutFor(b);
@@ -192,6 +207,29 @@ export function registerGatherFix(): void {
       return out;
     },
   });
+}
+
+/**
+ * GatherV2 along an axis after the first (FiBiNET's field pairs: [B, F, E] along 1), which wasm's generic loop runs at
+ * ~40 ns per element: for each id, the [outer] rows of x at that id, inner elements wide, copied with one strided
+ * row copy of the layout kernel. Null where that kernel or the dtypes do not fit (wasm's own kernel then).
+ */
+function gatherMiddleAxis(b: Backend, x: tf.TensorInfo, indices: tf.TensorInfo, axis: number): tf.TensorInfo | null {
+  const layout = layoutFor(b);
+  if (!layout || !b.makeOutput || !b.getMemoryOffset || !b.typedArrayFromHeap) return null;
+  if (indices.dtype !== "int32" || (x.dtype !== "float32" && x.dtype !== "int32")) return null;
+  const outer = tf.util.sizeFromShape(x.shape.slice(0, axis));
+  const n = x.shape[axis];
+  const inner = tf.util.sizeFromShape(x.shape.slice(axis + 1));
+  // A copy: allocating the output may grow (and so detach) the heap under a view.
+  const ids = b.typedArrayFromHeap(indices).slice();
+  for (const id of ids) if (!(id >= 0 && id < n)) throw new Error(`GatherV2: the index value ${id} is not in [0, ${n - 1}]`);
+  const out = b.makeOutput([...x.shape.slice(0, axis), ...indices.shape, ...x.shape.slice(axis + 1)], x.dtype);
+  const src = b.getMemoryOffset(x.dataId);
+  const dst = b.getMemoryOffset(out.dataId);
+  const count = ids.length;
+  for (let i = 0; i < count; i++) layout.copyRows(src + 4 * ids[i] * inner, n * inner, dst + 4 * i * inner, count * inner, outer, inner);
+  return out;
 }
 
 function gatherRows(src: tf.backend_util.TypedArray, dst: tf.backend_util.TypedArray, ids: ArrayLike<number>, rowSize: number) {

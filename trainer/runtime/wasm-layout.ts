@@ -2,7 +2,8 @@
  * Copies and sums of the backward pass as a WebAssembly kernel on the tfjs wasm heap (text written here, assembled
  * with wabt): strided row copies (Concat and SplitV along any axis, kernel-fixes.ts), slices of up to 4 axes,
  * transposes of the last two axes (Transpose, and so the matMul fix's transposed operands), the
- * row gather of GatherV2 along axis 0 (embedding lookups), the column sums of a matrix (a bias gradient: Sum over axis 0),
+ * row gather of GatherV2 (embedding lookups along axis 0; along a middle axis as strided row copies), UnsortedSegmentSum
+ * (the gradient of a gather), the column sums of a matrix (a bias gradient: Sum over axis 0),
  * Sums over middle axes, the sums of an embedding lookup's gradient rows by row id (sparse-embeddings.ts),
  * relu's gradient (relu-gradient.ts), fills (Fill, ZerosLike, OnesLike, Pad), and float32 Add / Sub / Multiply /
  * RealDiv with broadcasting (broadcast-binary.ts).
@@ -210,7 +211,7 @@ function moduleWat(shared: boolean): string {
 
   ;; count 4-byte elements from dst on set to the bit pattern $bits (Fill, ZerosLike, OnesLike, Pad's border).
   ;; (TypedArray.fill on the shared heap's view takes ~1 ns per element.)
-  (func (export "fill32") (param $dst i32) (param $count i32) (param $bits i32)
+  (func $fill32 (export "fill32") (param $dst i32) (param $count i32) (param $bits i32)
       (local $end i32) (local $vecEnd i32) (local $v v128)
     (local.set $v (i32x4.splat (local.get $bits)))
     (local.set $end (i32.add (local.get $dst) (i32.shl (local.get $count) (i32.const 2))))
@@ -358,8 +359,53 @@ function moduleWat(shared: boolean): string {
       (br $row)))
     (i32.const -1))
 
+  ${segmentSumWat("f32")}
+  ${segmentSumWat("i32")}
+
   ${broadcastBinaryWat()}
 )`;
+}
+
+/**
+ * UnsortedSegmentSum for float32 or int32 rows: dst row s = the rows i of src whose id is s, added in i order onto
+ * zero; ids outside [0, segments) are skipped, as TF does. Each element's sum takes the same additions in the same
+ * order as the JS loop it replaces (float32 adds: the JS loop's float64 add rounded to float32 is the same value), so
+ * the same bits.
+ */
+function segmentSumWat(type: "f32" | "i32"): string {
+  return `;; d[j] += s[j] for a row of width ${type} elements: vectors, then the last width % 4.
+  (func $addRow_${type} (param $s i32) (param $d i32) (param $width i32)
+      (local $end i32) (local $vecEnd i32)
+    (local.set $end (i32.add (local.get $s) (i32.shl (local.get $width) (i32.const 2))))
+    (local.set $vecEnd (i32.add (local.get $s) (i32.shl (i32.and (local.get $width) (i32.const -4)) (i32.const 2))))
+    (block $vecDone (loop $vec
+      (br_if $vecDone (i32.ge_u (local.get $s) (local.get $vecEnd)))
+      (v128.store (local.get $d) (${type}x4.add (v128.load (local.get $d)) (v128.load (local.get $s))))
+      (local.set $s (i32.add (local.get $s) (i32.const 16)))
+      (local.set $d (i32.add (local.get $d) (i32.const 16)))
+      (br $vec)))
+    (block $tailDone (loop $tail
+      (br_if $tailDone (i32.ge_u (local.get $s) (local.get $end)))
+      (${type}.store (local.get $d) (${type}.add (${type}.load (local.get $d)) (${type}.load (local.get $s))))
+      (local.set $s (i32.add (local.get $s) (i32.const 4)))
+      (local.set $d (i32.add (local.get $d) (i32.const 4)))
+      (br $tail))))
+
+  ;; dst = segments rows of width ${type} elements: row s = the sum of the count rows of src whose int32 id is s.
+  (func (export "segmentSum_${type}") (param $src i32) (param $ids i32) (param $count i32) (param $segments i32)
+      (param $width i32) (param $dst i32)
+      (local $i i32) (local $s i32) (local $rowBytes i32)
+    (local.set $rowBytes (i32.shl (local.get $width) (i32.const 2)))
+    (call $fill32 (local.get $dst) (i32.mul (local.get $segments) (local.get $width)) (i32.const 0))
+    (block $done (loop $row
+      (br_if $done (i32.ge_u (local.get $i) (local.get $count)))
+      (local.set $s (i32.load (i32.add (local.get $ids) (i32.shl (local.get $i) (i32.const 2)))))
+      ;; Unsigned: a negative id is out of range too.
+      (if (i32.lt_u (local.get $s) (local.get $segments))
+        (then (call $addRow_${type} (i32.add (local.get $src) (i32.mul (local.get $i) (local.get $rowBytes)))
+          (i32.add (local.get $dst) (i32.mul (local.get $s) (local.get $rowBytes))) (local.get $width))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $row))))`;
 }
 
 /** out = a op b over a broadcast plan (broadcast-binary.ts): counts n0-n3, outer strides of a and b, inner mode. */
@@ -414,6 +460,10 @@ interface LayoutEntries {
   transpose(src: number, dst: number, rows: number, cols: number, count: number): void;
   /** Rows `ids` (count int32 at `ids`) of a table of `rows` rows to dst; -1, or the position of an id out of range. */
   gatherRows(table: number, ids: number, count: number, rows: number, width: number, dst: number): number;
+  /** UnsortedSegmentSum of count float32 rows of width at src by the int32 ids at `ids` into segments rows at dst. */
+  segmentSum_f32(src: number, ids: number, count: number, segments: number, width: number, dst: number): void;
+  /** The same for int32 rows (sums wrap, as the JS loop's Int32Array stores do). */
+  segmentSum_i32(src: number, ids: number, count: number, segments: number, width: number, dst: number): void;
 }
 
 /** `sharedHeap`: for a heap that is shared memory (shared-heap.ts). */
