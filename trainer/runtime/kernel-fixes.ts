@@ -72,13 +72,12 @@ export function registerSegmentSumFix(backendName: "wasm" | "cpu"): void {
       const numSegments = (attrs as unknown as { numSegments: number }).numSegments;
       const b = backend as Backend;
       const layout = layoutFor(b);
-      if (layout && b.makeOutput && b.getMemoryOffset && segmentIds.dtype === "int32" && (x.dtype === "float32" || x.dtype === "int32")) {
+      if (layout && b.makeOutput && segmentIds.dtype === "int32" && isNumeric(x)) {
         // wasm with our layout kernel: rows added on the heap, nothing copied to JS.
-        const count = tf.util.sizeFromShape(segmentIds.shape);
-        const width = tf.util.sizeFromShape(x.shape.slice(segmentIds.shape.length));
-        const out = b.makeOutput([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);
+        const rowShape = x.shape.slice(segmentIds.shape.length);
+        const out = b.makeOutput([numSegments, ...rowShape], x.dtype);
         const add = x.dtype === "float32" ? layout.segmentSum_f32 : layout.segmentSum_i32;
-        add(b.getMemoryOffset(x.dataId), b.getMemoryOffset(segmentIds.dataId), count, numSegments, width, b.getMemoryOffset(out.dataId));
+        add(offsetOf(b, x), offsetOf(b, segmentIds), sizeOf(segmentIds.shape), numSegments, sizeOf(rowShape), offsetOf(b, out));
         return out;
       }
       const xValues = b.readSync(x.dataId) as Float32Array | Int32Array;
@@ -216,17 +215,16 @@ export function registerGatherFix(): void {
  */
 function gatherMiddleAxis(b: Backend, x: tf.TensorInfo, indices: tf.TensorInfo, axis: number): tf.TensorInfo | null {
   const layout = layoutFor(b);
-  if (!layout || !b.makeOutput || !b.getMemoryOffset || !b.typedArrayFromHeap) return null;
-  if (indices.dtype !== "int32" || (x.dtype !== "float32" && x.dtype !== "int32")) return null;
-  const outer = tf.util.sizeFromShape(x.shape.slice(0, axis));
+  if (!layout || !b.makeOutput || !b.typedArrayFromHeap || indices.dtype !== "int32" || !isNumeric(x)) return null;
+  const outer = sizeOf(x.shape.slice(0, axis));
   const n = x.shape[axis];
-  const inner = tf.util.sizeFromShape(x.shape.slice(axis + 1));
+  const inner = sizeOf(x.shape.slice(axis + 1));
   // A copy: allocating the output may grow (and so detach) the heap under a view.
   const ids = b.typedArrayFromHeap(indices).slice();
   for (const id of ids) if (!(id >= 0 && id < n)) throw new Error(`GatherV2: the index value ${id} is not in [0, ${n - 1}]`);
   const out = b.makeOutput([...x.shape.slice(0, axis), ...indices.shape, ...x.shape.slice(axis + 1)], x.dtype);
-  const src = b.getMemoryOffset(x.dataId);
-  const dst = b.getMemoryOffset(out.dataId);
+  const src = offsetOf(b, x);
+  const dst = offsetOf(b, out);
   const count = ids.length;
   for (let i = 0; i < count; i++) layout.copyRows(src + 4 * ids[i] * inner, n * inner, dst + 4 * i * inner, count * inner, outer, inner);
   return out;

@@ -167,7 +167,7 @@ function moduleWat(shared: boolean): string {
         (local.set $count (i32.add (local.get $count) (i32.const 1)))
         (i32.store (i32.add (local.get $slot) (i32.shl (local.get $id) (i32.const 2))) (local.get $s))
         (i32.store (i32.add (local.get $accIds) (i32.shl (local.get $s) (i32.const 2))) (local.get $id))
-        (call $zeroRow (i32.add (local.get $accValues) (i32.mul (local.get $s) (local.get $rowBytes))) (local.get $width))))
+        (call $fill32 (i32.add (local.get $accValues) (i32.mul (local.get $s) (local.get $rowBytes))) (local.get $width) (i32.const 0))))
       ;; accumulator row += gradient row, float32 adds in element order (what the JS loop computes).
       (local.set $d (i32.add (local.get $accValues) (i32.mul (local.get $s) (local.get $rowBytes))))
       (local.set $g (i32.add (local.get $grad) (i32.mul (local.get $i) (local.get $rowBytes))))
@@ -200,16 +200,8 @@ function moduleWat(shared: boolean): string {
       (local.set $s (i32.add (local.get $s) (i32.const 1)))
       (br $each))))
 
-  (func $zeroRow (param $d i32) (param $width i32)
-      (local $end i32)
-    (local.set $end (i32.add (local.get $d) (i32.shl (local.get $width) (i32.const 2))))
-    (block $done (loop $each
-      (br_if $done (i32.ge_u (local.get $d) (local.get $end)))
-      (i32.store (local.get $d) (i32.const 0))
-      (local.set $d (i32.add (local.get $d) (i32.const 4)))
-      (br $each))))
-
-  ;; count 4-byte elements from dst on set to the bit pattern $bits (Fill, ZerosLike, OnesLike, Pad's border).
+  ;; count 4-byte elements from dst on set to the bit pattern $bits (Fill, ZerosLike, OnesLike, Pad's border; new
+  ;; accumulator rows and segment sums start from its zeros).
   ;; (TypedArray.fill on the shared heap's view takes ~1 ns per element.)
   (func $fill32 (export "fill32") (param $dst i32) (param $count i32) (param $bits i32)
       (local $end i32) (local $vecEnd i32) (local $v v128)
