@@ -28,6 +28,7 @@ import { type RunningWorker, startWranglerDev } from "../trainer/serve/wrangler-
 import { denseMacsPerCandidate, timeBackboneInNode } from "./backbone-in-node.ts";
 import { trainEdgeModel } from "./edge-model.ts";
 import { type KeepAliveClient, keepAliveClient, type TimedResponse } from "./keep-alive-client.ts";
+import { wasmSimdPeakGflops } from "./wasm-simd-peak.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -402,6 +403,7 @@ async function main() {
     // What each added candidate costs, and the dense layers' arithmetic rate that implies (2 flops per multiply-add;
     // the added time also holds the candidate's gathers and element-wise work, so this is a lower bound on the rate).
     const macs = denseMacsPerCandidate(built.graphs.backbone.bytes);
+    const simdPeak = await wasmSimdPeakGflops();
     const perCandidate = (ms100: number, ms1: number) => ({
       us: round(((ms100 - ms1) / 99) * 1000, 3),
       denseGflops: round((2 * macs * 99) / ((ms100 - ms1) * 1e6), 1),
@@ -473,7 +475,11 @@ async function main() {
         workerd: perCandidate(workerd100.ms, workerd1.ms),
         onnxruntimeNode: perCandidate(node100.nodeMs, node1.nodeMs),
         onnxruntimeWebInNode: perCandidate(node100.webInNodeMs, node1.webInNodeMs),
-        method: "(t(100) - t(1)) / 99 per side; denseGflops = 2 x denseMacs (Gemm weights K x N) / that time",
+        // The rate workerd's dense layers would need for the ratio target, its other costs as measured for 1 candidate.
+        denseGflopsForRatio1_5: round((2 * macs * 99) / ((1.5 * node100.nodeMs - workerd1.ms) * 1e6), 1),
+        wasmSimd128PeakGflops: { mulAdd: round(simdPeak.mulAdd, 1), fused: simdPeak.fused === null ? null : round(simdPeak.fused, 1) },
+        method:
+          "(t(100) - t(1)) / 99 per side; denseGflops = 2 x denseMacs (Gemm weights K x N) / that time; the peak: independent f32x4 accumulators, no memory traffic, one thread in Node (bench/wasm-simd-peak.ts)",
       },
       upload: { ...upload, files: undefined },
       kv,
