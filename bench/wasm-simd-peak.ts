@@ -3,8 +3,7 @@
  * a multiply and an add (or relaxed SIMD's fused multiply-add) in a loop, no memory traffic. No wasm GEMM can beat
  * it, so the edge bench sets the backbone's dense-layer rate in workerd against it.
  */
-import v8 from "node:v8";
-import { assembleWat } from "../trainer/runtime/wat.ts";
+import { assembleWat, relaxedSimdModule } from "../trainer/runtime/wat.ts";
 
 /** Enough independent chains to cover the adds' and multiplies' latency with two of each issued per cycle. */
 const ACCUMULATORS = 12;
@@ -25,8 +24,8 @@ function peakModule(fused: boolean): string {
     (f32x4.extract_lane 0 ${sum})))`;
 }
 
-function gflops(bytes: Uint8Array): number {
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes));
+function gflops(module: WebAssembly.Module): number {
+  const instance = new WebAssembly.Instance(module);
   const run = (instance.exports as unknown as { run: (n: number) => number }).run;
   for (let i = 0; i < 5; i++) run(1_000_000); // until V8 has tiered the loop up
   const iterations = 10_000_000;
@@ -42,11 +41,7 @@ function gflops(bytes: Uint8Array): number {
 
 /** Best of 5 runs, GFLOP/s: multiply then add, and fused (null where relaxed SIMD cannot be enabled). */
 export async function wasmSimdPeakGflops(): Promise<{ mulAdd: number; fused: number | null }> {
-  const mulAdd = gflops(await assembleWat("simd-peak-mul-add.wat", peakModule(false)));
-  const fusedBytes = await assembleWat("simd-peak-fused.wat", peakModule(true));
-  // Relaxed SIMD is on by default from V8 11.4 (Node 22); Node 20's V8 has it behind a flag, which takes effect for
-  // modules compiled after it is set.
-  if (!WebAssembly.validate(fusedBytes)) v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
-  const fused = WebAssembly.validate(fusedBytes) ? gflops(fusedBytes) : null;
-  return { mulAdd, fused };
+  const mulAdd = gflops(new WebAssembly.Module(await assembleWat("simd-peak-mul-add.wat", peakModule(false))));
+  const fusedModule = relaxedSimdModule(await assembleWat("simd-peak-fused.wat", peakModule(true)));
+  return { mulAdd, fused: fusedModule ? gflops(fusedModule) : null };
 }

@@ -17,10 +17,9 @@
  * Against reading each row through its own pointer (and keeping the accumulators live across the store calls, which
  * made V8 spill them inside the sweep) the reference model's products take 0.59-0.69x the time.
  */
-import v8 from "node:v8";
 import { batchedArgs, type GemmJob, GemmThreads, type GemmWorkLayout, placeWork, splitGemm } from "./gemm-threads.ts";
 import { isSharedMemory } from "./wasm-heap.ts";
-import { assembleWat, heapImport, transpose4x4 } from "./wat.ts";
+import { assembleWat, heapImport, relaxedSimdModule, transpose4x4 } from "./wat.ts";
 
 /**
  * Rows of C per tile: 4 x 8 keeps 8 accumulators, B's two vectors and the four broadcasts V8 hoists within the 15
@@ -416,15 +415,6 @@ function moduleWat(fused: boolean, shared: boolean): string {
 /** Assembles one variant of the module. */
 function assemble(fused: boolean, shared = false): Promise<Uint8Array> {
   return assembleWat(`kser-gemm-${fused ? "fma" : "plain"}${shared ? "-shared" : ""}.wat`, moduleWat(fused, shared));
-}
-
-/**
- * Relaxed SIMD is on by default from V8 11.4 (Node 22); Node 20's V8 has it behind a flag, which takes effect for
- * modules compiled after it is set.
- */
-function relaxedSimdModule(bytes: Uint8Array): WebAssembly.Module | null {
-  if (!WebAssembly.validate(bytes)) v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
-  return WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
 }
 
 /**

@@ -1,7 +1,9 @@
 /**
  * Assembles the WebAssembly text our wasm kernels are written in (wasm-gemm.ts, wasm-adamw.ts, wasm-layout.ts) with
- * wabt, loaded once on first use; and the text of lane moves the float64 kernels share.
+ * wabt, loaded once on first use; compiles what uses relaxed SIMD; and the text of lane moves the float64 kernels share.
  */
+import v8 from "node:v8";
+
 type Wabt = {
   parseWat(
     name: string,
@@ -25,6 +27,16 @@ export async function assembleWat(name: string, text: string): Promise<Uint8Arra
   } finally {
     parsed.destroy();
   }
+}
+
+/**
+ * The compiled module of `bytes`, which use relaxed SIMD; null where this V8 cannot run it. Relaxed SIMD is on by
+ * default from V8 11.4 (Node 22); Node 20's V8 has it behind a flag, which takes effect for modules compiled after it
+ * is set.
+ */
+export function relaxedSimdModule(bytes: Uint8Array): WebAssembly.Module | null {
+  if (!WebAssembly.validate(bytes)) v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+  return WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
 }
 
 /**
