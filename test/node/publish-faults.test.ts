@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { hash32 } from "../../shared/hash.ts";
 import { kvKeys } from "../../shared/kv-keys.ts";
 import { type ModelManifest, parseManifest } from "../../shared/manifest.ts";
-import { parseRolloutConfig, ROLLOUT_SCHEMA } from "../../shared/rollout.ts";
+import { parseRolloutConfig, rolloutConfigFromWeights } from "../../shared/rollout.ts";
 import { buildServingBundle } from "../../trainer/export/serving-bundle.ts";
 import { type KvBundle, sha256Hex, valueBytes, writeBundle } from "../../trainer/publish/kv-bundle.ts";
 import { publishBundle } from "../../trainer/publish/publish.ts";
@@ -56,12 +56,11 @@ function version(seed: number, updatedAt: string): Omit<Version, "dir"> {
     history: [],
   };
   const built = buildServingBundle({ model, data, bank, includeProfiles: true, createdAt: updatedAt, metrics: {} });
-  const rollout = {
-    schema: ROLLOUT_SCHEMA,
+  const rollout = rolloutConfigFromWeights({
     salt: "s",
     variants: [{ name: "control", modelId: built.manifest.modelId, weight: 10_000 }],
-    updatedAt,
-  };
+    updatedAt: updatedAt,
+  });
   const entries = [...built.bundle.entries, { key: kvKeys.rolloutConfig(), value: JSON.stringify(rollout), stage: "pointer" as const }];
   return { bundle: { entries }, modelId: built.manifest.modelId, userIds: data.profiles.map((p) => p.userId) };
 }

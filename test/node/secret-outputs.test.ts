@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kvKeys } from "../../shared/kv-keys.ts";
-import { ROLLOUT_SCHEMA } from "../../shared/rollout.ts";
+import { rolloutConfigFromWeights } from "../../shared/rollout.ts";
 import { saveTexts } from "../../trainer/knowledge/texts-io.ts";
 import { blobEntry, jsonEntry, writeBundle } from "../../trainer/publish/kv-bundle.ts";
 import { type CliResult, filesUnder, hasStackTrace, kserCli } from "./cli-run.ts";
@@ -132,12 +132,11 @@ describe("publish", () => {
   it("publishes through echoing 429s, then fails on an echoing success: false and an echoing 403, exit 3", async () => {
     const bundleDir = join(root, "bundle");
     mkdirSync(root, { recursive: true });
-    const rollout = {
-      schema: ROLLOUT_SCHEMA,
+    const rollout = rolloutConfigFromWeights({
       salt: "s",
       variants: [{ name: "c", modelId: "m1", weight: 10_000 }],
       updatedAt: "2026-01-01T00:00:00Z",
-    };
+    });
     await writeBundle(bundleDir, {
       entries: [
         blobEntry(new Uint8Array([1, 2, 3, 4, 5])),
