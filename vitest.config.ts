@@ -5,7 +5,7 @@ import { CHROMIUM_HELP, findChromium } from "./test/browser/find-chromium.ts";
 // passes `npm test`, and CI runs `npm run test:browser` where Chromium is installed.
 const browserProject = findChromium() ? ["test/browser/vitest.config.ts"] : [];
 if (browserProject.length === 0) {
-  console.log(`Browser test (test/browser) not run, left to npm run test:browser: no Chromium found (${CHROMIUM_HELP}).`);
+  console.log(`Browser test (test/browser) not run, left to npm run test:browser: no Chromium found. ${CHROMIUM_HELP}`);
 }
 
 // Trainer/shared tests in Node, worker tests inside workerd (test/worker/vitest.config.ts), browser tests in Node

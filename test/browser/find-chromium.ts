@@ -13,7 +13,7 @@ export const PATH_NAMES = ["chromium", "chromium-browser", "google-chrome", "goo
 const MAC_APPS = ["/Applications/Chromium.app/Contents/MacOS/Chromium", "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"];
 
 /** How to get one, for the messages of both test commands. */
-export const CHROMIUM_HELP = `set ${CHROMIUM_ENV} to one, or install one (Debian/Ubuntu: apt-get install chromium; macOS: brew install --cask chromium)`;
+export const CHROMIUM_HELP = `Set ${CHROMIUM_ENV} to one, or install one (Debian/Ubuntu: apt-get install chromium; macOS: brew install --cask chromium).`;
 
 export interface ChromiumSearch {
   env?: NodeJS.ProcessEnv;

@@ -23,7 +23,7 @@ afterAll(async () => {
 describe("nightly HTML report", () => {
   it("renders in headless Chromium without console errors and with non-empty charts", async () => {
     const found = findChromium();
-    if (!found) throw new Error(`No Chromium found: ${CHROMIUM_HELP}`);
+    if (!found) throw new Error(`No Chromium found. ${CHROMIUM_HELP}`);
     console.log(`Chromium: ${found.executable} (${found.via})`);
     const result = await runNightly({ config: parseNightlyConfig(smallConfig(root), "nightly.json"), print: () => {} });
     expect(result.exitCode, result.message).toBe(EXIT.OK);
