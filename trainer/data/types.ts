@@ -27,6 +27,8 @@ export interface RawInteraction {
   rating: number;
   /** Seconds since the epoch (or any monotone clock); sorts each user's history. */
   timestamp: number;
+  /** The data's own split of this row, for prepare's split "given" (absent: the user split decides). */
+  split?: "train" | "valid" | "test";
 }
 
 export interface RawDataset {
@@ -43,6 +45,8 @@ export interface RawDataset {
   minPositiveRating: number;
   /** Highest rating value; ratings are 1..ratingLevels. */
   ratingLevels: number;
+  /** The source's own knowledge prefix, when it differs from KAR's (dbbook: 0, its profiles come from all train rows). */
+  knowledgePrefix?: number;
 }
 
 /** One split's CTR samples as flat typed arrays; the row layout is shared/feature-encoding.ts's. */
