@@ -96,7 +96,9 @@ function lastLine(backend: string | undefined, done: { r: QualityResults; out: s
     backend,
     budgetMinutes,
     complete: done.every(({ r }) => r.complete),
+    runs: done.reduce((a, { r }) => a + r.runs.length, 0),
     seconds: Number(done.reduce((a, { r }) => a + r.seconds.total, 0).toFixed(1)),
+    peakRssMiB: Math.max(0, ...done.map(({ r }) => r.peakRssMiB)),
     claims,
     sources: Object.fromEntries(done.map(({ r, out }) => [r.source, sourceJson(r, out)])),
   });

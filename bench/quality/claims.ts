@@ -81,19 +81,35 @@ function paperClaims(p: string, runs: RunResult[], backbones: string[], metric: 
   ];
 }
 
+const DELETION = "masking the top-gated half of each entity's chunks costs more than 0 and >= 2x what the bottom-gated half costs (kser)";
+const GATE_AUC = "kser's gate separates informative chunks from the rest at per-chunk AUC >= 0.8 (mean over seeds, fields)";
+
+/** A claim on the kser runs that carry some measurement, judged per backbone. */
+function kserClaim(
+  id: string,
+  statement: string,
+  runs: RunResult[],
+  backbones: string[],
+  has: (r: RunResult) => boolean,
+  judge: (list: RunResult[]) => PerBackbone,
+): Claim | null {
+  return claim(id, statement, backbones, (b) => {
+    const list = cellRuns(runs, b, "kser").filter(has);
+    return list.length === 0 ? null : judge(list);
+  });
+}
+
 /** Masking kser's top-gated half costs at least twice what masking its bottom-gated half costs (and more than 0). */
-function deletionClaim(id: string, runs: RunResult[], backbones: string[], metric: BenchMetric): Claim | null {
-  return claim(id, "masking the top-gated half of each entity's chunks costs >= 2x the bottom-gated half (kser)", backbones, (b) => {
-    const list = cellRuns(runs, b, "kser").filter((r) => r.deletion);
-    if (list.length === 0) return null;
+const judgeDeletion =
+  (metric: BenchMetric) =>
+  (list: RunResult[]): PerBackbone => {
     const ok = (top: number, bottom: number) => top > 0 && top >= 2 * bottom;
     const top = spread(list.map((r) => r.deletion!.cost.top)).mean;
     const bottom = spread(list.map((r) => r.deletion!.cost.bottom)).mean;
     const seedsHolding = list.filter((r) => ok(r.deletion!.cost.top, r.deletion!.cost.bottom)).length;
     const detail = `${metric} cost top ${f4(top)} vs bottom ${f4(bottom)} (ratio ${f4(top / bottom)}; seeds ${seedsHolding}/${list.length})`;
     return { holds: ok(top, bottom), seedsHolding, seeds: list.length, detail };
-  });
-}
+  };
 
 const meanOf = (runs: RunResult[], b: string, cell: string, metric: BenchMetric) =>
   spread(cellRuns(runs, b, cell).map((r) => r.test[metric])).mean;
@@ -128,26 +144,12 @@ function numberClaim(
   });
 }
 
-/** kser's per-chunk gate AUC (informative vs the rest), mean over seeds and both fields. */
-function gateAucClaim(id: string, runs: RunResult[], backbones: string[]): Claim | null {
-  return claim(
-    id,
-    "kser's gate separates informative chunks from the rest at per-chunk AUC >= 0.8 (mean over seeds, fields)",
-    backbones,
-    (b) => {
-      const list = cellRuns(runs, b, "kser").filter((r) => r.gates);
-      if (list.length === 0) return null;
-      const perRun = list.map((r) => (r.gates!.user.aucInformative + r.gates!.item.aucInformative) / 2);
-      const mean = spread(perRun).mean;
-      const seedsHolding = perRun.filter((x) => x >= 0.8).length;
-      return {
-        holds: mean >= 0.8,
-        seedsHolding,
-        seeds: list.length,
-        detail: `gate AUC ${f4(mean)} (seeds ${seedsHolding}/${list.length})`,
-      };
-    },
-  );
+/** kser's per-chunk gate AUC (informative vs the rest), mean over seeds and both fields, at least 0.8. */
+function judgeGateAuc(list: RunResult[]): PerBackbone {
+  const perRun = list.map((r) => (r.gates!.user.aucInformative + r.gates!.item.aucInformative) / 2);
+  const mean = spread(perRun).mean;
+  const seedsHolding = perRun.filter((x) => x >= 0.8).length;
+  return { holds: mean >= 0.8, seedsHolding, seeds: list.length, detail: `gate AUC ${f4(mean)} (seeds ${seedsHolding}/${list.length})` };
 }
 
 function gateSpearmanClaim(id: string, runs: RunResult[]): Claim | null {
@@ -193,7 +195,7 @@ export function claimsFor(source: BenchSource, runs: RunResult[], backbones: str
           means: false,
         },
       ),
-      deletionClaim(`${p}:deletion`, runs, backbones, metric),
+      kserClaim(`${p}:deletion`, DELETION, runs, backbones, (r) => r.deletion !== undefined, judgeDeletion(metric)),
     );
   }
   if (source === "synthetic") {
@@ -218,7 +220,7 @@ export function claimsFor(source: BenchSource, runs: RunResult[], backbones: str
         ([k, r, c]) => (c > r ? (k - r) / (c - r) : Number.NaN),
         (x) => x >= 0.5,
       ),
-      gateAucClaim(`${p}:gate-auc>=0.8`, runs, backbones),
+      kserClaim(`${p}:gate-auc>=0.8`, GATE_AUC, runs, backbones, (r) => r.gates !== undefined, judgeGateAuc),
     );
   }
   return out.filter((c): c is Claim => c !== null);

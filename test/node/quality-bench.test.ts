@@ -177,6 +177,41 @@ describe("quality bench quick path on generated data", () => {
   }, 90_000);
 });
 
+describe("quality bench command line", () => {
+  it("runs several datasets in one invocation: a results file each, one last line with every dataset's claims", async () => {
+    const { dir, cleanup: remove } = makeTempDir("quality-cli");
+    try {
+      const out = path.join(dir, "q.json");
+      const args = ["--source", "synthetic", "--source", "dbbook", "--data", dbbookDir, "--quick", "--users", "100", "--items", "60"];
+      const child = spawn(process.execPath, ["--import", "tsx", "bench/quality.ts", ...args, "--extractors", "none,kser", "--out", out], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      child.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString();
+      });
+      const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+      expect(code, stdout.slice(-2000)).toBe(0);
+      expect(stdout).toMatch(/^\[synthetic 3\/3\] deepfm raw@clean seed 1: .*eta/m);
+      const last = JSON.parse(stdout.trim().split("\n").at(-1)!) as {
+        complete: boolean;
+        claims: Record<string, boolean>;
+        sources: Record<string, { out: string; runs: number }>;
+      };
+      expect(last.complete).toBe(true);
+      expect(Object.keys(last.sources)).toEqual(["synthetic", "dbbook"]);
+      expect(last.sources.dbbook.out).toBe(path.join(dir, "q-dbbook.json"));
+      expect(last.sources.synthetic.runs).toBe(3);
+      expect(Object.keys(last.claims)).toEqual(expect.arrayContaining(["synthetic:clean-gain>=0.03", "dbbook:deletion"]));
+      const saved = JSON.parse(readFileSync(path.join(dir, "q-synthetic.json"), "utf8")) as { source: string; runs: unknown[] };
+      expect(saved.source).toBe("synthetic");
+      expect(saved.runs).toHaveLength(3);
+    } finally {
+      remove();
+    }
+  }, 120_000);
+});
+
 describe("quality bench cut short", () => {
   it("stops after the training under way on SIGTERM, prints the partial summary and exits 124", async () => {
     const { dir, cleanup: remove } = makeTempDir("quality-stop");
