@@ -27,6 +27,6 @@ export function torchTwin(cfg: ModelConfig): TorchTwin {
   return {
     ops,
     outputs: { logit: backboneGraph(ops, cfg).logit, user_gate: user.user_gate, item_gate: item.item_gate },
-    gateSparsity: extractor.gateSparsity ?? 0,
+    gateSparsity: 0,
   };
 }

@@ -46,9 +46,11 @@ export interface PredictBatch {
 }
 
 /**
- * Runs the three graphs in tfjs on fed tensors; returns the logit [B] (and the extractor outputs). auxLoss: the
- * extractor's gate sparsity penalty, gateSparsity * (mean gate over present chunks), summed over the two sides; a
- * training-only term to add to the BCE (absent when the extractor has none). It is not part of the exported graphs.
+ * Runs the three graphs in tfjs on fed tensors; returns the logit [B] (and the extractor outputs). auxLoss, a
+ * training-only term added to the BCE and not part of the exported graphs: when the feeds hold negative chunks
+ * (`${side}_negative_chunks` and `_mask`: chunks of other entities, fed only by the training loop) and the extractor
+ * has a consistency head, CONSISTENCY_WEIGHT x the binary cross-entropy of telling an entity's own chunks from
+ * other entities' chunks under the entity's context, per side.
  */
 export function forwardTf(
   ops: TfOps,
@@ -56,22 +58,35 @@ export function forwardTf(
 ): { logit: tf.Tensor; userGate?: tf.Tensor; itemGate?: tf.Tensor; auxLoss?: tf.Scalar } {
   const extractor = getExtractor(cfg.extractor);
   if (extractor.usesKnowledge) {
-    const user = userExtractorGraph(ops, cfg);
-    const item = itemExtractorGraph(ops, cfg);
-    ops.feeds.set("user_know", user.user_know);
-    ops.feeds.set("item_know", item.item_know);
+    // The extractor sides as userExtractorGraph / itemExtractorGraph build them, plus their training-only parts.
+    const user = extractor.user(ops, cfg);
+    const item = extractor.item(ops, cfg);
+    ops.feeds.set("user_know", user.know);
+    ops.feeds.set("item_know", item.know);
     const logit = backboneGraph(ops, cfg).logit;
-    const lambda = extractor.gateSparsity ?? 0;
-    let auxLoss: tf.Scalar | undefined;
-    if (lambda > 0) {
-      const meanGate = (gate: tf.Tensor, mask: tf.Tensor) => tf.div(tf.sum(gate), tf.add(tf.sum(mask), 1e-6));
-      const userMean = meanGate(user.user_gate, ops.feeds.get("user_chunk_mask")!);
-      const sides = tf.add(userMean, meanGate(item.item_gate, ops.feeds.get("item_chunk_mask")!));
-      auxLoss = tf.mul(sides, lambda) as tf.Scalar;
-    }
-    return { logit, userGate: user.user_gate, itemGate: item.item_gate, auxLoss };
+    const terms = [contrastiveTerm(ops, "user", user.consistency), contrastiveTerm(ops, "item", item.consistency)].filter(
+      (t): t is tf.Scalar => t !== null,
+    );
+    const auxLoss = terms.length > 0 ? (tf.mul(tf.addN(terms), CONSISTENCY_WEIGHT) as tf.Scalar) : undefined;
+    return { logit, userGate: user.gate, itemGate: item.gate, auxLoss };
   }
   return { logit: backboneGraph(ops, cfg).logit };
+}
+
+export const CONSISTENCY_WEIGHT = Number(process.env.CW ?? 0.1);
+
+/** Mean BCE of own chunks (label 1) and negative chunks (label 0) over the present ones; null without negatives. */
+function contrastiveTerm(ops: TfOps, side: "user" | "item", consistency?: (chunks: tf.Tensor) => tf.Tensor): tf.Scalar | null {
+  const negative = ops.feeds.get(`${side}_negative_chunks`);
+  const negativeMask = ops.feeds.get(`${side}_negative_mask`);
+  if (!consistency || !negative || !negativeMask) return null;
+  const mask = ops.feeds.get(`${side}_chunk_mask`)!;
+  const own = consistency(ops.feeds.get(`${side}_chunks`)!);
+  const other = consistency(negative);
+  // BCE on logits: softplus(-x) for label 1, softplus(x) for label 0.
+  const softplus = (x: tf.Tensor) => tf.add(tf.relu(x), tf.log1p(tf.exp(tf.neg(tf.abs(x)))));
+  const masked = (loss: tf.Tensor, m: tf.Tensor) => tf.div(tf.sum(tf.mul(loss, m)), tf.add(tf.sum(m), 1e-6));
+  return tf.add(masked(softplus(tf.neg(own)), mask), masked(softplus(other), negativeMask)) as tf.Scalar;
 }
 
 /** The training loss: the data loss plus the forward pass's auxiliary term when it has one. */

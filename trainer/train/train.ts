@@ -144,17 +144,21 @@ function sliceRows(split: SampleSplit, order: Int32Array, start: number, end: nu
   return b;
 }
 
-/** Adds the knowledge feeds for the rows order[start, end), masking whole entities with probability `dropout`. */
+/**
+ * Adds the knowledge feeds for the rows order[start, end), masking whole entities with probability `dropout`; with
+ * `negatives`, also a random other entity's chunks per row (the extractor's contrastive term).
+ */
 function knowledgeFeeds(
   feeds: Map<string, tf.Tensor>,
   k: Knowledge,
   rows: SplitKnowledge,
   order: Int32Array,
-  start: number,
-  end: number,
+  range: { start: number; end: number },
   dropout: number,
   random: () => number,
+  negatives = false,
 ) {
+  const { start, end } = range;
   const n = end - start;
   const userIdx = new Int32Array(n);
   const itemIdx = new Int32Array(n);
@@ -163,12 +167,24 @@ function knowledgeFeeds(
     userIdx[i] = dropout > 0 && random() < dropout ? k.user.absentRow : rows.userRow[s];
     itemIdx[i] = dropout > 0 && random() < dropout ? k.item.absentRow : rows.itemRow[s];
   }
-  const u = tf.tensor1d(userIdx, "int32");
-  const it = tf.tensor1d(itemIdx, "int32");
-  feeds.set("user_chunks", tf.gather(k.user.values, u));
-  feeds.set("user_chunk_mask", tf.gather(k.user.mask, u));
-  feeds.set("item_chunks", tf.gather(k.item.values, it));
-  feeds.set("item_chunk_mask", tf.gather(k.item.mask, it));
+  for (const [side, idx] of [
+    ["user", userIdx],
+    ["item", itemIdx],
+  ] as const) {
+    const bank = k[side];
+    const at = tf.tensor1d(idx, "int32");
+    feeds.set(`${side}_chunks`, tf.gather(bank.values, at));
+    feeds.set(`${side}_chunk_mask`, tf.gather(bank.mask, at));
+    if (!negatives || bank.absentRow < 2) continue;
+    // Another entity's row: uniform over the bank, skipping the row itself.
+    const other = Int32Array.from(idx, (own) => {
+      const r = Math.floor(random() * (bank.absentRow - 1));
+      return r >= own ? r + 1 : r;
+    });
+    const otherAt = tf.tensor1d(other, "int32");
+    feeds.set(`${side}_negative_chunks`, tf.gather(bank.values, otherAt));
+    feeds.set(`${side}_negative_mask`, tf.gather(bank.mask, otherAt));
+  }
 }
 
 /** Mean binary cross-entropy on logits, in the overflow-safe form max(x,0) - x*y + log(1 + exp(-|x|)). */
@@ -191,7 +207,7 @@ function predictSplit(
     const batch = sliceRows(split, order, start, end, data);
     const out = tf.tidy(() => {
       const feeds = featureFeeds(cfg.spec, batch);
-      if (k && rows) knowledgeFeeds(feeds, k, rows, order, start, end, 0, Math.random);
+      if (k && rows) knowledgeFeeds(feeds, k, rows, order, { start, end }, 0, Math.random);
       return tf.sigmoid(forwardTf(new TfOps(params, feeds), cfg).logit);
     });
     scores.set(out.dataSync() as Float32Array, start);
@@ -255,7 +271,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     tf.tidy(() => {
       const order = Int32Array.of(0);
       const feeds = featureFeeds(cfg.spec, sliceRows(data.train, order, 0, 1, data));
-      if (knowledge) knowledgeFeeds(feeds, knowledge, knowledge.train, order, 0, 1, 0, Math.random);
+      if (knowledge) knowledgeFeeds(feeds, knowledge, knowledge.train, order, { start: 0, end: 1 }, 0, Math.random);
       forwardTf(new TfOps(params, feeds), cfg);
     });
     const plan = strategy === "extractor-only" ? planExtractorOnly(params, opts.from!) : planAllParams(params);
@@ -269,7 +285,8 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
           const order = Int32Array.of(0, Math.min(1, data.train.count - 1));
           const batch = sliceRows(data.train, order, 0, 2, data);
           const feeds = featureFeeds(cfg.spec, batch);
-          if (knowledge) knowledgeFeeds(feeds, knowledge, knowledge.train, order, 0, 2, 0, Math.random);
+          if (knowledge)
+            knowledgeFeeds(feeds, knowledge, knowledge.train, order, { start: 0, end: 2 }, 0, Math.random, extractor.contrastive);
           return bceWithLogits(forwardTf(makeOps(feeds), cfg).logit, tf.tensor1d(batch.labels));
         })
       : new Map<string, tf.Variable>();
@@ -331,7 +348,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
         // One tidy for the inputs: the bank-row index tensors die here, the feeds live until the step is done.
         const inputs = tf.tidy(() => {
           const f = featureFeeds(cfg.spec, batch);
-          if (knowledge) knowledgeFeeds(f, knowledge, knowledge.train, order, start, end, dropout, random);
+          if (knowledge) knowledgeFeeds(f, knowledge, knowledge.train, order, { start, end }, dropout, random, extractor.contrastive);
           return { feeds: Object.fromEntries(f), labels: tf.tensor1d(batch.labels) };
         });
         const feeds = new Map(Object.entries(inputs.feeds));

@@ -7,6 +7,8 @@ export interface ExtractorOutput<T> {
   know: T;
   /** Per-chunk selection weights [B, K] (0 for missing chunks): the inspectable part. */
   gate: T;
+  /** Training only: consistency logits [B, K] of given chunks [B, K, d] with this batch's context (kser.ts). */
+  consistency?: (chunks: T) => T;
 }
 
 export interface Extractor {
@@ -14,10 +16,10 @@ export interface Extractor {
   /** False for "none": no extractor graphs, no knowledge inputs on the backbone. */
   usesKnowledge: boolean;
   /**
-   * Weight of an unsupervised gate sparsity penalty, lambda * (mean gate over present chunks), per side, added to
-   * the training loss (forwardTf's auxLoss). Absent or 0: none (extractors without learned gates).
+   * Whether training feeds chunks of other entities as negatives for the extractor's consistency head (the
+   * contrastive term of forwardTf's auxLoss). Absent: no.
    */
-  gateSparsity?: number;
+  contrastive?: boolean;
   /** Declares user_chunks, user_chunk_mask and the user-side feature inputs it reads. */
   user<T>(ops: Ops<T>, cfg: ModelConfig): ExtractorOutput<T>;
   /** Declares item_chunks, item_chunk_mask, item_feats. */
