@@ -3,13 +3,16 @@
  * - each user's interactions in time order; the first `knowledgePrefix` of them only feed that user's knowledge and
  *   never become samples (no label leakage into user knowledge); they may still appear as history of later samples;
  * - one sample per later interaction: target item fields, user fields, the last L interactions before it (item
- *   fields + rating, oldest first, left-padded), label = rating >= minPositiveRating;
- * - users split by id into train/valid/test (a seeded shuffle, exact proportions);
- * - vocabularies from the train users' data only (row 0 = OOV), so valid/test see unknown values as 0 exactly as
- *   serving does. The arrays match shared/feature-encoding.ts row for row.
+ *   fields + rating, oldest first, left-padded), label = rating >= minPositiveRating (shared/rating.ts);
+ * - users split by id into train/valid/test (a seeded shuffle, exact proportions), or each interaction in the
+ *   split the data gives it (RawDataset.givenSplit; the knowledge prefix then comes from train interactions only);
+ * - vocabularies from train interactions only (row 0 = OOV), so valid/test see unknown values as 0 exactly as
+ *   serving does; a multi-valued field's vocabulary holds its single values. The arrays match
+ *   shared/feature-encoding.ts row for row.
  */
-import { ITEM_ID_FIELD } from "../../shared/feature-encoding.ts";
-import { type FeatureSpec, OOV_TOKEN, type VocabularyBlob } from "../../shared/manifest.ts";
+import { encodeField, ITEM_ID_FIELD, itemFeatureWidth, splitBag, userFeatureWidth } from "../../shared/feature-encoding.ts";
+import { type CategoricalField, type FeatureSpec, OOV_TOKEN, type VocabularyBlob } from "../../shared/manifest.ts";
+import { isPositive, ratingIndex, ratingVocabFor } from "../../shared/rating.ts";
 import type { UserProfile } from "../../shared/user-profile.ts";
 import { Rng } from "./rng.ts";
 import type { PreparedDataset, RawDataset, RawInteraction, SampleSplit } from "./types.ts";
@@ -47,106 +50,64 @@ export function prepareDataset(raw: RawDataset, options: PrepareOptions): Prepar
   for (const list of byUser.values()) list.sort((a, b) => a.timestamp - b.timestamp);
   const userIds = [...byUser.keys()].sort(compareIds);
   const prefixLength = (n: number) => Math.min(n, knowledgePrefix >= 1 ? knowledgePrefix : Math.ceil(n * knowledgePrefix));
-
-  // Split users by id: a seeded shuffle of the sorted ids, cut at exact shares.
-  const order = new Rng(seed).shuffle(userIds.map((_, i) => i));
-  const total = splits[0] + splits[1] + splits[2];
-  const nTrain = Math.round((splits[0] / total) * userIds.length);
-  const nValid = Math.round((splits[1] / total) * userIds.length);
-  const splitOf = new Uint8Array(userIds.length);
-  order.forEach((u, rank) => {
-    splitOf[u] = rank < nTrain ? 0 : rank < nTrain + nValid ? 1 : 2;
-  });
-
-  // Vocabularies from train users only: values ordered by frequency, then by id, for stable, readable tables.
-  const itemsById = new Map(raw.items.map((i) => [i.id, i]));
-  const usersById = new Map(raw.users.map((u) => [u.id, u]));
-  const itemCounts = new Map<string, number>();
-  const userFieldCounts = raw.userFieldNames.map(() => new Map<string, number>());
-  userIds.forEach((id, u) => {
-    if (splitOf[u] !== 0) return;
-    for (const it of byUser.get(id)!) itemCounts.set(it.itemId, (itemCounts.get(it.itemId) ?? 0) + 1);
-    const attrs = usersById.get(id)?.attributes ?? {};
-    raw.userFieldNames.forEach((f, k) => {
-      const v = attrs[f];
-      if (v !== undefined) userFieldCounts[k].set(v, (userFieldCounts[k].get(v) ?? 0) + 1);
-    });
-  });
-  const itemVocab = vocabularyFrom(itemCounts);
-  const itemFieldCounts = raw.itemFieldNames.map(() => new Map<string, number>());
-  for (const [itemId, count] of itemCounts) {
-    const attrs = itemsById.get(itemId)?.attributes ?? {};
-    raw.itemFieldNames.forEach((f, k) => {
-      const v = attrs[f];
-      if (v !== undefined) itemFieldCounts[k].set(v, (itemFieldCounts[k].get(v) ?? 0) + count);
+  const plans = userIds.map((id) => planUser(byUser.get(id)!, prefixLength));
+  if (!raw.givenSplit) {
+    // Split users by id: a seeded shuffle of the sorted ids, cut at exact shares.
+    const order = new Rng(seed).shuffle(userIds.map((_, i) => i));
+    const total = splits[0] + splits[1] + splits[2];
+    const nTrain = Math.round((splits[0] / total) * userIds.length);
+    const nValid = Math.round((splits[1] / total) * userIds.length);
+    order.forEach((u, rank) => {
+      const split = rank < nTrain ? 0 : rank < nTrain + nValid ? 1 : 2;
+      plans[u].split.fill(split);
+      plans[u].trainUser = split === 0;
     });
   }
-  const fields: Record<string, string[]> = { [ITEM_ID_FIELD]: itemVocab };
-  raw.itemFieldNames.forEach((f, k) => {
-    fields[f] = vocabularyFrom(itemFieldCounts[k]);
-  });
-  raw.userFieldNames.forEach((f, k) => {
-    fields[f] = vocabularyFrom(userFieldCounts[k]);
-  });
-  const lookup = (field: string) => new Map(fields[field].map((v, i) => [v, i] as [string, number]).slice(1));
-  const itemIndex = lookup(ITEM_ID_FIELD);
-  const itemFieldLookups = raw.itemFieldNames.map(lookup);
-  const userFieldLookups = raw.userFieldNames.map(lookup);
 
-  const Fi = 1 + raw.itemFieldNames.length;
-  const Fu = raw.userFieldNames.length;
-  const itemFeatures: number[][] = itemVocab.map((id, index) => {
-    if (index === 0) return new Array(Fi).fill(0);
-    const attrs = itemsById.get(id)?.attributes ?? {};
-    return [index, ...raw.itemFieldNames.map((f, k) => itemFieldLookups[k].get(attrs[f] as string) ?? 0)];
-  });
-  const vocabulary: VocabularyBlob = { fields, itemFeatures };
-  const spec: FeatureSpec = {
-    historyLength: L,
-    itemFields: [ITEM_ID_FIELD, ...raw.itemFieldNames].map((name) => ({ name, vocabSize: fields[name].length })),
-    userFields: raw.userFieldNames.map((name) => ({ name, vocabSize: fields[name].length })),
-    ratingVocab: raw.ratingLevels + 1,
-  };
+  const encoding = buildEncoding(raw, userIds, byUser, plans, L);
+  const { spec, vocabulary, userRowOf, itemRowOf } = encoding;
+  const Fi = itemFeatureWidth(spec);
+  const Fu = userFeatureWidth(spec);
 
   // Count samples per split, then fill flat arrays in one pass.
   const counts = [0, 0, 0];
-  userIds.forEach((id, u) => {
-    const n = byUser.get(id)!.length;
-    counts[splitOf[u]] += n - prefixLength(n);
-  });
+  for (const plan of plans) {
+    plan.split.forEach((sp, t) => {
+      if (!plan.prefix[t]) counts[sp]++;
+    });
+  }
   const out = counts.map((c) => allocateSplit(c, Fi, Fu, L));
   const cursor = [0, 0, 0];
-  const ratingIndex = (r: number) => Math.max(0, Math.min(spec.ratingVocab - 1, Math.round(r)));
   const knowledgePrefixes: Record<string, RawInteraction[]> = {};
   const profiles: UserProfile[] = [];
   userIds.forEach((id, u) => {
     const list = byUser.get(id)!;
-    const p = prefixLength(list.length);
-    knowledgePrefixes[id] = list.slice(0, p);
-    const attrs = usersById.get(id)?.attributes ?? {};
+    const { split: splitAt, prefix } = plans[u];
+    knowledgePrefixes[id] = list.filter((_, t) => prefix[t]);
+    const attrs = encoding.usersById.get(id)?.attributes ?? {};
     const profileAttributes: Record<string, string> = {};
     for (const f of raw.userFieldNames) if (attrs[f] !== undefined) profileAttributes[f] = attrs[f];
     profiles.push({
       userId: id,
       attributes: profileAttributes,
-      history: list.slice(-profileHistory).map((it) => ({ itemId: it.itemId, rating: Math.max(0, Math.min(100, Math.round(it.rating))) })),
+      history: list.slice(-profileHistory).map((it) => ({ itemId: it.itemId, rating: Math.max(0, Math.min(100, it.rating)) })),
     });
-    const split = out[splitOf[u]];
-    const userRow = raw.userFieldNames.map((f, k) => userFieldLookups[k].get(attrs[f] as string) ?? 0);
-    const rowOf = (itemId: string) => itemFeatures[itemIndex.get(itemId) ?? 0];
-    for (let t = p; t < list.length; t++) {
-      const s = cursor[splitOf[u]]++;
-      split.itemFeats.set(rowOf(list[t].itemId), s * Fi);
+    const userRow = userRowOf(attrs);
+    for (let t = 0; t < list.length; t++) {
+      if (prefix[t]) continue;
+      const split = out[splitAt[t]];
+      const s = cursor[splitAt[t]]++;
+      split.itemFeats.set(itemRowOf(list[t].itemId), s * Fi);
       split.userFeats.set(userRow, s * Fu);
       const start = Math.max(0, t - L);
       const offset = L - (t - start);
       for (let h = start; h < t; h++) {
         const pos = offset + h - start;
-        split.histFeats.set(rowOf(list[h].itemId), (s * L + pos) * Fi);
-        split.histRatings[s * L + pos] = ratingIndex(list[h].rating);
+        split.histFeats.set(itemRowOf(list[h].itemId), (s * L + pos) * Fi);
+        split.histRatings[s * L + pos] = ratingIndex(list[h].rating, spec);
         split.histMask[s * L + pos] = 1;
       }
-      split.labels[s] = list[t].rating >= raw.minPositiveRating ? 1 : 0;
+      split.labels[s] = isPositive(list[t].rating, raw.minPositiveRating) ? 1 : 0;
       split.userIndex[s] = u;
     }
   });
@@ -162,6 +123,105 @@ export function prepareDataset(raw: RawDataset, options: PrepareOptions): Prepar
     test: out[2],
     profiles,
     knowledgePrefix: knowledgePrefixes,
+  };
+}
+
+/** A user's interactions (time order): each one's split, and which of them are the knowledge prefix. */
+interface UserPlan {
+  split: Uint8Array;
+  prefix: Uint8Array;
+  /** Whether the user's attributes enter the vocabularies: a train user, or a user with train interactions. */
+  trainUser: boolean;
+}
+
+/**
+ * The knowledge prefix is the first interactions of the user's train part: with a split by user that is the
+ * user's first interactions; with a given split, valid and test interactions always stay samples.
+ */
+function planUser(list: RawInteraction[], prefixLength: (n: number) => number): UserPlan {
+  const split = Uint8Array.from(list, (it) => it.split ?? 0);
+  const prefix = new Uint8Array(list.length);
+  const trainPositions: number[] = [];
+  split.forEach((sp, t) => {
+    if (sp === 0) trainPositions.push(t);
+  });
+  for (const t of trainPositions.slice(0, prefixLength(trainPositions.length))) prefix[t] = 1;
+  return { split, prefix, trainUser: trainPositions.length > 0 };
+}
+
+/** Vocabularies (from train interactions only), the feature spec, and the row encoders of items and users. */
+function buildEncoding(raw: RawDataset, userIds: string[], byUser: Map<string, RawInteraction[]>, plans: UserPlan[], L: number) {
+  // Vocabularies from train interactions only: values ordered by frequency, then by id, for stable, readable tables.
+  const itemsById = new Map(raw.items.map((i) => [i.id, i]));
+  const usersById = new Map(raw.users.map((u) => [u.id, u]));
+  const valuesOf = (field: string, rawValue: string | undefined): string[] => {
+    if (rawValue === undefined) return [];
+    const rule = raw.multiValued?.[field];
+    return rule ? splitBag(rawValue, rule.separator) : [rawValue];
+  };
+  const itemCounts = new Map<string, number>();
+  const userFieldCounts = raw.userFieldNames.map(() => new Map<string, number>());
+  const bagSizes = new Map<string, number>();
+  const countValues = (field: string, counts: Map<string, number>, rawValue: string | undefined, weight: number) => {
+    const values = valuesOf(field, rawValue);
+    for (const v of values) counts.set(v, (counts.get(v) ?? 0) + weight);
+    bagSizes.set(field, Math.max(bagSizes.get(field) ?? 1, values.length));
+  };
+  userIds.forEach((id, u) => {
+    byUser.get(id)!.forEach((it, t) => {
+      if (plans[u].split[t] === 0) itemCounts.set(it.itemId, (itemCounts.get(it.itemId) ?? 0) + 1);
+    });
+    if (!plans[u].trainUser) return;
+    const attrs = usersById.get(id)?.attributes ?? {};
+    raw.userFieldNames.forEach((f, k) => {
+      countValues(f, userFieldCounts[k], attrs[f], 1);
+    });
+  });
+  const itemVocab = vocabularyFrom(itemCounts);
+  const itemFieldCounts = raw.itemFieldNames.map(() => new Map<string, number>());
+  for (const [itemId, count] of itemCounts) {
+    const attrs = itemsById.get(itemId)?.attributes ?? {};
+    raw.itemFieldNames.forEach((f, k) => {
+      countValues(f, itemFieldCounts[k], attrs[f], count);
+    });
+  }
+  const fields: Record<string, string[]> = { [ITEM_ID_FIELD]: itemVocab };
+  raw.itemFieldNames.forEach((f, k) => {
+    fields[f] = vocabularyFrom(itemFieldCounts[k]);
+  });
+  raw.userFieldNames.forEach((f, k) => {
+    fields[f] = vocabularyFrom(userFieldCounts[k]);
+  });
+  const fieldSpec = (name: string): CategoricalField => {
+    const rule = raw.multiValued?.[name];
+    const spec: CategoricalField = { name, vocabSize: fields[name].length };
+    if (rule) spec.bag = { size: Math.min(rule.maxValues, bagSizes.get(name) ?? 1), separator: rule.separator };
+    return spec;
+  };
+  const spec: FeatureSpec = {
+    historyLength: L,
+    itemFields: [ITEM_ID_FIELD, ...raw.itemFieldNames].map(fieldSpec),
+    userFields: raw.userFieldNames.map(fieldSpec),
+    ratingVocab: ratingVocabFor(raw.ratingLevels, raw.ratingStep),
+    ...(raw.ratingStep !== undefined && raw.ratingStep !== 1 ? { ratingStep: raw.ratingStep } : {}),
+  };
+  const lookup = (field: string) => new Map(fields[field].map((v, i) => [v, i] as [string, number]).slice(1));
+  const lookups = new Map([...spec.itemFields, ...spec.userFields].map((f) => [f.name, lookup(f.name)]));
+  const rowOf = (specFields: CategoricalField[], attrs: Record<string, string>) =>
+    specFields.flatMap((f) => encodeField(f, attrs[f.name], (v) => lookups.get(f.name)!.get(v) ?? 0));
+  const itemFeatures: number[][] = itemVocab.map((id, index) =>
+    index === 0
+      ? new Array(itemFeatureWidth(spec)).fill(0)
+      : [index, ...rowOf(spec.itemFields.slice(1), itemsById.get(id)?.attributes ?? {})],
+  );
+  const vocabulary: VocabularyBlob = { fields, itemFeatures };
+  const itemIndex = lookups.get(ITEM_ID_FIELD)!;
+  return {
+    spec,
+    vocabulary,
+    usersById,
+    userRowOf: (attrs: Record<string, string>) => rowOf(spec.userFields, attrs),
+    itemRowOf: (itemId: string) => itemFeatures[itemIndex.get(itemId) ?? 0],
   };
 }
 

@@ -6,6 +6,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { endianness } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
+import { itemFeatureWidth, userFeatureWidth } from "../../shared/feature-encoding.ts";
 import { crc32 } from "../../shared/hash.ts";
 import { featureSpecSchema, vocabularyBlobSchema } from "../../shared/manifest.ts";
 import { UserFacingError } from "../util/errors.ts";
@@ -102,8 +103,8 @@ export async function loadDataset(dir: string): Promise<PreparedDataset> {
   const spec = featureSpecSchema.parse(meta.spec);
   const vocabulary = vocabularyBlobSchema.parse(await readJson("vocabulary.json"));
   const users = (await readJson("users.json")) as Pick<PreparedDataset, "userIds" | "profiles" | "knowledgePrefix">;
-  const Fi = spec.itemFields.length;
-  const Fu = spec.userFields.length;
+  const Fi = itemFeatureWidth(spec);
+  const Fu = userFeatureWidth(spec);
   const L = spec.historyLength;
   const width: Record<ArrayName, number> = {
     itemFeats: Fi,

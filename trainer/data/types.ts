@@ -27,6 +27,14 @@ export interface RawInteraction {
   rating: number;
   /** Seconds since the epoch (or any monotone clock); sorts each user's history. */
   timestamp: number;
+  /** The split the data gives this interaction (0 train, 1 valid, 2 test); only with RawDataset.givenSplit. */
+  split?: 0 | 1 | 2;
+}
+
+/** How a multi-valued field's raw value is split into values, and how many of them a row keeps. */
+export interface MultiValuedRule {
+  separator: string;
+  maxValues: number;
 }
 
 export interface RawDataset {
@@ -41,8 +49,16 @@ export interface RawDataset {
   itemFieldNames: string[];
   /** Label rule: positive when rating >= minPositiveRating (MovieLens: > 3 means >= 4). */
   minPositiveRating: number;
-  /** Highest rating value; ratings are 1..ratingLevels. */
+  /** Highest rating value; ratings are 1..ratingLevels (in steps of ratingStep). */
   ratingLevels: number;
+  /** Size of one rating step (0.5 = half stars); absent = 1. Ratings are whole multiples of it (shared/rating.ts). */
+  ratingStep?: number;
+  /** Multi-valued fields (item or user side) by field name: their raw values hold several values. */
+  multiValued?: Record<string, MultiValuedRule>;
+  /** True when every interaction carries its split (a split column or separate files), instead of a split by user. */
+  givenSplit?: boolean;
+  /** What the loader changed or could not use, for the person running it (printed by `kser data prepare`). */
+  notes?: string[];
 }
 
 /** One split's CTR samples as flat typed arrays; the row layout is shared/feature-encoding.ts's. */
