@@ -196,7 +196,7 @@ async function makeBank(raw: RawDataset, data: PreparedDataset, s: QualitySettin
     proportions,
     encoder: bank.encoder,
     kinds: { user: kindCounts(bank.user), item: kindCounts(bank.item) },
-    meanCosine: { user: report.user.total.meanCosine, item: report.item.total.meanCosine },
+    meanCosine: { user: report.user!.total.meanCosine, item: report.item!.total.meanCosine }, // simulated: both fields have knowledge
   };
   return { bank, summary };
 }

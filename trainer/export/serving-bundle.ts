@@ -4,11 +4,13 @@
  * fallback path and the user extractor, user profiles, and optionally the rollout pointer (written last).
  */
 
+import { createHash } from "node:crypto";
 import { kvKeys, shardOf } from "../../shared/kv-keys.ts";
-import { type GraphRef, MANIFEST_SCHEMA, type ModelManifest, parseManifest } from "../../shared/manifest.ts";
+import { type FeatureSpec, type GraphRef, MANIFEST_SCHEMA, type ModelManifest, parseManifest } from "../../shared/manifest.ts";
 import { parseRolloutConfig, type RolloutConfig } from "../../shared/rollout.ts";
 import { encodeShard, type VectorCodec } from "../../shared/vector-codec.ts";
 import type { KnowledgeBank, KnowledgeBankField, PreparedDataset } from "../data/types.ts";
+import type { ModelConfig } from "../models/config.ts";
 import { blobEntry, jsonEntry, type KvBundle, type KvEntry, sha256Hex } from "../publish/kv-bundle.ts";
 import type { TrainedModel } from "../train/model.ts";
 import { computeItemVectors, type ExportedGraph, exportOnnx } from "./onnx-export.ts";
@@ -82,6 +84,44 @@ function* bankEntities(field: KnowledgeBankField) {
   }
 }
 
+interface IdInputs {
+  graphs: ModelManifest["graphs"];
+  vocabularyBytes: Uint8Array;
+  spec: FeatureSpec;
+  knowledge: ModelManifest["knowledge"];
+  itemVectors: ModelManifest["itemVectors"];
+  vectors: Map<string, Float32Array> | null;
+  itemVectorCodec: VectorCodec;
+}
+
+/**
+ * The id covers everything the served model depends on: the exact graphs, the vocabulary, the feature spec, the
+ * knowledge bank (its id, codec and sharding) and the precomputed item vectors. A model retrained with other weights,
+ * or exported with another bank, is another version.
+ */
+function modelIdOf(cfg: ModelConfig, inputs: IdInputs): string {
+  const vectors = createHash("sha256").update(inputs.itemVectorCodec);
+  for (const [id, values] of inputs.vectors ?? [])
+    vectors
+      .update(id)
+      .update("\u0000")
+      .update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  const { graphs } = inputs;
+  const digest = sha256Hex(
+    [
+      graphs.backbone.blob,
+      graphs.userExtractor?.blob,
+      graphs.itemExtractor?.blob,
+      sha256Hex(inputs.vocabularyBytes),
+      JSON.stringify(inputs.spec),
+      JSON.stringify(inputs.knowledge),
+      JSON.stringify(inputs.itemVectors),
+      inputs.vectors ? vectors.digest("hex") : "",
+    ].join(":"),
+  );
+  return `${cfg.backbone}-${cfg.extractor}-${digest.slice(0, 12)}`;
+}
+
 export function buildServingBundle(options: ServingBundleOptions): ServingBundle {
   const { model, data, bank } = options;
   const cfg = model.config;
@@ -99,54 +139,45 @@ export function buildServingBundle(options: ServingBundleOptions): ServingBundle
     userExtractor: graphs.userExtractor ? graphRef(graphs.userExtractor) : null,
     itemExtractor: graphs.itemExtractor ? graphRef(graphs.itemExtractor) : null,
   };
-  // The id names the exact graphs: a retrained model with different weights is a different version.
-  const digest = sha256Hex(
-    [graphRefs.backbone.blob, graphRefs.userExtractor?.blob, graphRefs.itemExtractor?.blob, sha256Hex(vocabularyBytes)].join(":"),
-  );
-  const modelId = `${cfg.backbone}-${cfg.extractor}-${digest.slice(0, 12)}`;
-
   let knowledge: ModelManifest["knowledge"] = null;
   let itemVectors: ModelManifest["itemVectors"] = null;
-  if (cfg.knowledge && bank) {
-    const userShards = shardCount(bank.user.ids.length, perShard);
-    const itemShards = shardCount(bank.item.ids.length, perShard);
+  const vectors = cfg.knowledge && bank ? computeItemVectors(model, bank) : null;
+  if (cfg.knowledge && bank && vectors) {
     knowledge = {
       bankId: bank.bankId,
-      user: { chunks: bank.user.chunks, dim: bank.user.dim, codec: knowledgeCodec, shards: userShards },
-      item: { chunks: bank.item.chunks, dim: bank.item.dim, codec: knowledgeCodec, shards: itemShards },
+      user: { chunks: bank.user.chunks, dim: bank.user.dim, codec: knowledgeCodec, shards: shardCount(bank.user.ids.length, perShard) },
+      item: { chunks: bank.item.chunks, dim: bank.item.dim, codec: knowledgeCodec, shards: shardCount(bank.item.ids.length, perShard) },
     };
-    entries.push(
-      ...shardEntries(
-        (s) => kvKeys.knowledgeShard(bank.bankId, "user", s),
-        userShards,
-        knowledgeCodec,
-        bank.user.chunks,
-        bank.user.dim,
-        bankEntities(bank.user),
-      ),
-      ...shardEntries(
-        (s) => kvKeys.knowledgeShard(bank.bankId, "item", s),
-        itemShards,
-        knowledgeCodec,
-        bank.item.chunks,
-        bank.item.dim,
-        bankEntities(bank.item),
-      ),
-    );
-    const vectors = computeItemVectors(model, bank);
-    const vectorShards = shardCount(vectors.size, perShard);
+    itemVectors = { shards: shardCount(vectors.size, perShard), dim: cfg.embeddingDim, count: vectors.size };
+  }
+  const modelId = modelIdOf(cfg, {
+    graphs: graphRefs,
+    vocabularyBytes,
+    spec: model.spec,
+    knowledge,
+    itemVectors,
+    vectors,
+    itemVectorCodec,
+  });
+
+  if (knowledge && bank && vectors && itemVectors) {
+    for (const side of ["user", "item"] as const) {
+      const field = bank[side];
+      const shards = knowledge[side].shards;
+      const keyOf = (s: number) => kvKeys.knowledgeShard(bank.bankId, side, s);
+      entries.push(...shardEntries(keyOf, shards, knowledgeCodec, field.chunks, field.dim, bankEntities(field)));
+    }
     const one = new Float32Array([1]);
     entries.push(
       ...shardEntries(
         (s) => kvKeys.itemVectorShard(modelId, s),
-        vectorShards,
+        itemVectors.shards,
         itemVectorCodec,
         1,
         cfg.embeddingDim,
         [...vectors].map(([id, values]) => ({ id, values, mask: one })),
       ),
     );
-    itemVectors = { shards: vectorShards, dim: cfg.embeddingDim, count: vectors.size };
   }
 
   const manifest = parseManifest({

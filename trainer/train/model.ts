@@ -27,6 +27,8 @@ export interface TrainedModel {
   params: ParamValues;
   metrics: { valid: { auc: number; logloss: number }; test: { auc: number; logloss: number; gauc: number } };
   history: EpochRecord[];
+  /** The knowledge bank the model was trained with (null: none); absent in models saved before it was recorded. */
+  bankId?: string | null;
 }
 
 /** Model inputs for a batch of rows (shared/feature-encoding.ts layout), with optional raw knowledge chunks. */

@@ -415,6 +415,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
         },
       },
       history,
+      bankId: cfg.knowledge ? (bank?.bankId ?? null) : null,
       timing,
       backend,
       resumedFrom: firstEpoch - 1,

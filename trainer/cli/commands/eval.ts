@@ -23,36 +23,53 @@ export function register(program: Command): void {
     .requiredOption("--model <dir>", "a kser train run folder (or its model/ folder); repeat to compare models", collect, [])
     .requiredOption("--data <dir>", "prepared dataset whose split is scored (kser data prepare)")
     .option("--bank <dir>", "knowledge bank for knowledge models (the one they were trained with)")
+    .option("--allow-other-bank", "score with a bank other than the one a model was trained with")
     .addOption(new Option("--split <name>", "which split").choices(["test", "valid"]).default("test"))
     .option("--out <file>", "also write the results as JSON")
     .addOption(backendOption())
-    .action(async (opts: { model: string[]; data: string; bank?: string; split: "test" | "valid"; out?: string; backend: string }) => {
-      if (opts.model.length === 0) throw new UserFacingError("give at least one --model DIR");
-      const models = await Promise.all(opts.model.map((dir) => loadModelFolder(dir)));
-      let loaded: StoredBank | undefined;
-      const loadOnce = (dir: string) => (loaded ??= loadBank(dir));
-      const banks = models.map(({ model }) => knowledgeFor(model, opts.bank, (line) => console.log(line), loadOnce));
-      const data = await loadDataset(opts.data);
-      if (data[opts.split].count === 0) throw new UserFacingError(`${opts.data}: the ${opts.split} split has no samples`);
-      await initBackend(opts.backend as BackendPreference, (line) => console.log(line));
-      const results = [];
-      for (const [i, { model, dir }] of models.entries()) {
-        const { metrics, gates } = await evaluateOnHoldout(model, data, banks[i], opts.split);
-        const { backbone, extractor } = model.config;
-        results.push({ model: dir, backbone, extractor, ...metrics, gatesByKind: gates?.byKind ?? null });
-        console.log(
-          `${dir}: ${backbone} + ${extractor}: AUC ${metrics.auc.toFixed(4)}, LogLoss ${metrics.logloss.toFixed(4)}, ` +
-            `GAUC ${metrics.gauc.toFixed(4)} on ${metrics.samples} ${opts.split} samples`,
+    .action(
+      async (opts: {
+        model: string[];
+        data: string;
+        bank?: string;
+        allowOtherBank?: boolean;
+        split: "test" | "valid";
+        out?: string;
+        backend: string;
+      }) => {
+        if (opts.model.length === 0) throw new UserFacingError("give at least one --model DIR");
+        const models = await Promise.all(opts.model.map((dir) => loadModelFolder(dir)));
+        let loaded: StoredBank | undefined;
+        const loadOnce = (dir: string) => (loaded ??= loadBank(dir));
+        const banks = models.map(({ model, dir }) =>
+          knowledgeFor(model, opts.bank, (line) => console.log(line), {
+            load: loadOnce,
+            allowOtherBank: opts.allowOtherBank,
+            modelName: dir,
+          }),
         );
-        if (gates) {
-          for (const side of ["user", "item"] as const) {
-            const kinds = Object.entries(gates.byKind[side]).map(([kind, g]) => `${kind} ${g.mean.toFixed(3)}`);
-            if (kinds.length) console.log(`  mean ${side} gate by chunk kind: ${kinds.join(", ")}`);
+        const data = await loadDataset(opts.data);
+        if (data[opts.split].count === 0) throw new UserFacingError(`${opts.data}: the ${opts.split} split has no samples`);
+        await initBackend(opts.backend as BackendPreference, (line) => console.log(line));
+        const results = [];
+        for (const [i, { model, dir }] of models.entries()) {
+          const { metrics, gates } = await evaluateOnHoldout(model, data, banks[i], opts.split);
+          const { backbone, extractor } = model.config;
+          results.push({ model: dir, backbone, extractor, ...metrics, gatesByKind: gates?.byKind ?? null });
+          console.log(
+            `${dir}: ${backbone} + ${extractor}: AUC ${metrics.auc.toFixed(4)}, LogLoss ${metrics.logloss.toFixed(4)}, ` +
+              `GAUC ${metrics.gauc.toFixed(4)} on ${metrics.samples} ${opts.split} samples`,
+          );
+          if (gates) {
+            for (const side of ["user", "item"] as const) {
+              const kinds = Object.entries(gates.byKind[side]).map(([kind, g]) => `${kind} ${g.mean.toFixed(3)}`);
+              if (kinds.length) console.log(`  mean ${side} gate by chunk kind: ${kinds.join(", ")}`);
+            }
           }
         }
-      }
-      const summary = { data: opts.data, split: opts.split, results };
-      if (opts.out) await writeFile(opts.out, `${JSON.stringify(summary, null, 2)}\n`);
-      console.log(JSON.stringify(summary));
-    });
+        const summary = { data: opts.data, split: opts.split, results };
+        if (opts.out) await writeFile(opts.out, `${JSON.stringify(summary, null, 2)}\n`);
+        console.log(JSON.stringify(summary));
+      },
+    );
 }

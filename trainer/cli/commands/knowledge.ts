@@ -3,7 +3,6 @@
  * (or KAR's files), encoded into a chunk bank, optionally compressed for the edge.
  *   texts (JSONL) --encode--> bank dir --compress--> smaller bank dir; `import --vectors-*` goes straight to a bank.
  */
-import { readFileSync } from "node:fs";
 import cliProgress from "cli-progress";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { loadRawDataset, SOURCES, type SourceName } from "../../data/load.ts";
@@ -25,6 +24,7 @@ import { simulateKnowledge } from "../../knowledge/simulator.ts";
 import { loadTexts, saveTexts } from "../../knowledge/texts-io.ts";
 import type { KnowledgeField } from "../../knowledge/types.ts";
 import { UserFacingError } from "../../util/errors.ts";
+import { readInputText } from "../../util/input-file.ts";
 
 function integer(min: number) {
   return (value: string) => {
@@ -125,7 +125,7 @@ function describeBank(bank: StoredBank): string {
 
 function readIds(path: string | undefined): string[] | undefined {
   if (!path) return undefined;
-  const text = readFileSync(path, "utf8").trim();
+  const text = readInputText(path, "ids file").trim();
   if (text.startsWith("[")) return (JSON.parse(text) as unknown[]).map(String);
   return text.split(/\r?\n/).map((s) => s.trim());
 }
@@ -298,8 +298,9 @@ export function register(program: Command): void {
       const bank = await buildBank(texts, encoder, { chunks: opts.chunks }).finally(() => bar.stop());
       saveBank(opts.out, bank);
       console.log(`${describeBank(bank)}; encoded in ${((performance.now() - started) / 1000).toFixed(1)} s; saved to ${opts.out}`);
-      if (bank.user.kinds) {
-        const counts = CHUNK_KINDS.map((k, i) => `${k} ${[...bank.user.kinds!, ...bank.item.kinds!].filter((x) => x === i).length}`);
+      const kinds = [bank.user.kinds, bank.item.kinds].flatMap((k) => (k ? [...k] : []));
+      if (kinds.length > 0) {
+        const counts = CHUNK_KINDS.map((k, i) => `${k} ${kinds.filter((x) => x === i).length}`);
         console.log(`true chunk kinds recorded (${counts.join(", ")}; masked slots hold ${NO_KIND})`);
       }
     });
@@ -314,12 +315,17 @@ export function register(program: Command): void {
     .requiredOption("--out <dir>", "compressed bank folder")
     .action(async (opts) => {
       const bank = loadBank(opts.bank);
-      const maxDim = Math.min(bank.user.dim, bank.item.dim);
+      const withKnowledge = (["user", "item"] as const).filter((f) => bank[f].mask.some((m) => m > 0));
+      const maxDim = Math.min(...withKnowledge.map((f) => bank[f].dim));
       if (opts.dim > maxDim) throw new UserFacingError(`--dim ${opts.dim} is larger than the bank's dimension ${maxDim}`);
       const { bank: small, report } = compressBank(bank, { dim: opts.dim, codec: opts.codec, seed: opts.seed });
       saveBank(opts.out, small);
       for (const f of ["user", "item"] as const) {
         const r = report[f];
+        if (!r) {
+          console.log(`${f}: no knowledge in this field; kept empty at dimension ${opts.dim}`);
+          continue;
+        }
         console.log(
           `${f}: ${r.inputDim} -> ${r.outputDim} ${r.codec}; variance kept ${(100 * r.explainedVariance).toFixed(1)}%; ` +
             `relative MSE ${r.pca.relativeMse.toFixed(4)} (PCA) / ${r.total.relativeMse.toFixed(4)} (+${r.codec}); mean cosine ${r.total.meanCosine.toFixed(4)}`,
