@@ -153,13 +153,13 @@ describe("a given split", () => {
   it("puts each interaction in the split its column names; the knowledge prefix comes from train only", async () => {
     const dir = folder({ "log.csv": log, "c.json": JSON.stringify(base) });
     const raw = await loadGeneric(join(dir, "c.json"), join(dir, "log.csv"));
-    expect(raw.givenSplit).toBe(true);
+    expect(raw.interactions.map((i) => i.split)).toEqual(["train", "train", "train", "valid", "test", "train", "test"]);
     const data = prepareDataset(raw, { seed: 1, knowledgePrefix: 1 });
     expect([data.train.count, data.valid.count, data.test.count]).toEqual([2, 1, 2]);
     expect(data.knowledgePrefix.a.map((i) => i.itemId)).toEqual(["x"]);
     expect([...data.test.labels]).toEqual([0, 1]);
-    // a's test sample (item y at t=5) sees the four interactions before it, valid one included.
-    expect([...data.test.histMask.subarray(0, 5)]).toEqual([0, 1, 1, 1, 1]);
+    // a's test sample (item y at t=5) has the train interactions before it as history, never the valid one.
+    expect([...data.test.histMask.subarray(0, 5)]).toEqual([0, 0, 1, 1, 1]);
     // Item z appears in train (a, t=3), so it is in the vocabulary; the vocabulary never counts valid/test rows.
     expect(data.vocabulary.fields.item_id.slice(1).sort()).toEqual(["x", "y", "z"]);
   });

@@ -20,6 +20,8 @@ import { parseIdField, parseNumberField } from "./lines.ts";
 import { type Row, readTable, type TableSource } from "./tables.ts";
 import type { RawDataset, RawInteraction, RawItem, RawUser } from "./types.ts";
 
+type Split = NonNullable<RawInteraction["split"]>;
+
 export { type GenericConfig, genericConfigSchema, readGenericConfig } from "./generic-config.ts";
 export { parseCsvLine } from "./tables.ts";
 
@@ -33,8 +35,8 @@ export async function loadGeneric(configFile: string, dataFile?: string): Promis
   const builder = new Builder(config);
   if (config.items) await builder.readSideTable("item", source(near(config.items.file), config.items.format, config.items.delimiter));
   if (config.users) await builder.readSideTable("user", source(near(config.users.file), config.users.format, config.users.delimiter));
-  const files: [string, 0 | 1 | 2 | undefined][] = [[dataFile ?? near(config.file!), config.splitFiles ? 0 : undefined]];
-  if (config.splitFiles) files.push([near(config.splitFiles.valid), 1], [near(config.splitFiles.test), 2]);
+  const files: [string, Split | undefined][] = [[dataFile ?? near(config.file!), config.splitFiles ? "train" : undefined]];
+  if (config.splitFiles) files.push([near(config.splitFiles.valid), "valid"], [near(config.splitFiles.test), "test"]);
   for (const [file, split] of files) {
     const src = source(file);
     await readTable(src, builder.interactionColumns(), (row, line) => builder.add(file, row, line, split));
@@ -50,7 +52,7 @@ class Builder {
   /** Ids of an items (users) table: their features come from it, not from the interaction rows. */
   private readonly tables = { item: false, user: false };
   private readonly labelMode: boolean;
-  private readonly splitOf: Map<string, 0 | 1 | 2>;
+  private readonly splitOf: Map<string, Split>;
   private missing = { item: 0, user: 0 };
   private readonly active = new Set<string>();
   private truncated = new Map<string, number>();
@@ -58,10 +60,10 @@ class Builder {
   constructor(private readonly config: GenericConfig) {
     this.labelMode = config.columns.label !== undefined;
     const v = config.splitValues;
-    this.splitOf = new Map([
-      [v.train, 0],
-      [v.valid, 1],
-      [v.test, 2],
+    this.splitOf = new Map<string, Split>([
+      [v.train, "train"],
+      [v.valid, "valid"],
+      [v.test, "test"],
     ]);
   }
 
@@ -98,7 +100,7 @@ class Builder {
     this.tables[side] = true;
   }
 
-  add(file: string, row: Row, line: number, givenSplit: 0 | 1 | 2 | undefined): void {
+  add(file: string, row: Row, line: number, givenSplit: Split | undefined): void {
     const { config } = this;
     const c = config.columns;
     const userId = parseIdField(file, line, c.user, idText(row(c.user)));
@@ -126,7 +128,7 @@ class Builder {
     return rating;
   }
 
-  private split(file: string, line: number, value: unknown): 0 | 1 | 2 {
+  private split(file: string, line: number, value: unknown): Split {
     const text = idText(value)?.trim() ?? "";
     const split = this.splitOf.get(text);
     if (split === undefined) {
@@ -169,7 +171,6 @@ class Builder {
       notes.push(
         `${n} rows have more than ${config.multiValued[col].maxValues} values in ${col}: the first ${config.multiValued[col].maxValues} are kept`,
       );
-    const givenSplit = config.columns.split !== undefined || config.splitFiles !== undefined;
     return {
       name: config.name,
       domain: "generic",
@@ -183,7 +184,6 @@ class Builder {
       ratingLevels: this.labelMode ? 2 : config.ratingLevels,
       ...(!this.labelMode && config.ratingStep !== 1 ? { ratingStep: config.ratingStep } : {}),
       ...(Object.keys(config.multiValued).length > 0 ? { multiValued: config.multiValued } : {}),
-      ...(givenSplit ? { givenSplit: true } : {}),
       ...(notes.length > 0 ? { notes } : {}),
     };
   }

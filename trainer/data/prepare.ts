@@ -2,13 +2,14 @@
  * Turns a RawDataset into the CTR samples the models train on, following KAR's protocol:
  * - each user's interactions in time order; the first `knowledgePrefix` of them only feed that user's knowledge and
  *   never become samples (no label leakage into user knowledge); they may still appear as history of later samples;
- * - one sample per later interaction: target item fields, user fields, the last L interactions before it (item
- *   fields + rating, oldest first, left-padded), label = rating >= minPositiveRating (shared/rating.ts);
- * - users split by id into train/valid/test (a seeded shuffle, exact proportions), or each interaction in the
- *   split the data gives it (RawDataset.givenSplit; the knowledge prefix then comes from train interactions only);
- * - vocabularies from train interactions only (row 0 = OOV), so valid/test see unknown values as 0 exactly as
- *   serving does; a multi-valued field's vocabulary holds its single values. The arrays match
- *   shared/feature-encoding.ts row for row.
+ * - one sample per later interaction: target item fields, user fields, L history interactions (item fields +
+ *   rating, oldest first, left-padded), label = rating >= minPositiveRating (one rating rule: shared/rating.ts);
+ * - splits: by user (a seeded shuffle of the ids, exact shares: test users are new users), or as the data gives them
+ *   (`split: "given"`, each interaction's own `split`: the same users in train and test, history only from train
+ *   rows, validation carved from each user's train rows when the data marks none);
+ * - vocabularies from the training data only (row 0 = OOV), so valid/test see unknown values as 0 exactly as
+ *   serving does; a multi-valued field's vocabulary holds its single values and its rows a bag of them. The arrays
+ *   match shared/feature-encoding.ts row for row.
  */
 import { encodeField, ITEM_ID_FIELD, itemFeatureWidth, splitBag, userFeatureWidth } from "../../shared/feature-encoding.ts";
 import { type CategoricalField, type FeatureSpec, OOV_TOKEN, type VocabularyBlob } from "../../shared/manifest.ts";
@@ -20,93 +21,112 @@ import type { PreparedDataset, RawDataset, RawInteraction, SampleSplit } from ".
 export interface PrepareOptions {
   seed: number;
   historyLength?: number;
-  /** Interactions per user kept for knowledge only: a count (>= 1), or a fraction of each user's interactions (< 1). */
+  /**
+   * Interactions per user kept for knowledge only: a count (>= 1), or a fraction of each user's interactions (< 1).
+   * Default: the source's own (RawDataset.knowledgePrefix), else DEFAULT_KNOWLEDGE_PREFIX.
+   */
   knowledgePrefix?: number;
-  /** Train, valid, test shares of the users; normalised. */
+  /** Train, valid, test shares of the users; normalised (split "users" only). */
   splits?: [number, number, number];
   /** History entries kept in each serving profile (at least historyLength). */
   profileHistory?: number;
+  /** "users": users split by `splits`. "given": each interaction's `split`. Default: "given" when every row has one. */
+  split?: SplitMode;
+  /** Given split without valid rows: about this share of the train samples is held out for validation (default 0.1). */
+  validShare?: number;
+  /**
+   * Which interactions form a sample's history. "previous" (default): the L before it in time (for a valid or test
+   * sample of a given split, the last L train rows before it). "prefix": the last L of the user's knowledge prefix,
+   * the same for every sample of the user: for data without a meaningful order, where a window over the user's
+   * other rows would hold the user's other labels but never the sample's own (a within-user anti-correlation).
+   */
+  history?: HistoryMode;
 }
 
+export type SplitMode = "users" | "given";
+export type HistoryMode = "previous" | "prefix";
 export const DEFAULT_KNOWLEDGE_PREFIX = 10;
+export const DEFAULT_VALID_SHARE = 0.1;
+const TRAIN = 0;
+const VALID = 1;
+const TEST = 2;
+/** A row that only feeds knowledge and history. */
+const PREFIX = 3;
+
+/** Each user's interactions in time order, with the role every row plays. */
+interface UserRows {
+  id: string;
+  rows: RawInteraction[];
+  /** Per row: TRAIN, VALID, TEST (a sample of that split) or PREFIX. */
+  roles: Uint8Array;
+  /** Rows that may serve as history (all rows for a user split, train and prefix rows for a given split). */
+  historyPool: boolean[];
+  /** Whether the user's train and prefix rows feed the vocabularies (a train user of a user split; every user of a given split). */
+  inVocabulary: boolean;
+}
 
 export function prepareDataset(raw: RawDataset, options: PrepareOptions): PreparedDataset {
-  const { seed, historyLength: L = 5, knowledgePrefix = DEFAULT_KNOWLEDGE_PREFIX, splits = [0.8, 0.1, 0.1] } = options;
+  const { seed, historyLength: L = 5, splits = [0.8, 0.1, 0.1] } = options;
+  const knowledgePrefix = options.knowledgePrefix ?? raw.knowledgePrefix ?? DEFAULT_KNOWLEDGE_PREFIX;
   if (!Number.isInteger(L) || L < 1) throw new Error("historyLength must be a positive integer");
   if (!(knowledgePrefix >= 0) || (knowledgePrefix >= 1 && !Number.isInteger(knowledgePrefix))) {
     throw new Error("knowledgePrefix must be a whole count or a fraction in [0, 1)");
   }
   if (splits.length !== 3 || splits.some((s) => !(s >= 0)) || splits[0] <= 0) throw new Error("splits must be three shares, train > 0");
+  const validShare = options.validShare ?? DEFAULT_VALID_SHARE;
+  if (!(validShare >= 0 && validShare <= 0.5)) throw new Error("validShare must be in [0, 0.5]");
   const profileHistory = Math.max(L, options.profileHistory ?? 4 * L);
-
-  // Each user's interactions in time order (stable on ties: file order).
-  const byUser = new Map<string, RawInteraction[]>();
-  for (const u of raw.users) byUser.set(u.id, []);
-  for (const it of raw.interactions) {
-    const list = byUser.get(it.userId);
-    if (list) list.push(it);
-    else byUser.set(it.userId, [it]);
-  }
-  for (const list of byUser.values()) list.sort((a, b) => a.timestamp - b.timestamp);
-  const userIds = [...byUser.keys()].sort(compareIds);
   const prefixLength = (n: number) => Math.min(n, knowledgePrefix >= 1 ? knowledgePrefix : Math.ceil(n * knowledgePrefix));
-  const plans = userIds.map((id) => planUser(byUser.get(id)!, prefixLength));
-  if (!raw.givenSplit) {
-    // Split users by id: a seeded shuffle of the sorted ids, cut at exact shares.
-    const order = new Rng(seed).shuffle(userIds.map((_, i) => i));
-    const total = splits[0] + splits[1] + splits[2];
-    const nTrain = Math.round((splits[0] / total) * userIds.length);
-    const nValid = Math.round((splits[1] / total) * userIds.length);
-    order.forEach((u, rank) => {
-      const split = rank < nTrain ? 0 : rank < nTrain + nValid ? 1 : 2;
-      plans[u].split.fill(split);
-      plans[u].trainUser = split === 0;
-    });
-  }
 
-  const encoding = buildEncoding(raw, userIds, byUser, plans, L);
-  const { spec, vocabulary, userRowOf, itemRowOf } = encoding;
+  const byUser = interactionsByUser(raw);
+  const userIds = [...byUser.keys()].sort(compareIds);
+  const split =
+    options.split ?? (raw.interactions.length > 0 && raw.interactions.every((it) => it.split !== undefined) ? "given" : "users");
+  const users =
+    split === "given"
+      ? givenSplit(userIds, byUser, prefixLength, validShare, seed)
+      : userSplit(userIds, byUser, prefixLength, splits, seed);
+
+  const { vocabulary, spec, itemIndex, userRowOf } = buildVocabulary(raw, users, L);
   const Fi = itemFeatureWidth(spec);
   const Fu = userFeatureWidth(spec);
-
-  // Count samples per split, then fill flat arrays in one pass.
   const counts = [0, 0, 0];
-  for (const plan of plans) {
-    plan.split.forEach((sp, t) => {
-      if (!plan.prefix[t]) counts[sp]++;
-    });
-  }
+  for (const u of users) for (const role of u.roles) if (role !== PREFIX) counts[role]++;
   const out = counts.map((c) => allocateSplit(c, Fi, Fu, L));
   const cursor = [0, 0, 0];
+  const usersById = new Map(raw.users.map((u) => [u.id, u]));
+  const rowOf = (itemId: string) => vocabulary.itemFeatures[itemIndex.get(itemId) ?? 0];
   const knowledgePrefixes: Record<string, RawInteraction[]> = {};
   const profiles: UserProfile[] = [];
-  userIds.forEach((id, u) => {
-    const list = byUser.get(id)!;
-    const { split: splitAt, prefix } = plans[u];
-    knowledgePrefixes[id] = list.filter((_, t) => prefix[t]);
-    const attrs = encoding.usersById.get(id)?.attributes ?? {};
+  const historyMode = options.history ?? "previous";
+  users.forEach((user, u) => {
+    const list = user.rows;
+    knowledgePrefixes[user.id] = list.filter((_, i) => user.roles[i] === PREFIX);
+    const attrs = usersById.get(user.id)?.attributes ?? {};
     const profileAttributes: Record<string, string> = {};
     for (const f of raw.userFieldNames) if (attrs[f] !== undefined) profileAttributes[f] = attrs[f];
     profiles.push({
-      userId: id,
+      userId: user.id,
       attributes: profileAttributes,
       history: list.slice(-profileHistory).map((it) => ({ itemId: it.itemId, rating: Math.max(0, Math.min(100, it.rating)) })),
     });
     const userRow = userRowOf(attrs);
+    const histories = historyRows(user, L, historyMode);
     for (let t = 0; t < list.length; t++) {
-      if (prefix[t]) continue;
-      const split = out[splitAt[t]];
-      const s = cursor[splitAt[t]]++;
-      split.itemFeats.set(itemRowOf(list[t].itemId), s * Fi);
+      const role = user.roles[t];
+      if (role === PREFIX) continue;
+      const split = out[role];
+      const s = cursor[role]++;
+      split.itemFeats.set(rowOf(list[t].itemId), s * Fi);
       split.userFeats.set(userRow, s * Fu);
-      const start = Math.max(0, t - L);
-      const offset = L - (t - start);
-      for (let h = start; h < t; h++) {
-        const pos = offset + h - start;
-        split.histFeats.set(itemRowOf(list[h].itemId), (s * L + pos) * Fi);
+      const history = histories[t];
+      const offset = L - history.length;
+      history.forEach((h, i) => {
+        const pos = offset + i;
+        split.histFeats.set(rowOf(list[h].itemId), (s * L + pos) * Fi);
         split.histRatings[s * L + pos] = ratingIndex(list[h].rating, spec);
         split.histMask[s * L + pos] = 1;
-      }
+      });
       split.labels[s] = isPositive(list[t].rating, raw.minPositiveRating) ? 1 : 0;
       split.userIndex[s] = u;
     }
@@ -118,65 +138,133 @@ export function prepareDataset(raw: RawDataset, options: PrepareOptions): Prepar
     spec,
     vocabulary,
     userIds,
-    train: out[0],
-    valid: out[1],
-    test: out[2],
+    train: out[TRAIN],
+    valid: out[VALID],
+    test: out[TEST],
     profiles,
     knowledgePrefix: knowledgePrefixes,
   };
 }
 
-/** A user's interactions (time order): each one's split, and which of them are the knowledge prefix. */
-interface UserPlan {
-  split: Uint8Array;
-  prefix: Uint8Array;
-  /** Whether the user's attributes enter the vocabularies: a train user, or a user with train interactions. */
-  trainUser: boolean;
+/** Each user's interactions in time order (stable on ties: file order); users without interactions included. */
+function interactionsByUser(raw: RawDataset): Map<string, RawInteraction[]> {
+  const byUser = new Map<string, RawInteraction[]>();
+  for (const u of raw.users) byUser.set(u.id, []);
+  for (const it of raw.interactions) {
+    const list = byUser.get(it.userId);
+    if (list) list.push(it);
+    else byUser.set(it.userId, [it]);
+  }
+  for (const list of byUser.values()) list.sort((a, b) => a.timestamp - b.timestamp);
+  return byUser;
+}
+
+/** KAR's split: a seeded shuffle of the sorted ids, cut at exact shares; every row of a user in the user's split. */
+function userSplit(
+  userIds: string[],
+  byUser: Map<string, RawInteraction[]>,
+  prefixLength: (n: number) => number,
+  splits: [number, number, number],
+  seed: number,
+): UserRows[] {
+  const order = new Rng(seed).shuffle(userIds.map((_, i) => i));
+  const total = splits[0] + splits[1] + splits[2];
+  const nTrain = Math.round((splits[0] / total) * userIds.length);
+  const nValid = Math.round((splits[1] / total) * userIds.length);
+  const splitOf = new Uint8Array(userIds.length);
+  order.forEach((u, rank) => {
+    splitOf[u] = rank < nTrain ? TRAIN : rank < nTrain + nValid ? VALID : TEST;
+  });
+  return userIds.map((id, u) => {
+    const rows = byUser.get(id)!;
+    const p = prefixLength(rows.length);
+    const roles = Uint8Array.from(rows, (_, i) => (i < p ? PREFIX : splitOf[u]));
+    return { id, rows, roles, historyPool: rows.map(() => true), inVocabulary: splitOf[u] === TRAIN };
+  });
 }
 
 /**
- * The knowledge prefix is the first interactions of the user's train part: with a split by user that is the
- * user's first interactions; with a given split, valid and test interactions always stay samples.
+ * The data's own split: the prefix is the first rows of the user's train rows. When no row is marked valid,
+ * validation is carved from train: a seeded 2 x validShare of the users with at least four train samples give half
+ * of those samples (so validation users have several rows each, and a per-user AUC means something), about
+ * validShare of the train samples in all.
  */
-function planUser(list: RawInteraction[], prefixLength: (n: number) => number): UserPlan {
-  const split = Uint8Array.from(list, (it) => it.split ?? 0);
-  const prefix = new Uint8Array(list.length);
-  const trainPositions: number[] = [];
-  split.forEach((sp, t) => {
-    if (sp === 0) trainPositions.push(t);
+function givenSplit(
+  userIds: string[],
+  byUser: Map<string, RawInteraction[]>,
+  prefixLength: (n: number) => number,
+  validShare: number,
+  seed: number,
+): UserRows[] {
+  const roleOf = (it: RawInteraction): number => {
+    if (it.split === "train") return TRAIN;
+    if (it.split === "valid") return VALID;
+    if (it.split === "test") return TEST;
+    throw new Error(`split "given": the interaction of user ${it.userId} with item ${it.itemId} has no split`);
+  };
+  const carve = ![...byUser.values()].some((rows) => rows.some((it) => it.split === "valid"));
+  const rng = new Rng(seed);
+  return userIds.map((id) => {
+    const rows = byUser.get(id)!;
+    const roles = Uint8Array.from(rows, roleOf);
+    const train = [...roles.keys()].filter((i) => roles[i] === TRAIN);
+    const p = prefixLength(train.length);
+    for (const i of train.slice(0, p)) roles[i] = PREFIX;
+    const rest = train.slice(p);
+    // One draw per user whatever its size, so a user's role does not depend on the others'.
+    const held = rng.next() < 2 * validShare && carve && rest.length >= 4;
+    if (held) for (const i of rng.shuffle(rest.slice()).slice(0, Math.floor(rest.length / 2))) roles[i] = VALID;
+    return { id, rows, roles, historyPool: rows.map((it) => it.split === "train"), inVocabulary: train.length > 0 };
   });
-  for (const t of trainPositions.slice(0, prefixLength(trainPositions.length))) prefix[t] = 1;
-  return { split, prefix, trainUser: trainPositions.length > 0 };
 }
 
-/** Vocabularies (from train interactions only), the feature spec, and the row encoders of items and users. */
-function buildEncoding(raw: RawDataset, userIds: string[], byUser: Map<string, RawInteraction[]>, plans: UserPlan[], L: number) {
-  // Vocabularies from train interactions only: values ordered by frequency, then by id, for stable, readable tables.
+/** Per row, the indices of its history rows (oldest first, at most L). */
+function historyRows(user: UserRows, L: number, mode: HistoryMode): number[][] {
+  const { rows, roles, historyPool } = user;
+  if (mode === "prefix") {
+    const prefix = [...roles.keys()].filter((i) => roles[i] === PREFIX).slice(-L);
+    return rows.map(() => prefix);
+  }
+  // "previous": the L pool rows before the row; a row outside the pool (valid/test of a given split) takes the pool
+  // rows at or before its time, never other valid/test rows.
+  const pool = [...rows.keys()].filter((i) => historyPool[i]);
+  let seen = 0; // pool rows before t
+  return rows.map((row, t) => {
+    if (historyPool[t]) {
+      const before = pool.slice(Math.max(0, seen - L), seen);
+      seen++;
+      return before;
+    }
+    let upTo = seen; // rows are in time order: pool rows after t may still share its timestamp
+    while (upTo < pool.length && rows[pool[upTo]].timestamp <= row.timestamp) upTo++;
+    return pool.slice(Math.max(0, upTo - L), upTo);
+  });
+}
+
+/** Vocabularies (train rows only, by frequency), the item feature table, the feature spec and the user row encoder. */
+function buildVocabulary(raw: RawDataset, users: UserRows[], L: number) {
   const itemsById = new Map(raw.items.map((i) => [i.id, i]));
   const usersById = new Map(raw.users.map((u) => [u.id, u]));
-  const valuesOf = (field: string, rawValue: string | undefined): string[] => {
-    if (rawValue === undefined) return [];
-    const rule = raw.multiValued?.[field];
-    return rule ? splitBag(rawValue, rule.separator) : [rawValue];
-  };
-  const itemCounts = new Map<string, number>();
-  const userFieldCounts = raw.userFieldNames.map(() => new Map<string, number>());
+  // A multi-valued field counts each of its values; its bag size is the most values an entity has (up to maxValues).
   const bagSizes = new Map<string, number>();
-  const countValues = (field: string, counts: Map<string, number>, rawValue: string | undefined, weight: number) => {
-    const values = valuesOf(field, rawValue);
+  const countValues = (field: string, counts: Map<string, number>, value: string | undefined, weight: number) => {
+    if (value === undefined) return;
+    const rule = raw.multiValued?.[field];
+    const values = rule ? splitBag(value, rule.separator) : [value];
     for (const v of values) counts.set(v, (counts.get(v) ?? 0) + weight);
     bagSizes.set(field, Math.max(bagSizes.get(field) ?? 1, values.length));
   };
-  userIds.forEach((id, u) => {
-    byUser.get(id)!.forEach((it, t) => {
-      if (plans[u].split[t] === 0) itemCounts.set(it.itemId, (itemCounts.get(it.itemId) ?? 0) + 1);
-    });
-    if (!plans[u].trainUser) return;
-    const attrs = usersById.get(id)?.attributes ?? {};
+  const itemCounts = new Map<string, number>();
+  const userFieldCounts = raw.userFieldNames.map(() => new Map<string, number>());
+  for (const user of users) {
+    if (!user.inVocabulary) continue;
+    const trainRows = user.rows.filter((_, i) => user.roles[i] === TRAIN || user.roles[i] === PREFIX);
+    for (const it of trainRows) itemCounts.set(it.itemId, (itemCounts.get(it.itemId) ?? 0) + 1);
+    const attrs = usersById.get(user.id)?.attributes ?? {};
     raw.userFieldNames.forEach((f, k) => {
       countValues(f, userFieldCounts[k], attrs[f], 1);
     });
-  });
+  }
   const itemVocab = vocabularyFrom(itemCounts);
   const itemFieldCounts = raw.itemFieldNames.map(() => new Map<string, number>());
   for (const [itemId, count] of itemCounts) {
@@ -194,9 +282,9 @@ function buildEncoding(raw: RawDataset, userIds: string[], byUser: Map<string, R
   });
   const fieldSpec = (name: string): CategoricalField => {
     const rule = raw.multiValued?.[name];
-    const spec: CategoricalField = { name, vocabSize: fields[name].length };
-    if (rule) spec.bag = { size: Math.min(rule.maxValues, bagSizes.get(name) ?? 1), separator: rule.separator };
-    return spec;
+    const field: CategoricalField = { name, vocabSize: fields[name].length };
+    if (rule) field.bag = { size: Math.min(rule.maxValues, bagSizes.get(name) ?? 1), separator: rule.separator };
+    return field;
   };
   const spec: FeatureSpec = {
     historyLength: L,
@@ -215,13 +303,11 @@ function buildEncoding(raw: RawDataset, userIds: string[], byUser: Map<string, R
       : [index, ...rowOf(spec.itemFields.slice(1), itemsById.get(id)?.attributes ?? {})],
   );
   const vocabulary: VocabularyBlob = { fields, itemFeatures };
-  const itemIndex = lookups.get(ITEM_ID_FIELD)!;
   return {
-    spec,
     vocabulary,
-    usersById,
+    spec,
+    itemIndex: lookups.get(ITEM_ID_FIELD)!,
     userRowOf: (attrs: Record<string, string>) => rowOf(spec.userFields, attrs),
-    itemRowOf: (itemId: string) => itemFeatures[itemIndex.get(itemId) ?? 0],
   };
 }
 

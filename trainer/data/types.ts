@@ -27,8 +27,8 @@ export interface RawInteraction {
   rating: number;
   /** Seconds since the epoch (or any monotone clock); sorts each user's history. */
   timestamp: number;
-  /** The split the data gives this interaction (0 train, 1 valid, 2 test); only with RawDataset.givenSplit. */
-  split?: 0 | 1 | 2;
+  /** The data's own split of this row, for prepare's split "given" (absent: the user split decides). */
+  split?: "train" | "valid" | "test";
 }
 
 /** How a multi-valued field's raw value is split into values, and how many of them a row keeps. */
@@ -55,10 +55,10 @@ export interface RawDataset {
   ratingStep?: number;
   /** Multi-valued fields (item or user side) by field name: their raw values hold several values. */
   multiValued?: Record<string, MultiValuedRule>;
-  /** True when every interaction carries its split (a split column or separate files), instead of a split by user. */
-  givenSplit?: boolean;
   /** What the loader changed or could not use, for the person running it (printed by `kser data prepare`). */
   notes?: string[];
+  /** The source's own knowledge prefix, when it differs from KAR's (dbbook: 0, its profiles come from all train rows). */
+  knowledgePrefix?: number;
 }
 
 /** One split's CTR samples as flat typed arrays; the row layout is shared/feature-encoding.ts's. */

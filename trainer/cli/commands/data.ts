@@ -68,9 +68,8 @@ export function register(program: Command): void {
     .option("--history-length <n>", "history window L", integer(1), 5)
     .option(
       "--knowledge-prefix <n>",
-      "interactions per user used only for knowledge (count, or fraction < 1)",
+      `interactions per user used only for knowledge (count, or fraction < 1; default ${DEFAULT_KNOWLEDGE_PREFIX}, dbbook 0)`,
       prefix,
-      DEFAULT_KNOWLEDGE_PREFIX,
     )
     .option("--splits <a,b,c>", "train,valid,test shares of users (unless the data gives the split)", splits, [0.8, 0.1, 0.1])
     .option("--users <n>", "synthetic: number of users", integer(1))
@@ -101,7 +100,7 @@ export function register(program: Command): void {
       console.log(
         `prepared ${raw.name}: ${prepared.userIds.length} users, ${raw.items.length} items, ${raw.interactions.length} interactions -> ` +
           `train ${prepared.train.count} / valid ${prepared.valid.count} / test ${prepared.test.count} samples, ` +
-          `positive rate ${(positives / Math.max(1, samples)).toFixed(3)}, ${raw.givenSplit ? "split given by the data" : "users split at random"}, ` +
+          `positive rate ${(positives / Math.max(1, samples)).toFixed(3)}, ${raw.interactions.length > 0 && raw.interactions.every((i) => i.split) ? "split given by the data" : "users split at random"}, ` +
           `in ${((performance.now() - started) / 1000).toFixed(1)} s`,
       );
       console.log(`saved to ${opts.out}`);
