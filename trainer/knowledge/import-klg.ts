@@ -28,12 +28,20 @@ export function readKlg(path: string): Map<string, EntityKnowledge> {
   return out;
 }
 
-/** Both fields' .klg files as knowledge texts; factors come from the domain's prompts. */
-export function importKlg(paths: { user?: string; item?: string }, domain: Domain): KnowledgeTexts {
+/** The factors a domain's prompts ask about, per field: chunk headings for answers to those prompts. */
+export function factorsOf(domain: Domain): KnowledgeTexts["factors"] {
   const prompts = promptsFor(domain);
+  return { user: prompts.user.factors, item: prompts.item.factors };
+}
+
+/** Both fields' .klg files as knowledge texts; `factors` (a domain's, factorsOf) head chunks; default none. */
+export function importKlg(
+  paths: { user?: string; item?: string },
+  factors: KnowledgeTexts["factors"] = { user: [], item: [] },
+): KnowledgeTexts {
   return {
     source: "klg",
-    factors: { user: prompts.user.factors, item: prompts.item.factors },
+    factors,
     user: paths.user ? readKlg(paths.user) : new Map(),
     item: paths.item ? readKlg(paths.item) : new Map(),
   };

@@ -10,19 +10,21 @@ import { DEFAULT_KNOWLEDGE_PREFIX, prepareDataset } from "../../data/prepare.ts"
 import { loadDataset } from "../../data/store.ts";
 import { CHUNK_KINDS, type PreparedDataset, type RawDataset } from "../../data/types.ts";
 import { buildBank, loadBank, NO_KIND, type StoredBank, saveBank } from "../../knowledge/bank.ts";
+import { chunkText } from "../../knowledge/chunker.ts";
 import { compressBank } from "../../knowledge/compress.ts";
 import { HashEncoder } from "../../knowledge/encoders/hash.ts";
 import { createOpenAIEmbeddings } from "../../knowledge/encoders/openai.ts";
 import type { KnowledgeEncoder } from "../../knowledge/encoders/types.ts";
 import { createWorkersAiEmbeddings } from "../../knowledge/encoders/workers-ai.ts";
-import { importKlg } from "../../knowledge/import-klg.ts";
+import { factorsOf, importKlg } from "../../knowledge/import-klg.ts";
+import { importPlainTexts } from "../../knowledge/import-texts.ts";
 import { bankFromVectors, importVectors, type VectorFileFormat } from "../../knowledge/import-vectors.ts";
 import { createOpenAIChat, createWorkersAiChat } from "../../knowledge/providers/chat.ts";
 import { generateKnowledge } from "../../knowledge/providers/generate.ts";
 import type { RetryPolicy } from "../../knowledge/providers/http.ts";
 import { simulateKnowledge } from "../../knowledge/simulator.ts";
 import { loadTexts, saveTexts } from "../../knowledge/texts-io.ts";
-import type { KnowledgeField } from "../../knowledge/types.ts";
+import { KNOWLEDGE_FIELDS, type KnowledgeField, type KnowledgeTexts } from "../../knowledge/types.ts";
 import { UserFacingError } from "../../util/errors.ts";
 import { readInputText } from "../../util/input-file.ts";
 
@@ -123,6 +125,21 @@ function describeBank(bank: StoredBank): string {
   return `bank ${bank.bankId} (${bank.encoder}, ${bank.codec}) ${line("user")}; ${line("item")}`;
 }
 
+/** How encode --chunks k will chunk the texts, per field: what a person importing texts needs to see. */
+function reportChunking(texts: KnowledgeTexts, k: number): void {
+  for (const f of KNOWLEDGE_FIELDS) {
+    if (texts[f].size === 0) continue;
+    let made = 0;
+    let short = 0;
+    for (const entity of texts[f].values()) {
+      const present = chunkText(entity.text, k, texts.factors[f]).mask.reduce((a, b) => a + b, 0);
+      made += present;
+      if (present < k) short++;
+    }
+    console.log(`${f}: chunking into ${k}: ${made} chunks made; ${short} of ${texts[f].size} entities have fewer than ${k} (masked slots)`);
+  }
+}
+
 function readIds(path: string | undefined): string[] | undefined {
   if (!path) return undefined;
   const text = readInputText(path, "ids file").trim();
@@ -214,13 +231,23 @@ export function register(program: Command): void {
 
   knowledge
     .command("import")
-    .description("import KAR's .klg files (to texts) or precomputed vectors (to a bank)")
+    .description("import plain texts (JSONL or CSV) or KAR's .klg files (to texts), or precomputed vectors (to a bank)")
+    .option("--texts <file>", 'plain knowledge: JSONL {"field","id","text"} per line, or CSV with a header field,id,text')
+    .addOption(
+      new Option("--field <name>", "--texts: every record is this field (the file needs no field column)").choices(["user", "item"]),
+    )
+    .option("--id-column <name>", "--texts: the id column / key (default id)")
+    .option("--text-column <name>", "--texts: the text column / key (default text)")
+    .option("--field-column <name>", "--texts: the field column / key (default field)")
+    .option("--delimiter <c>", "--texts CSV delimiter (default , or a tab for .tsv)")
+    .option("--chunks <k>", "--texts: chunks per entity to report the chunking for (what encode --chunks will do)", integer(1), 6)
     .option("--klg-user <file>", "KAR user knowledge {id: {prompt, ans}}")
     .option("--klg-item <file>", "KAR item knowledge {id: {prompt, ans}}")
     .addOption(
-      new Option("--domain <name>", "domain of the .klg prompts (chunking factors)")
-        .choices(["movies", "books", "generic"])
-        .default("movies"),
+      new Option(
+        "--domain <name>",
+        "chunk at this domain's prompt factors (Genre: ..., ...); default: each text's own headings, else sentences",
+      ).choices(["movies", "books", "generic"]),
     )
     .option("--vectors-user <file>", "user vectors: .npy, .jsonl, or KAR *_augment .json")
     .option("--vectors-item <file>", "item vectors: .npy, .jsonl, or KAR *_augment .json")
@@ -228,16 +255,48 @@ export function register(program: Command): void {
     .option("--user-ids <file>", "ids of the .npy user rows (JSON array or one per line)")
     .option("--item-ids <file>", "ids of the .npy item rows")
     .option("--encoder-name <name>", "what produced the vectors (recorded in the manifest)", "imported")
-    .requiredOption("--out <path>", "texts file (.klg import) or bank folder (vector import)")
+    .requiredOption("--out <path>", "texts file (--texts, .klg import) or bank folder (vector import)")
+    .addHelpText("after", `\nPlain texts (formats, chunking, a tags file as item knowledge): docs/data.md#knowledge-from-plain-files`)
     .action(async (opts) => {
+      if ([opts.texts, opts.klgUser || opts.klgItem, opts.vectorsUser || opts.vectorsItem].filter(Boolean).length > 1)
+        throw new UserFacingError("give one of --texts, --klg-user/--klg-item, or --vectors-user/--vectors-item");
+      const factors = opts.domain ? factorsOf(opts.domain) : undefined;
+      const noteChunking = () => {
+        if (!opts.domain)
+          console.log(
+            "chunking: at each text's own headings (Label: ...), else by sentences; --domain movies|books|generic uses those prompts' factors",
+          );
+      };
+      if (opts.texts) {
+        const { texts, stats } = importPlainTexts(opts.texts, {
+          field: opts.field,
+          idColumn: opts.idColumn,
+          textColumn: opts.textColumn,
+          fieldColumn: opts.fieldColumn,
+          delimiter: opts.delimiter,
+          factors,
+        });
+        noteChunking();
+        for (const f of KNOWLEDGE_FIELDS) {
+          if (stats.records[f] === 0) continue;
+          console.log(
+            `${f}: ${stats.records[f]} records -> ${stats.entities[f]} entities${stats.empty[f] ? `, ${stats.empty[f]} empty texts skipped` : ""}`,
+          );
+        }
+        reportChunking(texts, opts.chunks);
+        saveTexts(opts.out, texts);
+        console.log(`saved to ${opts.out}\nnext: kser knowledge encode --texts ${opts.out} --chunks ${opts.chunks} --out <bank dir>`);
+        return;
+      }
       if (opts.klgUser || opts.klgItem) {
-        const texts = importKlg({ user: opts.klgUser, item: opts.klgItem }, opts.domain);
+        const texts = importKlg({ user: opts.klgUser, item: opts.klgItem }, factors);
+        noteChunking();
         saveTexts(opts.out, texts);
         console.log(`imported ${texts.user.size} user and ${texts.item.size} item answers; saved to ${opts.out}`);
         return;
       }
       if (!opts.vectorsUser || !opts.vectorsItem)
-        throw new UserFacingError("import needs --klg-user/--klg-item, or both --vectors-user and --vectors-item");
+        throw new UserFacingError("import needs --texts FILE, --klg-user/--klg-item, or both --vectors-user and --vectors-item");
       const format = opts.format as VectorFileFormat | undefined;
       const user = importVectors(opts.vectorsUser, { format, ids: readIds(opts.userIds) });
       const item = importVectors(opts.vectorsItem, { format, ids: readIds(opts.itemIds) });
