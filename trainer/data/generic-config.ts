@@ -88,7 +88,7 @@ export const genericConfigSchema = z
       .array(fieldName)
       .default([])
       .describe(
-        "Item columns that become model fields (named like the column): from `items` when given, else from the interaction file (an item's first row).",
+        "Item columns that become model fields (named like the column: 1-100 of A-Z a-z 0-9 . _ -, not item_id): from `items` when given, else from the interaction file (an item's first row).",
       ),
     userFeatures: z
       .array(fieldName)
@@ -114,9 +114,9 @@ export const genericConfigSchema = z
       .describe("A given split as separate files with the interaction file's columns; `file` (or `--data`) holds the train interactions."),
     splitValues: z
       .strictObject({
-        train: z.string().min(1).default("train"),
-        valid: z.string().min(1).default("valid"),
-        test: z.string().min(1).default("test"),
+        train: z.string().min(1).default("train").describe("Marks a train interaction."),
+        valid: z.string().min(1).default("valid").describe("Marks a validation interaction."),
+        test: z.string().min(1).default("test").describe("Marks a test interaction."),
       })
       .default({ train: "train", valid: "valid", test: "test" })
       .describe("The values of `columns.split` that mean train, valid and test."),
