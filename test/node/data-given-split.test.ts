@@ -96,3 +96,32 @@ describe('prepareDataset split "given"', () => {
     expect(() => prepareDataset(broken, { seed: 1, split: "given" })).toThrow(/user 1 with item .* has no split/);
   });
 });
+
+describe("knowledge of an item out of the vocabulary", () => {
+  it("is joined by the sample's raw item id, as serving reads it", async () => {
+    const { joinSplit } = await import("../../trainer/train/knowledge-join.ts");
+    const raw = rawWithSplit(20, 6, 2);
+    const data = prepareDataset(raw, { seed: 1, split: "given", knowledgePrefix: 0 });
+    const field = (ids: string[]) => ({
+      ids,
+      chunks: 1,
+      dim: 1,
+      values: new Float32Array(ids.length),
+      mask: new Float32Array(ids.length).fill(1),
+    });
+    const itemIds = ["only-test", "100", "101"];
+    const bank = { bankId: "b", encoder: "e", user: field(["1"]), item: field(itemIds) };
+    const rows = joinSplit(data, bank, data.test);
+    const Fi = data.spec.itemFields.length;
+    let checked = 0;
+    for (let s = 0; s < data.test.count; s++) {
+      const id = data.itemIds![data.test.targetItem![s]];
+      expect(rows.itemRow[s]).toBe(itemIds.includes(id) ? itemIds.indexOf(id) : itemIds.length);
+      if (id === "only-test") {
+        expect(data.test.itemFeats[s * Fi]).toBe(0);
+        checked++;
+      }
+    }
+    expect(checked).toBe(20);
+  });
+});

@@ -5,8 +5,8 @@
  * - one sample per later interaction: target item fields, user fields, L history interactions (item fields +
  *   rating, oldest first, left-padded), label = rating >= minPositiveRating (one rating rule: shared/rating.ts);
  * - splits: by user (a seeded shuffle of the ids, exact shares: test users are new users), or as the data gives them
- *   (`split: "given"`, each interaction's own `split`: the same users in train and test, history only from train
- *   rows, validation carved from each user's train rows when the data marks none);
+ *   (`split: "given"`, each interaction's own `split`: a user with train rows takes history only from them, so a
+ *   test row never sees another test label; validation is carved from train users when the data marks none);
  * - vocabularies from the training data only (row 0 = OOV), so valid/test see unknown values as 0 exactly as
  *   serving does; a multi-valued field's vocabulary holds its single values and its rows a bag of them. The arrays
  *   match shared/feature-encoding.ts row for row.
@@ -96,6 +96,8 @@ export function prepareDataset(raw: RawDataset, options: PrepareOptions): Prepar
   const cursor = [0, 0, 0];
   const usersById = new Map(raw.users.map((u) => [u.id, u]));
   const rowOf = (itemId: string) => vocabulary.itemFeatures[itemIndex.get(itemId) ?? 0];
+  const itemIds = [...new Set([...raw.items.map((i) => i.id), ...raw.interactions.map((it) => it.itemId)])].sort(compareIds);
+  const itemPosition = new Map(itemIds.map((id, i) => [id, i]));
   const knowledgePrefixes: Record<string, RawInteraction[]> = {};
   const profiles: UserProfile[] = [];
   const historyMode = options.history ?? "previous";
@@ -129,6 +131,7 @@ export function prepareDataset(raw: RawDataset, options: PrepareOptions): Prepar
       });
       split.labels[s] = isPositive(list[t].rating, raw.minPositiveRating) ? 1 : 0;
       split.userIndex[s] = u;
+      split.targetItem![s] = itemPosition.get(list[t].itemId)!;
     }
   });
 
@@ -138,6 +141,7 @@ export function prepareDataset(raw: RawDataset, options: PrepareOptions): Prepar
     spec,
     vocabulary,
     userIds,
+    itemIds,
     train: out[TRAIN],
     valid: out[VALID],
     test: out[TEST],
@@ -208,13 +212,16 @@ function givenSplit(
     const rows = byUser.get(id)!;
     const roles = Uint8Array.from(rows, roleOf);
     const train = [...roles.keys()].filter((i) => roles[i] === TRAIN);
-    const p = prefixLength(train.length);
-    for (const i of train.slice(0, p)) roles[i] = PREFIX;
+    // A user with train rows takes history and prefix from them; a new user (none) from its own rows, in time order.
+    const pool = train.length > 0 ? train : [...roles.keys()];
+    const p = prefixLength(pool.length);
+    for (const i of pool.slice(0, p)) roles[i] = PREFIX;
     const rest = train.slice(p);
     // One draw per user whatever its size, so a user's role does not depend on the others'.
     const held = rng.next() < 2 * validShare && carve && rest.length >= 4;
     if (held) for (const i of rng.shuffle(rest.slice()).slice(0, Math.floor(rest.length / 2))) roles[i] = VALID;
-    return { id, rows, roles, historyPool: rows.map((it) => it.split === "train"), inVocabulary: train.length > 0 };
+    const inPool = new Set(pool);
+    return { id, rows, roles, historyPool: rows.map((_, i) => inPool.has(i)), inVocabulary: train.length > 0 };
   });
 }
 
@@ -337,5 +344,6 @@ function allocateSplit(count: number, Fi: number, Fu: number, L: number): Sample
     histMask: new Float32Array(count * L),
     labels: new Float32Array(count),
     userIndex: new Int32Array(count),
+    targetItem: new Int32Array(count),
   };
 }

@@ -72,6 +72,11 @@ export interface SampleSplit {
   labels: Float32Array;
   /** Index into PreparedDataset.userIds of each sample's user. */
   userIndex: Int32Array;
+  /**
+   * Index into PreparedDataset.itemIds of each sample's target item: the raw id even when the item is out of the
+   * vocabulary (a new item still has knowledge). Absent in datasets saved before it was recorded.
+   */
+  targetItem?: Int32Array;
 }
 
 export interface PreparedDataset {
@@ -81,6 +86,8 @@ export interface PreparedDataset {
   vocabulary: VocabularyBlob;
   /** Every user id, in a fixed order; samples refer to users by index. */
   userIds: string[];
+  /** Every item id, in a fixed order; samples refer to their target items by index (SampleSplit.targetItem). */
+  itemIds?: string[];
   train: SampleSplit;
   valid: SampleSplit;
   test: SampleSplit;
