@@ -30,6 +30,7 @@ const FILE_ERRORS: Record<string, string> = {
   EACCES: "permission denied",
   EPERM: "operation not permitted",
   ENOSPC: "no space left on the device",
+  EEXIST: "already exists",
 };
 
 try {
