@@ -180,6 +180,10 @@ describe("one knowledge field alone", () => {
       expect(model.bankId).toBe(bank.bankId);
       const built = buildServingBundle({ model, data, bank, knowledgeCodec: bank.codec });
       expect(built.manifest.itemVectors?.count).toBe(only === "item" ? bank.item.ids.length : 0);
+      // The id covers what is served: the same export gives the same id, other item vectors another one.
+      expect(buildServingBundle({ model, data, bank, knowledgeCodec: bank.codec }).manifest.modelId).toBe(built.manifest.modelId);
+      const f32 = buildServingBundle({ model, data, bank, knowledgeCodec: bank.codec, itemVectorCodec: "f32" });
+      expect(f32.manifest.modelId).not.toBe(built.manifest.modelId);
       const profile = data.profiles[0];
       const request = { ...profile, candidates: data.vocabulary.fields.item_id.slice(1, 30) };
       const diff = await onnxParity(ort, await openPipeline(ort, exportOnnx(model)), model, requestBatch(model, bank, request));

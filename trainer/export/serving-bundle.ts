@@ -95,31 +95,35 @@ interface IdInputs {
 }
 
 /**
- * The id covers everything the served model depends on: the exact graphs, the vocabulary, the feature spec, the
- * knowledge bank (its id, codec and sharding) and the precomputed item vectors. A model retrained with other weights,
- * or exported with another bank, is another version.
+ * The id covers everything the served model depends on: the exact graphs and the vocabulary (which fix the fields,
+ * sizes and history length), the parts of the feature spec they do not show (the rating step, bag separators), and
+ * for a knowledge model the bank (its id, codec and sharding) and the precomputed item vectors. A model retrained with
+ * other weights, or exported with another bank, is another version. A model without knowledge or such spec parts keeps
+ * the id it had before these were added.
  */
 function modelIdOf(cfg: ModelConfig, inputs: IdInputs): string {
-  const vectors = createHash("sha256").update(inputs.itemVectorCodec);
-  for (const [id, values] of inputs.vectors ?? [])
-    vectors
-      .update(id)
-      .update("\u0000")
-      .update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
-  const { graphs } = inputs;
-  const digest = sha256Hex(
-    [
-      graphs.backbone.blob,
-      graphs.userExtractor?.blob,
-      graphs.itemExtractor?.blob,
-      sha256Hex(inputs.vocabularyBytes),
-      JSON.stringify(inputs.spec),
-      JSON.stringify(inputs.knowledge),
-      JSON.stringify(inputs.itemVectors),
-      inputs.vectors ? vectors.digest("hex") : "",
-    ].join(":"),
-  );
-  return `${cfg.backbone}-${cfg.extractor}-${digest.slice(0, 12)}`;
+  const { graphs, spec } = inputs;
+  const parts: (string | undefined)[] = [
+    graphs.backbone.blob,
+    graphs.userExtractor?.blob,
+    graphs.itemExtractor?.blob,
+    sha256Hex(inputs.vocabularyBytes),
+  ];
+  const bags = [...spec.itemFields, ...spec.userFields].filter((f) => f.bag).map((f) => [f.name, f.bag!.separator]);
+  if (spec.ratingStep !== undefined || bags.length > 0) parts.push(`spec:${JSON.stringify({ ratingStep: spec.ratingStep, bags })}`);
+  if (inputs.knowledge) {
+    const vectors = createHash("sha256").update(inputs.itemVectorCodec);
+    for (const [id, values] of inputs.vectors ?? [])
+      vectors
+        .update(id)
+        .update("\u0000")
+        .update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+    parts.push(
+      `knowledge:${JSON.stringify(inputs.knowledge)}`,
+      `itemVectors:${JSON.stringify(inputs.itemVectors)}:${vectors.digest("hex")}`,
+    );
+  }
+  return `${cfg.backbone}-${cfg.extractor}-${sha256Hex(parts.join(":")).slice(0, 12)}`;
 }
 
 export function buildServingBundle(options: ServingBundleOptions): ServingBundle {

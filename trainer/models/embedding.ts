@@ -15,26 +15,28 @@ function lookup<T>(ops: Ops<T>, table: string, vocab: number, E: number, ids: T)
   return ops.gather(ops.param(table, [vocab, E], EMB_INIT), ops.mapOutOfRange(ids, vocab));
 }
 
-/**
- * One embedding per field from a feature tensor whose last axis (`axis`) holds the fields' slots: [..., E] each.
- * `side` names the tables (emb/<side>/<field>).
- */
-export function fieldLookups<T>(
+/** Field i's embedding [..., E] from a feature tensor whose axis `axis` holds the fields' slots (tables emb/<side>/<field>). */
+function fieldLookup<T>(
   ops: Ops<T>,
   side: "item" | "user",
   fields: readonly CategoricalField[],
+  i: number,
   feats: T,
   axis: number,
   E: number,
-): T[] {
-  const { offsets } = fieldOffsets(fields);
-  return fields.map((f, i) => {
-    const table = `emb/${side}/${f.name}`;
-    if (!f.bag) return lookup(ops, table, f.vocabSize, E, ops.select(feats, axis, offsets[i]));
-    const slots = Array.from({ length: fieldWidth(f) }, (_, k) => offsets[i] + k);
-    const ids = ops.mapOutOfRange(ops.take(feats, axis, slots), f.vocabSize);
-    return ops.embeddingBag(ops.param(table, [f.vocabSize, E], EMB_INIT), ids);
-  });
+): T {
+  const f = fields[i];
+  const offset = fieldOffsets(fields).offsets[i];
+  const table = `emb/${side}/${f.name}`;
+  if (!f.bag) return lookup(ops, table, f.vocabSize, E, ops.select(feats, axis, offset));
+  const slots = Array.from({ length: fieldWidth(f) }, (_, k) => offset + k);
+  const ids = ops.mapOutOfRange(ops.take(feats, axis, slots), f.vocabSize);
+  return ops.embeddingBag(ops.param(table, [f.vocabSize, E], EMB_INIT), ids);
+}
+
+/** One embedding per field, [..., E] each. */
+function fieldLookups<T>(ops: Ops<T>, side: "item" | "user", fields: readonly CategoricalField[], feats: T, axis: number, E: number): T[] {
+  return fields.map((_, i) => fieldLookup(ops, side, fields, i, feats, axis, E));
 }
 
 /** Target item's field embeddings, each [B, E], item id first. Declares item_feats. */
@@ -52,17 +54,20 @@ export function userFieldEmbeddings<T>(ops: Ops<T>, cfg: ModelConfig): T[] {
   return fieldLookups(ops, "user", spec.userFields, feats, 1, E);
 }
 
-/** The history inputs (hist_feats, hist_ratings, hist_mask) and per position: each item field [B, L, E], the rating [B, L, E]. */
-export function historyLookups<T>(ops: Ops<T>, cfg: ModelConfig): { fields: T[]; ratings: T; mask: T } {
+/**
+ * The history inputs (hist_feats, hist_ratings, hist_mask), field i's embedding per position [B, L, E] and the
+ * ratings' [B, L, E]. (Callers keep the op order of the exported graphs stable: it is part of a model's id.)
+ */
+export function historyInputs<T>(ops: Ops<T>, cfg: ModelConfig) {
   const { spec, embeddingDim: E } = cfg;
   const L = spec.historyLength;
   const feats = ops.input("hist_feats", "int32", [-1, L, itemFeatureWidth(spec)]);
   const ratings = ops.input("hist_ratings", "int32", [-1, L]);
   const mask = ops.input("hist_mask", "float32", [-1, L]);
   return {
-    fields: fieldLookups(ops, "item", spec.itemFields, feats, 2, E),
-    ratings: lookup(ops, "emb/rating", spec.ratingVocab, E, ratings),
     mask,
+    field: (i: number) => fieldLookup(ops, "item", spec.itemFields, i, feats, 2, E),
+    ratings: () => lookup(ops, "emb/rating", spec.ratingVocab, E, ratings),
   };
 }
 
@@ -71,11 +76,13 @@ export function historyLookups<T>(ops: Ops<T>, cfg: ModelConfig): { fields: T[];
  * the ratings. An empty history pools to zeros. Declares hist_feats, hist_ratings, hist_mask.
  */
 export function historyEmbeddings<T>(ops: Ops<T>, cfg: ModelConfig): T[] {
-  const { fields, ratings, mask } = historyLookups(ops, cfg);
-  const weights = ops.expandDims(mask, 2); // [B, L, 1]
-  const count = ops.add(ops.reduceSum(mask, [1], true), ops.constant([1e-6], [])); // [B, 1]
+  const history = historyInputs(ops, cfg);
+  const weights = ops.expandDims(history.mask, 2); // [B, L, 1]
+  const count = ops.add(ops.reduceSum(history.mask, [1], true), ops.constant([1e-6], [])); // [B, 1]
   const pool = (seq: T) => ops.div(ops.reduceSum(ops.mul(seq, weights), [1], false), count);
-  return [...fields.map(pool), pool(ratings)];
+  const pooled = cfg.spec.itemFields.map((_, i) => pool(history.field(i)));
+  pooled.push(pool(history.ratings()));
+  return pooled;
 }
 
 /** Stacks same-size field vectors [B, E] into [B, F, E]. */

@@ -5,7 +5,7 @@
  */
 import type { Ops } from "../../ops/ops.ts";
 import type { ModelConfig } from "../config.ts";
-import { historyEmbeddings, historyLookups, itemFieldEmbeddings, userFieldEmbeddings } from "../embedding.ts";
+import { historyEmbeddings, historyInputs, itemFieldEmbeddings, userFieldEmbeddings } from "../embedding.ts";
 import type { KnowledgeFields } from "./backbone.ts";
 
 const MASK_PENALTY = 1e9;
@@ -35,8 +35,12 @@ export interface HistorySequence<T> {
 
 /** The history as a sequence plus the target item as a query of the same width. Declares item_feats, hist_*. */
 export function historySequence<T>(ops: Ops<T>, cfg: ModelConfig): HistorySequence<T> {
-  const { fields, ratings, mask } = historyLookups(ops, cfg);
-  return { items: ops.concat(fields, 2), ratings, mask, query: ops.concat(itemFieldEmbeddings(ops, cfg), 1) };
+  const history = historyInputs(ops, cfg);
+  const items = ops.concat(
+    cfg.spec.itemFields.map((_, i) => history.field(i)),
+    2,
+  );
+  return { items, ratings: history.ratings(), mask: history.mask, query: ops.concat(itemFieldEmbeddings(ops, cfg), 1) };
 }
 
 /** Softmax over the last axis of [B, N] restricted to mask = 1; an all-zero mask gives all-zero weights. */
