@@ -20,9 +20,18 @@ export const kvKeys = {
   knowledgeShard: (bankId: string, field: KnowledgeField, shard: number) => `kn/${bankId}/${field}/${shard}`,
   /** One shard of precomputed, aligned item-side extractor outputs for one model. */
   itemVectorShard: (modelId: string, shard: number) => `iv/${modelId}/${shard}`,
-  /** A user's profile: side features and recent history (JSON). */
-  userProfile: (userId: string) => `user/${userId}`,
+  /**
+   * A user's profile (side features and recent history, JSON) in one profile set. A set is written whole with the
+   * model whose manifest names it (manifest.profiles.set) and never changed after, so a live model never reads
+   * profiles published for another one.
+   */
+  userProfile: (profileSet: string, userId: string) => `user/${profileSet}/${entityKeyPart(userId)}`,
 } as const;
+
+/** How an entity id appears inside a KV key (the one place that decides it, for every id-keyed value). */
+export function entityKeyPart(id: string): string {
+  return id;
+}
 
 /** Which shard an entity lives in; the same function places (trainer) and finds (worker) it. */
 export function shardOf(entityId: string, shardCount: number): number {

@@ -51,7 +51,7 @@ function sampleBundle(modelId: string, dataCount = 10): KvBundle {
     entries.push(
       i % 2
         ? { key: kvKeys.itemVectorShard(modelId, i), value: new Uint8Array(randomBytes(64 + i)), stage: "data" }
-        : jsonEntry(kvKeys.userProfile(`u${i}`), { userId: `u${i}`, attributes: {}, history: [] }, "data"),
+        : jsonEntry(kvKeys.userProfile("p1", `u${i}`), { userId: `u${i}`, attributes: {}, history: [] }, "data"),
     );
   }
   entries.push(jsonEntry(kvKeys.model(modelId), { modelId, graph: entries[0].key }, "manifest"));

@@ -1,9 +1,12 @@
 /**
  * Entry point of the `kser` CLI. Each subcommand lives in trainer/cli/commands/ and registers itself here.
- * Errors a user can act on (bad input, missing files) are printed as one line without a stack trace.
+ * Errors a user can act on (bad input, missing files) are printed as one line without a stack trace. Whatever is
+ * printed here goes through the redactor with the credentials found in the environment, a last guard behind the
+ * clients' own redaction.
  */
 import { Command } from "commander";
 import { UserFacingError } from "../util/errors.ts";
+import { createRedactor, secretsFromEnv } from "../util/redact.ts";
 
 const program = new Command();
 program.name("kser").description("KSER: LLM knowledge for recommenders, trained nightly, served at the edge").showHelpAfterError();
@@ -36,8 +39,9 @@ const FILE_ERRORS: Record<string, string> = {
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
+  const redact = createRedactor(secretsFromEnv());
   if (error instanceof UserFacingError) {
-    console.error(`kser: ${error.message}`);
+    console.error(`kser: ${redact(error.message)}`);
     process.exit(error.exitCode);
   }
   // A path from the command line that is missing or of the wrong kind is the user's to fix: one line, exit 2.
@@ -48,6 +52,6 @@ try {
   }
   // Printed here rather than rethrown: tfjs-backend-wasm rethrows uncaught errors from its own (minified) file,
   // which would bury the message under a one-line dump of that file.
-  console.error(`kser: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  console.error(`kser: unexpected error: ${redact(error instanceof Error ? (error.stack ?? error.message) : String(error))}`);
   process.exit(1);
 }

@@ -2,12 +2,18 @@
  * Turns a trained model into the KV bundle the worker serves from: content-addressed ONNX graphs and vocabulary,
  * the manifest, precomputed item-side vectors of this extractor version, raw (compressed) knowledge shards for the
  * fallback path and the user extractor, user profiles, and optionally the rollout pointer (written last).
+ *
+ * Nothing a live model reads is overwritten by a later publish: blobs are content-addressed, knowledge shards sit
+ * under the bank's content hash, item vectors under the model id, and profiles under a profile set named by the
+ * content hash of all of them, which the manifest names. The model id covers the profile set too, so republishing
+ * the same weights with newer profiles is a new model/<id>, not a change to the live one.
  */
 
 import { createHash } from "node:crypto";
 import { kvKeys, shardOf } from "../../shared/kv-keys.ts";
 import { type FeatureSpec, type GraphRef, MANIFEST_SCHEMA, type ModelManifest, parseManifest } from "../../shared/manifest.ts";
 import { parseRolloutConfig, type RolloutConfig } from "../../shared/rollout.ts";
+import type { UserProfile } from "../../shared/user-profile.ts";
 import { encodeShard, type VectorCodec } from "../../shared/vector-codec.ts";
 import type { KnowledgeBank, KnowledgeBankField, PreparedDataset } from "../data/types.ts";
 import type { ModelConfig } from "../models/config.ts";
@@ -51,6 +57,11 @@ function graphRef(graph: ExportedGraph): GraphRef {
   return ref;
 }
 
+/** The id of a profile set: a hash of every profile in it, so equal profiles share keys and different ones never do. */
+export function profileSetId(profiles: readonly UserProfile[]): string {
+  return `p${sha256Hex(profiles.map((p) => JSON.stringify(p)).join("\n")).slice(0, 16)}`;
+}
+
 function shardCount(entities: number, perShard: number): number {
   return Math.max(1, Math.ceil(entities / perShard));
 }
@@ -87,6 +98,8 @@ function* bankEntities(field: KnowledgeBankField) {
 interface IdInputs {
   graphs: ModelManifest["graphs"];
   vocabularyBytes: Uint8Array;
+  /** The user profile set the model reads (absent: published without profiles). */
+  profileSet?: string;
   spec: FeatureSpec;
   knowledge: ModelManifest["knowledge"];
   itemVectors: ModelManifest["itemVectors"];
@@ -96,7 +109,8 @@ interface IdInputs {
 
 /**
  * The id covers everything the served model depends on: the exact graphs and the vocabulary (which fix the fields,
- * sizes and history length), the parts of the feature spec they do not show (the rating step, bag separators), and
+ * sizes and history length), the profile set it reads, the parts of the feature spec they do not show (the rating
+ * step, bag separators), and
  * for a knowledge model the bank (its id, codec and sharding) and the precomputed item vectors. A model retrained with
  * other weights, or exported with another bank, is another version. A model without knowledge or such spec parts keeps
  * the id it had before these were added.
@@ -143,6 +157,7 @@ export function buildServingBundle(options: ServingBundleOptions): ServingBundle
     userExtractor: graphs.userExtractor ? graphRef(graphs.userExtractor) : null,
     itemExtractor: graphs.itemExtractor ? graphRef(graphs.itemExtractor) : null,
   };
+  const profiles = options.includeProfiles ? { set: profileSetId(data.profiles), count: data.profiles.length } : null;
   let knowledge: ModelManifest["knowledge"] = null;
   let itemVectors: ModelManifest["itemVectors"] = null;
   const vectors = cfg.knowledge && bank ? computeItemVectors(model, bank) : null;
@@ -157,6 +172,7 @@ export function buildServingBundle(options: ServingBundleOptions): ServingBundle
   const modelId = modelIdOf(cfg, {
     graphs: graphRefs,
     vocabularyBytes,
+    profileSet: profiles?.set,
     spec: model.spec,
     knowledge,
     itemVectors,
@@ -196,6 +212,7 @@ export function buildServingBundle(options: ServingBundleOptions): ServingBundle
     knowledge,
     graphs: graphRefs,
     vocabulary: { blob: sha256Hex(vocabularyBytes), bytes: vocabularyBytes.length },
+    profiles,
     itemVectors,
     metrics: options.metrics ?? {
       validAuc: model.metrics.valid.auc,
@@ -207,8 +224,8 @@ export function buildServingBundle(options: ServingBundleOptions): ServingBundle
   } satisfies ModelManifest);
   entries.push(jsonEntry(kvKeys.model(modelId), manifest, "manifest"));
 
-  if (options.includeProfiles) {
-    for (const profile of data.profiles) entries.push(jsonEntry(kvKeys.userProfile(profile.userId), profile, "data"));
+  if (profiles) {
+    for (const profile of data.profiles) entries.push(jsonEntry(kvKeys.userProfile(profiles.set, profile.userId), profile, "data"));
   }
   if (options.rollout) entries.push(jsonEntry(kvKeys.rolloutConfig(), parseRolloutConfig(options.rollout), "pointer"));
   return { bundle: { entries }, manifest, graphs };

@@ -72,7 +72,7 @@ adminRoutes.post("/v1/admin/bench/backbone", async (c) => {
       ? body.modelId
       : chooseVariant(await rollout.get(kv, settings.rolloutCacheMs), body.userId).variant.modelId;
   const model = await models.get(kv, modelId);
-  const profile = await profiles.get(kv, body.userId, settings.profileCacheMs);
+  const profile = await profiles.get(kv, model.manifest.profiles, body.userId, settings.profileCacheMs);
   const input = {
     userId: body.userId,
     attributes: profile?.attributes ?? {},

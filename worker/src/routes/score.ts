@@ -71,26 +71,29 @@ scoreRoutes.post(
       throw new ServiceError(403, "forbidden", `${OVERRIDE_HEADER} is honoured only with a valid admin bearer token`);
     }
 
-    const [config, profile] = await Promise.all([
-      rollout.get(kv, settings.rolloutCacheMs),
-      req.attributes !== undefined && req.history !== undefined ? null : profiles.get(kv, req.userId, settings.profileCacheMs),
-    ]);
+    const config = await rollout.get(kv, settings.rolloutCacheMs);
     const choice = chooseVariant(config, req.userId, forcedName);
-    const input = {
-      userId: req.userId,
-      attributes: { ...(profile?.attributes ?? {}), ...(req.attributes ?? {}) },
-      history: req.history ?? profile?.history ?? [],
-      candidates: req.candidates,
-    };
+    const needsProfile = req.attributes === undefined || req.history === undefined;
     timer.mark("context");
 
     const attempt = async (variant: RolloutVariant): Promise<ScoreResult> => {
       const loading = models.get(kv, variant.modelId);
-      // A cold model: its manifest is enough to start this request's knowledge reads while the sessions are created.
+      // A cold model: its manifest is enough to start this request's profile and knowledge reads while the
+      // sessions are created. The profile comes from the set this model's manifest names.
       const manifest = models.loadingManifest(variant.modelId);
-      manifest?.then((m) => warmKnowledge(m, kv, shards, input.userId, input.candidates)).catch(() => undefined);
-      const model = await loading;
+      manifest?.then((m) => warmKnowledge(m, kv, shards, req.userId, req.candidates)).catch(() => undefined);
+      const reading = needsProfile
+        ? (manifest ?? loading.then((m) => m.manifest)).then((m) => profiles.get(kv, m.profiles, req.userId, settings.profileCacheMs))
+        : Promise.resolve(null);
+      reading.catch(() => undefined); // a failed model load is reported through `loading`
+      const [model, profile] = await Promise.all([loading, reading]);
       timer.mark("model");
+      const input = {
+        userId: req.userId,
+        attributes: { ...(profile?.attributes ?? {}), ...(req.attributes ?? {}) },
+        history: req.history ?? profile?.history ?? [],
+        candidates: req.candidates,
+      };
       return scoreCandidates(model, kv, shards, input, timer);
     };
     let served = choice.variant;
