@@ -17,6 +17,7 @@ import { type OrtLike, onnxParity, openPipeline } from "../../trainer/export/onn
 import { requestBatch } from "../../trainer/export/request-batch.ts";
 import { buildServingBundle } from "../../trainer/export/serving-bundle.ts";
 import { buildBank, loadBank, saveBank } from "../../trainer/knowledge/bank.ts";
+import { chunkReport } from "../../trainer/knowledge/chunk-report.ts";
 import { chunkText } from "../../trainer/knowledge/chunker.ts";
 import { compressBank } from "../../trainer/knowledge/compress.ts";
 import { createHashEncoder } from "../../trainer/knowledge/encoders/hash.ts";
@@ -104,6 +105,22 @@ describe("importPlainTexts", () => {
     }
   });
 
+  it("reports chunks made, pieces merged and entities short or dropped, as the bank then holds them", async () => {
+    const texts = {
+      source: "test",
+      factors: { user: [], item: [] },
+      user: new Map(),
+      item: new Map([
+        ["a", { text: "Genre: heist.\nMood: tense.\nPace: fast.\nEnding: open." }],
+        ["b", { text: "One sentence." }],
+        ["c", { text: "" }],
+      ]),
+    };
+    expect(chunkReport(texts, "item", 2)).toEqual({ entities: 3, made: 3, merged: 2, short: 1, dropped: 1 });
+    const bank = await buildBank(texts, createHashEncoder({ dim: 8 }), { chunks: 2 });
+    expect(bank.item.mask.reduce((a, b) => a + b, 0)).toBe(3);
+  });
+
   it("chunks at the text's own headings unless a domain is named: no silent movie factors", () => {
     const text = "Genre: a heist film.\nMood: tense.\nPrice: low.\nShipping: two days.";
     // No domain: four headed chunks. With the movie domain's factors, headings that are not movie factors fold into
@@ -136,7 +153,9 @@ describe("importPlainTexts", () => {
     ]);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain("item: 3 records -> 2 entities");
-    expect(r.out).toMatch(/item: chunking into 2: 3 chunks made; 1 of 2 entities have fewer than 2/);
+    expect(r.out).toContain(
+      "item: 2 entities into 2 chunks each: 3 chunks made, 0 pieces merged into another chunk, 1 entities with masked slots, 0 dropped (no text)",
+    );
     expect(r.out).toMatch(/chunking: at each text's own headings/);
     expect(loadTexts(out).item.get("10")?.text).toBe("funny\ndark");
     const bad = await kser(["knowledge", "import", "--texts", temp.dir, "--out", out]);

@@ -10,7 +10,7 @@ import { DEFAULT_KNOWLEDGE_PREFIX, prepareDataset } from "../../data/prepare.ts"
 import { loadDataset } from "../../data/store.ts";
 import { CHUNK_KINDS, type PreparedDataset, type RawDataset } from "../../data/types.ts";
 import { buildBank, loadBank, NO_KIND, type StoredBank, saveBank } from "../../knowledge/bank.ts";
-import { chunkText } from "../../knowledge/chunker.ts";
+import { chunkReport, describeChunkReport } from "../../knowledge/chunk-report.ts";
 import { compressBank } from "../../knowledge/compress.ts";
 import { HashEncoder } from "../../knowledge/encoders/hash.ts";
 import { createOpenAIEmbeddings } from "../../knowledge/encoders/openai.ts";
@@ -149,19 +149,9 @@ function describeBank(bank: StoredBank): string {
   return `bank ${bank.bankId} (${bank.encoder}, ${bank.codec}) ${line("user")}; ${line("item")}`;
 }
 
-/** How encode --chunks k will chunk the texts, per field: what a person importing texts needs to see. */
+/** How chunking into k slots treats each field's texts (import: what encode --chunks k will do; encode: what it did). */
 function reportChunking(texts: KnowledgeTexts, k: number): void {
-  for (const f of KNOWLEDGE_FIELDS) {
-    if (texts[f].size === 0) continue;
-    let made = 0;
-    let short = 0;
-    for (const entity of texts[f].values()) {
-      const present = chunkText(entity.text, k, texts.factors[f]).mask.reduce((a, b) => a + b, 0);
-      made += present;
-      if (present < k) short++;
-    }
-    console.log(`${f}: chunking into ${k}: ${made} chunks made; ${short} of ${texts[f].size} entities have fewer than ${k} (masked slots)`);
-  }
+  for (const f of KNOWLEDGE_FIELDS) if (texts[f].size > 0) console.log(describeChunkReport(f, k, chunkReport(texts, f, k)));
 }
 
 function readIds(path: string | undefined): string[] | undefined {
@@ -352,6 +342,7 @@ export function register(program: Command): void {
       const texts = loadTexts(opts.texts);
       if (texts.user.size + texts.item.size === 0)
         throw new InputFormatError(opts.texts, undefined, undefined, "holds no knowledge texts (a header only): nothing to encode");
+      reportChunking(texts, opts.chunks);
       const bar = progressBar("encode");
       const remote = {
         concurrency: opts.concurrency,
