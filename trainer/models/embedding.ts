@@ -98,17 +98,14 @@ export function stackFields<T>(ops: Ops<T>, fields: T[]): T {
  * or disliked rather than only what it met, [B, E]. Parameter `${name}` [ratingVocab, 1].
  */
 export function ratedHistoryEmbedding<T>(ops: Ops<T>, cfg: ModelConfig, name: string): T {
-  const { spec, embeddingDim: E } = cfg;
-  const L = spec.historyLength;
-  const feats = ops.input("hist_feats", "int32", [-1, L, spec.itemFields.length]);
-  const ratings = ops.input("hist_ratings", "int32", [-1, L]);
-  const mask = ops.input("hist_mask", "float32", [-1, L]);
-  const item = spec.itemFields[0];
-  const items = lookup(ops, `emb/item/${item.name}`, item.vocabSize, E, ops.select(feats, 2, 0)); // [B, L, E]
+  const { spec } = cfg;
+  const history = historyInputs(ops, cfg);
+  const ratings = ops.input("hist_ratings", "int32", [-1, spec.historyLength]);
   const value = ops.gather(
     ops.param(name, [spec.ratingVocab, 1], { kind: "normal", std: 0.5 }),
     ops.mapOutOfRange(ratings, spec.ratingVocab),
-  );
-  const count = ops.add(ops.reduceSum(mask, [1], true), ops.constant([1e-6], [])); // [B, 1]
-  return ops.div(ops.reduceSum(ops.mul(items, ops.mul(value, ops.expandDims(mask, 2))), [1], false), count);
+  ); // [B, L, 1]
+  const count = ops.add(ops.reduceSum(history.mask, [1], true), ops.constant([1e-6], [])); // [B, 1]
+  const weights = ops.mul(value, ops.expandDims(history.mask, 2));
+  return ops.div(ops.reduceSum(ops.mul(history.field(0), weights), [1], false), count);
 }
