@@ -335,6 +335,26 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     }
     const timing: StepTiming = { steps: 0, examples: 0, inputMs: 0, forwardBackwardMs: 0, optimizerMs: 0, cpuMs: 0 };
     const started = Date.now();
+    const validate = (epoch: number, trainLoss: number, steps: number): EpochRecord => {
+      const scores = predictSplit(params, cfg, data, data.valid, knowledge, knowledge?.valid ?? null);
+      if (scores.some((v) => !Number.isFinite(v))) throw new TrainingDivergedError(epoch, steps, Number.NaN);
+      return {
+        epoch,
+        trainLoss,
+        validAuc: auc(data.valid.labels, scores),
+        validLogloss: logloss(data.valid.labels, scores),
+        validGauc: gauc(data.valid.labels, scores, data.valid.userIndex),
+      };
+    };
+    if (!resumed && strategy === "extractor-only") {
+      // The starting model scores exactly like the frozen backbone (grown rows start at zero): it is epoch 0, and
+      // stays the result unless an epoch beats it on validation, so extractor-only never returns a model that
+      // validates worse than its backbone.
+      const start = validate(0, Number.NaN, 0);
+      history.push(start);
+      best = { auc: selectBy === "gauc" ? start.validGauc! : start.validAuc, epoch: 0, weights: params.snapshot() };
+      log(`epoch 0 (the frozen backbone): valid AUC ${start.validAuc.toFixed(4)}, GAUC ${start.validGauc!.toFixed(4)}`);
+    }
 
     for (let epoch = firstEpoch; epoch <= epochs && !stopped; epoch++) {
       const order = shuffled(data.train.count, random);
@@ -388,15 +408,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
       }
       const trainLoss = (await lossSum.data())[0] / steps;
       lossSum.dispose();
-      const validScores = predictSplit(params, cfg, data, data.valid, knowledge, knowledge?.valid ?? null);
-      if (validScores.some((s) => !Number.isFinite(s))) throw new TrainingDivergedError(epoch, steps, Number.NaN);
-      const record: EpochRecord = {
-        epoch,
-        trainLoss,
-        validAuc: auc(data.valid.labels, validScores),
-        validLogloss: logloss(data.valid.labels, validScores),
-        validGauc: gauc(data.valid.labels, validScores, data.valid.userIndex),
-      };
+      const record = validate(epoch, trainLoss, steps);
       const score = selectBy === "gauc" ? record.validGauc! : record.validAuc;
       history.push(record);
       const rate = Math.round(timing.examples / ((Date.now() - started) / 1000));

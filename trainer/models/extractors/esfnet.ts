@@ -31,10 +31,14 @@ export interface EsfGate<T> {
   /** [B, K], 0 where the mask is 0. */
   gate: T;
   /**
-   * belongs logits [B, K] of any chunks [B, K, d] (another entity's) under this batch's context and this batch's own
-   * chunks. Training only (the contrastive term); not part of the exported graphs.
+   * belongs logits [B, K] of any chunks [B, K, d] (the entity's own, or another entity's) under this batch's context
+   * and own chunks. Training only (the contrastive term); not part of the exported graphs. `detach` must stop the
+   * gradient into the context: otherwise the term would train the entity's own embedding (its id) to remember its
+   * chunks, hallucinations included, instead of checking them against what was learned from its interactions.
    */
-  consistency: (chunks: T) => T;
+  consistency: (chunks: T, detach: (x: T) => T) => T;
+  /** The belongs logits of the entity's own chunks [B, K] (diagnostics). */
+  belongs: T;
 }
 
 interface GateInputs<T> {
@@ -50,9 +54,9 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
 
 /** The gate for chunks [B, K, d], mask [B, K] and the side's context ctx [B, ctxDim]. */
 export function esfGate<T>(ops: Ops<T>, prefix: string, inputs: GateInputs<T>): EsfGate<T> {
-  const { chunks, mask, K } = inputs;
+  const { chunks, mask, ctx, K } = inputs;
   const heads = evidenceHeads(ops, prefix, inputs);
-  const own = heads.of(chunks, othersMean(ops, chunks, mask, true)); // content, consistency, coherence [B, K, H] each
+  const own = heads.of(chunks, othersMean(ops, chunks, mask, true), true); // content, consistency, coherence [B, K, H] each
   const belongs = heads.belongs(own);
   const features = ops.concat([...own, ...redundancy(ops, chunks, mask, K)], 2); // [B, K, FEATURES]
   const hidden = denseLayer(ops, `${prefix}/hidden`, features, FEATURES, HIDDEN, "relu");
@@ -63,7 +67,11 @@ export function esfGate<T>(ops: Ops<T>, prefix: string, inputs: GateInputs<T>): 
   const pre = process.env.GATE_MODE === "belongs" ? belongs : process.env.GATE_MODE === "task" ? ops.add(z, slot) : ops.add(ops.add(z, slot), weighted);
   const logit = ops.scale(ops.tanh(ops.scale(pre, 1 / LOGIT_BOUND)), LOGIT_BOUND);
   const everyOwn = othersMean(ops, chunks, mask, false);
-  return { gate: ops.mul(ops.sigmoid(logit), mask), consistency: (other) => heads.belongs(heads.of(other, everyOwn)) };
+  return {
+    gate: ops.mul(ops.sigmoid(logit), mask),
+    belongs,
+    consistency: (other, detach) => heads.belongs(heads.of(other, everyOwn, false, detach(ctx))),
+  };
 }
 
 /** Per chunk, the mean of the entity's present chunks: excluding the chunk itself (`excludeSelf`), or all of them. */
@@ -76,7 +84,7 @@ function othersMean<T>(ops: Ops<T>, chunks: T, mask: T, excludeSelf: boolean): T
 }
 
 /** The content, consistency and coherence heads of chunks, and the belongs read-out; parameters made once. */
-function evidenceHeads<T>(ops: Ops<T>, prefix: string, { ctx, ctxDim, K, d }: GateInputs<T>) {
+function evidenceHeads<T>(ops: Ops<T>, prefix: string, { ctx, ctxDim, K, d, chunks: ownChunks, mask }: GateInputs<T>) {
   const glorot = { kind: "glorot" } as const;
   const zeros = { kind: "zeros" } as const;
   // The chunk-side projections of all three kinds of heads as ONE [d, H + 2R] product over the chunks. A plain
@@ -98,12 +106,28 @@ function evidenceHeads<T>(ops: Ops<T>, prefix: string, { ctx, ctxDim, K, d }: Ga
     0,
   );
   const otherW = ops.param(`${prefix}/coherence/other/w`, [d, RANK], glorot);
-  const ctxLow = ops.reshape(denseLayer(ops, `${prefix}/consistency/context`, ctx, ctxDim, RANK * HEADS, "linear"), [-1, RANK, HEADS]); // [B, R, H]
-  const of = (c: T, others: T): T[] => {
+  const lowRank = (c: T) => ops.reshape(denseLayer(ops, `${prefix}/consistency/context`, c, ctxDim, RANK * HEADS, "linear"), [-1, RANK, HEADS]); // [B, R, H]
+  const ctxLow = lowRank(ctx);
+  const r = RANK / HEADS;
+  const byHead = (x: T) => ops.transpose(ops.reshape(x, [-1, K, HEADS, r]), [0, 2, 1, 3]); // [B, H, K, r]
+  const ownSide = byHead(ops.matMul(ownChunks, otherW));
+  const offDiagonal: number[] = [];
+  for (let k = 0; k < K; k++) for (let j = 0; j < K; j++) offDiagonal.push(k === j ? 0 : 1);
+  const of = (c: T, others: T, self: boolean, context?: T): T[] => {
     const projected = ops.add(ops.matMul(c, chunkW), chunkB); // [B, K, H + 2R]
     const content = ops.take(projected, 2, range(0, HEADS));
-    const consistency = ops.matMul(ops.take(projected, 2, range(HEADS, HEADS + RANK)), ctxLow); // [B, K, H]
-    const coherent = ops.mul(ops.take(projected, 2, range(HEADS + RANK, HEADS + 2 * RANK)), ops.matMul(others, otherW)); // [B, K, R]
+    const consistency = ops.matMul(ops.take(projected, 2, range(HEADS, HEADS + RANK)), context ? lowRank(context) : ctxLow); // [B, K, H]
+    const chunkSide = ops.take(projected, 2, range(HEADS + RANK, HEADS + 2 * RANK));
+    if (process.env.COH === "pair") {
+      // Per head, the agreement of chunk k with each own chunk j, relu'd, averaged over the present j (j != k).
+      const pairs = ops.relu(ops.matMulTransposed(byHead(chunkSide), ownSide)); // [B, H, K, K]
+      let weights = ops.expandDims(ops.expandDims(mask, 1), 1); // [B, 1, 1, K]
+      if (self) weights = ops.mul(weights, ops.constant(offDiagonal, [K, K]));
+      const count = ops.add(ops.reduceSum(weights, [3], false), ops.constant([EPS], [])); // [B, 1, K] or [B, 1, 1]
+      const agree = ops.div(ops.reduceSum(ops.mul(pairs, weights), [3], false), count); // [B, H, K]
+      return [content, consistency, ops.transpose(agree, [0, 2, 1])];
+    }
+    const coherent = ops.mul(chunkSide, ops.matMul(others, otherW)); // [B, K, R]
     const coherence = ops.reduceSum(ops.reshape(coherent, [-1, K, HEADS, RANK / HEADS]), [3], false); // [B, K, H]
     return [content, consistency, coherence];
   };

@@ -8,7 +8,9 @@ export interface ExtractorOutput<T> {
   /** Per-chunk selection weights [B, K] (0 for missing chunks): the inspectable part. */
   gate: T;
   /** Training only: consistency logits [B, K] of given chunks [B, K, d] with this batch's context (kser.ts). */
-  consistency?: (chunks: T) => T;
+  consistency?: (chunks: T, detach: (x: T) => T) => T;
+  /** Diagnostics: the belongs logits of the own chunks [B, K]. */
+  belongs?: T;
 }
 
 export interface Extractor {

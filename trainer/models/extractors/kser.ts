@@ -51,7 +51,7 @@ function extractSide<T>(
   const evidence = { ctx: ops.concat(behaviour, 1), ctxDim: behaviour.length * E };
   const esf = flags.filter ? esfGate(ops, `${prefix}/esf`, { chunks, mask, ...evidence, K, d }) : null;
   const gate = esf ? esf.gate : mask;
-  const consistency = esf ? { consistency: esf.consistency } : {};
+  const consistency = esf ? { consistency: esf.consistency, belongs: esf.belongs } : {};
   if (!flags.align) {
     // The gate-weighted mean of the chunks, projected: selection without alignment.
     const weights = ops.div(gate, ops.add(ops.reduceSum(gate, [1], true), ops.constant([EPS], [])));
