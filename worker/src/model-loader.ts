@@ -1,7 +1,6 @@
 /**
  * Loads a published model from KV: manifest, vocabulary and ONNX blobs by content hash, each blob checked against
- * its sha256 and size before use, then one ORT session per graph. Loaded models are cached per isolate, so a
- * model is fetched and compiled once per isolate, not per request.
+ * its sha256 and size before use, then one ORT session per graph. model-store.ts keeps loaded models per isolate.
  */
 import { FeatureEncoder } from "../../shared/feature-encoding.ts";
 import { kvKeys } from "../../shared/kv-keys.ts";
@@ -60,114 +59,20 @@ export class BoundedMap<V> {
 /** User vectors kept per loaded model: 4096 x embeddingDim floats (0.5 MB at E = 32) plus keys. */
 const USER_VECTOR_CACHE = 4096;
 
-/** At most this many models keep sessions in one isolate (a rollout rarely has more than a few variants). */
-const MAX_MODELS = 8;
-
-/** A model whose background prefetch failed is not prefetched again for this long (requests still try it). */
-const PREFETCH_RETRY_MS = 60_000;
-
-export class ModelStore {
-  private readonly models = new Map<string, Promise<LoadedModel>>();
-  /** The manifests of the models whose load is in progress (known before their sessions exist). */
-  private readonly manifests = new Map<string, Promise<ModelManifest>>();
-  private readonly prefetchFailedAt = new Map<string, number>();
-
-  /** The loaded model, loading it on first use; concurrent callers share one load. Throws ModelLoadError. */
-  get(kv: KVNamespace, modelId: string): Promise<LoadedModel> {
-    let pending = this.models.get(modelId);
-    if (!pending) {
-      const manifest = readManifest(kv, modelId);
-      manifest.catch(() => undefined); // its failure is the load's failure, reported there
-      pending = load(kv, modelId, manifest);
-      this.models.set(modelId, pending);
-      this.manifests.set(modelId, manifest);
-      // A failed load is forgotten so the next request retries (the KV value may have been fixed meanwhile).
-      pending.then(
-        () => {
-          if (this.manifests.get(modelId) === manifest) this.manifests.delete(modelId);
-        },
-        () => {
-          if (this.manifests.get(modelId) === manifest) this.manifests.delete(modelId);
-          if (this.models.get(modelId) === pending) this.models.delete(modelId);
-        },
-      );
-      this.evict();
-    }
-    return pending;
-  }
-
-  /**
-   * Loads, in the background, the models of `modelIds` this isolate has not loaded yet (the rollout's other
-   * variants), so that the first request served by another variant does not pay for the load. Never rejects: a
-   * failure is logged, and that model is not prefetched again for PREFETCH_RETRY_MS.
-   */
-  prefetch(kv: KVNamespace, modelIds: string[]): Promise<void> {
-    const now = Date.now();
-    const wanted = [...new Set(modelIds)]
-      .slice(0, MAX_MODELS)
-      .filter((id) => !this.models.has(id) && !(now - (this.prefetchFailedAt.get(id) ?? Number.NEGATIVE_INFINITY) < PREFETCH_RETRY_MS));
-    return Promise.all(
-      wanted.map((id) =>
-        this.get(kv, id).then(
-          () => {
-            this.prefetchFailedAt.delete(id);
-          },
-          (e) => {
-            this.prefetchFailedAt.set(id, Date.now());
-            logEvent("warn", "model_prefetch_failed", { modelId: id, reason: errorMessage(e) });
-          },
-        ),
-      ),
-    ).then(() => undefined);
-  }
-
-  /**
-   * The manifest of a model whose load is in progress, as soon as it is read (undefined once the load has ended,
-   * or when there is none): a cold request can start its knowledge reads while the ORT sessions are created.
-   */
-  loadingManifest(modelId: string): Promise<ModelManifest> | undefined {
-    return this.manifests.get(modelId);
-  }
-
-  loadedIds(): string[] {
-    return [...this.models.keys()];
-  }
-
-  /** Load timings of the models in this isolate (waits for loads in progress; failed loads are left out). */
-  async loadTimings(): Promise<Record<string, LoadedModel["loadTimings"]>> {
-    const settled = await Promise.all(
-      [...this.models.entries()].map(([id, p]) => p.then((m) => [id, m.loadTimings] as const).catch(() => null)),
-    );
-    return Object.fromEntries(settled.filter((x) => x !== null));
-  }
-
-  async flush(): Promise<number> {
-    const all = [...this.models.values()];
-    this.models.clear();
-    this.manifests.clear();
-    this.prefetchFailedAt.clear();
-    await Promise.all(all.map((p) => p.then(release, () => undefined)));
-    return all.length;
-  }
-
-  private evict(): void {
-    for (const [id, pending] of this.models) {
-      if (this.models.size <= MAX_MODELS) break;
-      this.models.delete(id);
-      this.manifests.delete(id);
-      pending.then(release, () => undefined);
-    }
-  }
-}
-
-async function release(model: LoadedModel): Promise<void> {
+/** Frees the model's ORT sessions (wasm memory); the model must not be used afterwards. */
+export async function releaseSessions(model: LoadedModel): Promise<void> {
   const graphs = [model.backbone, model.userExtractor, model.itemExtractor].filter((g): g is LoadedGraph => g !== null);
   await Promise.all(graphs.map((g) => g.session.release().catch(() => undefined)));
 }
 
-async function load(kv: KVNamespace, modelId: string, manifestRead: Promise<ModelManifest>): Promise<LoadedModel> {
+/**
+ * Reads, checks and compiles one model; onManifest sees the manifest as soon as it is read, so the caller can start
+ * other reads (the request's knowledge shards) while the blobs are read and the sessions created. Throws ModelLoadError.
+ */
+export async function loadModel(kv: KVNamespace, modelId: string, onManifest?: (m: ModelManifest) => void): Promise<LoadedModel> {
   const started = Date.now();
-  const manifest = await manifestRead;
+  const manifest = await readManifest(kv, modelId);
+  onManifest?.(manifest);
   checkContract(manifest);
   const [vocabBytes, backbone, userExtractor, itemExtractor] = await Promise.all([
     readBlob(kv, modelId, "vocabulary", manifest.vocabulary),
@@ -200,7 +105,7 @@ async function load(kv: KVNamespace, modelId: string, manifestRead: Promise<Mode
 
 async function readManifest(kv: KVNamespace, modelId: string): Promise<ModelManifest> {
   const text = await kv.get(kvKeys.model(modelId), "text");
-  if (text === null) throw new ModelLoadError(modelId, `manifest ${kvKeys.model(modelId)} is missing from KV`);
+  if (text === null) throw new ModelLoadError(modelId, `manifest ${kvKeys.model(modelId)} is missing from KV`, "missing");
   let manifest: ModelManifest;
   try {
     manifest = parseManifest(JSON.parse(text));

@@ -13,7 +13,7 @@ import { kvKeys } from "../../shared/kv-keys.ts";
 import { formatIssues } from "../../shared/manifest.ts";
 import { type UserProfile, userProfileSchema } from "../../shared/user-profile.ts";
 import { ByteLru } from "./byte-lru.ts";
-import { errorMessage, logEvent } from "./log.ts";
+import { errorMessage, logEvent, logRepeated } from "./log.ts";
 
 /** Bytes of profile JSON kept per isolate (profiles are ~0.1-2 KB: thousands of users). */
 export const PROFILE_CACHE_BYTES = 4 * 1024 * 1024;
@@ -37,7 +37,14 @@ export class ProfileStore {
     }
     this.kvReads++;
     const key = kvKeys.userProfile(userId);
-    const text = await kv.get(key, "text");
+    let text: string | null;
+    try {
+      text = await kv.get(key, "text");
+    } catch (e) {
+      // A KV failure is not the user's fault: score as for an unknown user, and read again next time.
+      logRepeated("warn", "profile_unreadable", errorMessage(e), { key, reason: errorMessage(e) });
+      return null;
+    }
     const profile = text === null ? null : parseProfile(key, text);
     // Keyed by user id; the bytes count the id too, so a flood of unknown ids cannot outgrow the budget.
     if (ttlMs > 0) this.cache.set(userId, { profile, at: this.now() }, (text?.length ?? 0) + userId.length + 64);
