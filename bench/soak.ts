@@ -3,7 +3,8 @@
  * DeepFM + KSER candidate, 50/50, fallback the champion) served by `wrangler dev`, under 100-candidate score load
  * (autocannon) at each connection count for --seconds, while bench/soak-faults.ts breaks and restores the candidate's
  * backbone blob, its knowledge shards and the rollout config, flushing the worker's caches around them.
- * Prints progress lines, then as its LAST line one JSON object: requests, status5xx, timeouts (unanswered after 10 s),
+ * Prints progress lines, then as its LAST line one JSON object: requests, status5xx, timeouts (load, probe, flush and
+ * readiness requests unanswered after 10 s),
  * neverCompleteLogLines (workerd's "Promise will never complete"), scoresEqualAfterRestore (24 probe requests after
  * each phase against their scores before any fault), and p50/p99 ms per phase. How to read it: docs/worker.md.
  *
@@ -87,29 +88,34 @@ function requestMaker(p: Published) {
   });
 }
 
-async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+/** Requests of the bench itself (probes, flushes, readiness) that got no answer within TIMEOUT_S. */
+let ownTimeouts = 0;
+
+/** One request with the same 10 s limit as the load: its status and body text, or status 0 when unanswered. */
+async function request(url: string, init: RequestInit = {}): Promise<{ status: number; text: string }> {
+  try {
+    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(TIMEOUT_S * 1000) });
+    return { status: res.status, text: await res.text() };
+  } catch (e) {
+    if ((e as Error).name !== "TimeoutError") throw e;
+    ownTimeouts++;
+    return { status: 0, text: "" };
+  }
 }
 
-async function flush(url: string): Promise<number> {
-  const res = await post(`${url}/v1/admin/cache/flush`, {}, ADMIN);
-  await res.arrayBuffer();
-  return res.status;
+function post(url: string, body: unknown, headers: Record<string, string> = {}) {
+  return request(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
 }
 
-async function readiness(url: string): Promise<number> {
-  const res = await fetch(`${url}/v1/ready`);
-  await res.arrayBuffer();
-  return res.status;
-}
+const flush = async (url: string) => (await post(`${url}/v1/admin/cache/flush`, {}, ADMIN)).status;
+const readiness = async (url: string) => (await request(`${url}/v1/ready`)).status;
 
 /** The probe requests' scores, one request at a time; null for a request that did not answer 200. */
 async function probeScores(url: string, probes: ReturnType<ReturnType<typeof requestMaker>>[]): Promise<(number[] | null)[]> {
   const out: (number[] | null)[] = [];
   for (const body of probes) {
     const res = await post(`${url}/v1/score`, body);
-    out.push(res.status === 200 ? ((await res.json()) as ScoreResponse).scores : null);
-    if (res.status !== 200) await res.arrayBuffer();
+    out.push(res.status === 200 ? (JSON.parse(res.text) as ScoreResponse).scores : null);
   }
   return out;
 }
@@ -218,7 +224,7 @@ async function main() {
         machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg().map(round) },
         requests: sum((p) => p.requests),
         status5xx: sum((p) => p.status5xx),
-        timeouts: sum((p) => p.timeouts),
+        timeouts: sum((p) => p.timeouts) + ownTimeouts,
         errors: sum((p) => p.errors),
         neverCompleteLogLines: logCounts.neverComplete,
         hungLogLines: logCounts.hung,
