@@ -11,7 +11,7 @@
 import { writeFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { kvKeys, shardOf } from "../shared/kv-keys.ts";
-import { ROLLOUT_SCHEMA } from "../shared/rollout.ts";
+import { rolloutConfigFromWeights } from "../shared/rollout.ts";
 import { decodeShard, encodeShard, type VectorCodec } from "../shared/vector-codec.ts";
 import type { RealModelCase, RealModelFixture } from "../test/worker/fixtures/real-model-types.ts";
 import { prepareDataset } from "../trainer/data/prepare.ts";
@@ -181,13 +181,12 @@ export async function buildRealModelFixture(): Promise<RealModelFixture> {
   }
 
   const entries = built.bundle.entries.map((e) => ({ key: e.key, base64: toBase64(valueBytes(e.value)) }));
-  const rollout = {
-    schema: ROLLOUT_SCHEMA,
+  const rollout = rolloutConfigFromWeights({
     salt: "real-model",
     variants: [{ name: "kser", modelId: manifest.modelId, weight: 10_000 }],
     fallback: "kser",
     updatedAt: "2026-01-01T00:00:00.000Z",
-  };
+  });
   entries.push({ key: kvKeys.rolloutConfig(), base64: Buffer.from(JSON.stringify(rollout)).toString("base64") });
   return {
     modelId: manifest.modelId,

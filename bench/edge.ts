@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import { kvKeys } from "../shared/kv-keys.ts";
-import { ROLLOUT_SCHEMA } from "../shared/rollout.ts";
+import { rolloutConfigFromWeights } from "../shared/rollout.ts";
 import { mergeBundles } from "../trainer/export/serving-bundle.ts";
 import { publishBundle } from "../trainer/publish/publish.ts";
 import { openLocalTarget } from "../trainer/publish/targets/local.ts";
@@ -173,13 +173,12 @@ async function main() {
 
     // 2. Publish into a fresh local state with a single-variant rollout.
     t = performance.now();
-    const rollout = {
-      schema: ROLLOUT_SCHEMA,
+    const rollout = rolloutConfigFromWeights({
       salt: "bench-edge",
       variants: [{ name: "kser", modelId: manifest.modelId, weight: 10_000 }],
       fallback: "kser",
       updatedAt: new Date().toISOString(),
-    };
+    });
     const bundle = mergeBundles(built.bundle, {
       entries: [{ key: kvKeys.rolloutConfig(), value: JSON.stringify(rollout), stage: "pointer" }],
     });

@@ -1,6 +1,6 @@
 /**
  * The rule for the user and item ids the API accepts: 1 to MAX_ID_LENGTH UTF-16 code units of well-formed text
- * (no lone surrogate, which has no UTF-8 form and so no KV key). How an id becomes part of a KV key: kvIdPart.
+ * (no lone surrogate, which has no UTF-8 form and so no KV key). How an id becomes part of a KV key: entityKeyPart.
  */
 import { z } from "zod";
 

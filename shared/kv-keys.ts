@@ -23,8 +23,12 @@ export const kvKeys = {
   knowledgeShard: (bankId: string, field: KnowledgeField, shard: number) => `kn/${bankId}/${field}/${shard}`,
   /** One shard of precomputed, aligned item-side extractor outputs for one model. */
   itemVectorShard: (modelId: string, shard: number) => `iv/${modelId}/${shard}`,
-  /** A user's profile: side features and recent history (JSON). */
-  userProfile: (userId: string) => `user/${kvIdPart(userId)}`,
+  /**
+   * A user's profile (side features and recent history, JSON) in one profile set. A set is written whole with the
+   * model whose manifest names it (manifest.profiles.set) and never changed after, so a live model never reads
+   * profiles published for another one.
+   */
+  userProfile: (profileSet: string, userId: string) => `user/${profileSet}/${entityKeyPart(userId)}`,
 } as const;
 
 /** Which shard an entity lives in; the same function places (trainer) and finds (worker) it. */
@@ -39,11 +43,12 @@ const HASHED_PREFIX = "#";
 const utf8 = new TextEncoder();
 
 /**
- * The part of a KV key that names a user or item: the id itself when it is short enough, else "#" and the sha256 hex
- * of its UTF-8 bytes (an id that itself starts with "#" is hashed too, so the two forms never meet). Publisher and
- * worker both build keys through here. Throws on a lone surrogate, which has no UTF-8 form.
+ * How an entity id appears inside a KV key (the one place that decides it, for every id-keyed value): the id itself
+ * when it is short enough, else "#" and the sha256 hex of its UTF-8 bytes (an id that itself starts with "#" is
+ * hashed too, so the two forms never meet). Publisher and worker both build keys through here. Throws on a lone
+ * surrogate, which has no UTF-8 form.
  */
-export function kvIdPart(id: string): string {
+export function entityKeyPart(id: string): string {
   const at = loneSurrogateAt(id);
   if (at >= 0) throw new Error(`id has a lone surrogate at index ${at}: it cannot be a KV key`);
   const bytes = utf8.encode(id);

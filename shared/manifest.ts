@@ -67,6 +67,14 @@ export const manifestSchema = z.object({
   }),
   /** JSON blob: see VocabularyBlob. */
   vocabulary: z.object({ blob: sha256Hex, bytes: z.number().int().positive() }),
+  /**
+   * The profile set this model reads users' stored profiles from (kvKeys.userProfile(set, userId)); null when the
+   * model was published without profiles (requests then carry attributes and history themselves).
+   */
+  profiles: z
+    .object({ set: identifier, count: z.number().int().min(0) })
+    .nullable()
+    .default(null),
   /** Precomputed item-side extractor outputs (aligned vectors), sharded under kvKeys.itemVectorShard. */
   itemVectors: z.object({ shards: z.number().int().min(1), dim: z.number().int().positive(), count: z.number().int().min(0) }).nullable(),
   metrics: z.record(z.string(), z.number()).optional(),

@@ -1,40 +1,59 @@
-/** The bench's printable table and its one-line JSON summary. */
-import type { QualityResults } from "./run.ts";
+/** One dataset's printable summary (tables, baselines, claims, gates, deletion) and its JSON summary. */
+import type { QualityResults } from "./types.ts";
 
-const f4 = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : String(x));
-const round = (x: number, d = 4) => (Number.isFinite(x) ? Number(x.toFixed(d)) : x);
+export const f4 = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : String(x));
+export const round = (x: number, d = 4) => (Number.isFinite(x) ? Number(x.toFixed(d)) : x);
+const rounded = (v: unknown, d = 3) => JSON.stringify(v, (_, x) => (typeof x === "number" ? round(x, d) : x));
 
-export function summary(r: QualityResults): { lines: string[]; json: Record<string, unknown> } {
-  const lines: string[] = [];
+type TableJson = Record<string, Record<string, Record<string, number | string>>>;
+
+function tableLines(r: QualityResults, lines: string[]): TableJson {
   const cells = [...new Set(Object.values(r.table).flatMap((t) => Object.keys(t)))];
-  lines.push(`[table] test AUC / LogLoss, mean ± std over seeds (n per cell)`);
-  lines.push(["backbone", "config", "AUC", "LogLoss", "n"].join("\t"));
-  const table: Record<string, Record<string, { auc: number; aucStd: number; logloss: number; loglossStd: number; n: number }>> = {};
+  lines.push(`[table ${r.source}] test metrics, mean ± std over seeds (n per cell; > none: seeds beating none in ${r.settings.metric})`);
+  lines.push(["backbone", "config", "AUC", "GAUC", "LogLoss", "n", "> none"].join("\t"));
+  const table: TableJson = {};
   for (const [backbone, row] of Object.entries(r.table)) {
     table[backbone] = {};
     for (const cell of cells) {
       const c = row[cell];
       if (!c) continue;
-      lines.push(
-        [backbone, cell, `${f4(c.auc.mean)} ± ${f4(c.auc.std)}`, `${f4(c.logloss.mean)} ± ${f4(c.logloss.std)}`, c.auc.n].join("\t"),
-      );
+      const beats = c.beatsNone ? `${c.beatsNone.seeds}/${c.beatsNone.of}` : "-";
+      const pm = (s: { mean: number; std: number }) => `${f4(s.mean)} ± ${f4(s.std)}`;
+      lines.push([backbone, cell, pm(c.auc), pm(c.gauc), pm(c.logloss), c.auc.n, beats].join("\t"));
       table[backbone][cell] = {
         auc: round(c.auc.mean),
         aucStd: round(c.auc.std),
+        gauc: round(c.gauc.mean),
+        gaucStd: round(c.gauc.std),
         logloss: round(c.logloss.mean),
         loglossStd: round(c.logloss.std),
         n: c.auc.n,
+        ...(c.beatsNone ? { beatsNone: beats } : {}),
       };
     }
   }
-  const claims: Record<string, boolean> = {};
-  for (const c of r.claims) {
-    claims[c.id] = c.holds;
-    const per = Object.entries(c.perBackbone)
-      .map(([b, p]) => `${b} ${p.holds} (seeds ${p.seedsHolding}/${p.seeds}: ${p.detail})`)
-      .join(" | ");
-    lines.push(`[claim] ${c.id}: ${c.holds} — ${c.statement}: ${per}`);
-  }
+  return table;
+}
+
+function factLines(r: QualityResults, lines: string[]): void {
+  const b = r.facts.baselines;
+  lines.push(
+    `[baselines ${r.source}] no model, test split: item popularity AUC ${f4(b.itemPopularity.auc)} GAUC ${f4(b.itemPopularity.gauc)}; ` +
+      `history mean AUC ${f4(b.historyMean.auc)} GAUC ${f4(b.historyMean.gauc)}`,
+  );
+  const c = r.facts.userRateCorrelation;
+  if (c)
+    lines.push(
+      `[data ${r.source}] per-user positive rate, train (+ valid) vs test: Pearson ${f4(c.pearson)} over ${c.users} users (test AUC across users follows base rates that do not carry over when this is low)`,
+    );
+  const ch = r.facts.chunking;
+  if (ch)
+    lines.push(
+      `[chunking ${r.source}] ${ch.profiles} profiles (${ch.missing} users without), ${ch.sentences} sentences; chunks per aspect ${JSON.stringify(ch.chunksPerSlot)}; merged ${ch.merged}, dropped ${ch.dropped}`,
+    );
+}
+
+function gateLines(r: QualityResults, lines: string[]): Record<string, unknown> {
   const gate: Record<string, unknown> = {};
   for (const [config, g] of Object.entries(r.gateCorrelation.byConfig)) {
     gate[config] = {
@@ -46,62 +65,74 @@ export function summary(r: QualityResults): { lines: string[]; json: Record<stri
       n: g.spearman.n,
     };
     lines.push(
-      `[gates] ${config}: Spearman(mean gate per kind, quality) ${f4(g.spearman.mean)} ± ${f4(g.spearman.std)} over ${g.spearman.n} run x field; ` +
+      `[gates ${r.source}] ${config}: Spearman(mean gate per kind, quality) ${f4(g.spearman.mean)} ± ${f4(g.spearman.std)} over ${g.spearman.n} run x field; ` +
         `pooled user ${f4(g.pooledSpearman.user)} item ${f4(g.pooledSpearman.item)}; per chunk point-biserial ${f4(g.pointBiserial.mean)}, ` +
-        `AUC(informative) ${f4(g.aucInformative.mean)}; mean gate user ${JSON.stringify(g.meanByKind.user, (_, v) => (typeof v === "number" ? round(v, 3) : v))} ` +
-        `item ${JSON.stringify(g.meanByKind.item, (_, v) => (typeof v === "number" ? round(v, 3) : v))}`,
+        `AUC(informative) ${f4(g.aucInformative.mean)} ± ${f4(g.aucInformative.std)}; mean gate user ${rounded(g.meanByKind.user)} item ${rounded(g.meanByKind.item)}`,
     );
   }
-  for (const f of r.failures ?? [])
-    lines.push(`[failed] ${f.backbone} ${f.config}${f.noise === "high" ? "@high" : ""} seed ${f.seed}: ${f.error}`);
-  const kser = r.gateCorrelation.byConfig.kser;
-  claims["gate>=0.8"] = kser !== undefined && kser.spearman.mean >= 0.8;
+  for (const [config, g] of Object.entries(r.slotGates))
+    lines.push(`[aspects ${r.source}] ${config}: mean gate per user slot ${rounded(g.user)}; item ${rounded(g.item)}`);
+  return gate;
+}
+
+function deletionLines(r: QualityResults, lines: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [config, d] of Object.entries(r.deletion)) {
+    out[config] = {
+      metric: d.metric,
+      base: round(d.base.mean),
+      costTop: round(d.costTop.mean),
+      costTopStd: round(d.costTop.std),
+      costBottom: round(d.costBottom.mean),
+      costBottomStd: round(d.costBottom.std),
+      n: d.costTop.n,
+    };
+    lines.push(
+      `[deletion ${r.source}] ${config}: test ${d.metric} ${f4(d.base.mean)}; masking each entity's top-gated half costs ${f4(d.costTop.mean)} ± ${f4(d.costTop.std)}, ` +
+        `the bottom-gated half ${f4(d.costBottom.mean)} ± ${f4(d.costBottom.std)} (n ${d.costTop.n})`,
+    );
+  }
+  return out;
+}
+
+export function summary(r: QualityResults): { lines: string[]; json: Record<string, unknown> } {
+  const lines: string[] = [];
+  factLines(r, lines);
+  const table = tableLines(r, lines);
+  const claims: Record<string, boolean> = {};
+  for (const c of r.claims) {
+    claims[c.id] = c.holds;
+    const per = Object.entries(c.perBackbone)
+      .map(([b, p]) => `${b} ${p.holds} (${p.detail})`)
+      .join(" | ");
+    lines.push(`[claim] ${c.id}: ${c.holds} — ${c.statement}: ${per}`);
+  }
+  const gateCorrelation = gateLines(r, lines);
+  const deletion = deletionLines(r, lines);
+  for (const f of r.failures)
+    lines.push(`[failed] ${f.backbone} ${f.config}${f.noise === "default" ? "" : `@${f.noise}`} seed ${f.seed}: ${f.error}`);
+  const { baselines, userRateCorrelation, chunking } = r.facts;
   return {
     lines,
     json: {
       data: r.data.name,
+      metric: r.settings.metric,
       complete: r.complete,
       runs: r.runs.length,
       table,
+      baselines: JSON.parse(rounded(baselines, 4)),
+      ...(userRateCorrelation
+        ? { userRateCorrelation: { pearson: round(userRateCorrelation.pearson, 3), users: userRateCorrelation.users } }
+        : {}),
+      ...(chunking ? { chunking: { merged: chunking.merged, dropped: chunking.dropped, chunksPerSlot: chunking.chunksPerSlot } } : {}),
       claims,
-      gateCorrelation: gate,
-      failures: (r.failures ?? []).map((f) => `${f.backbone} ${f.config}${f.noise === "high" ? "@high" : ""} seed ${f.seed}: ${f.error}`),
-      resumedRuns: r.resumed ?? 0,
+      gateCorrelation,
+      slotGates: JSON.parse(rounded(r.slotGates)),
+      deletion,
+      failures: r.failures.map((f) => `${f.backbone} ${f.config}${f.noise === "default" ? "" : `@${f.noise}`} seed ${f.seed}: ${f.error}`),
+      resumedRuns: r.resumed,
       seconds: round(r.seconds.total, 1),
       peakRssMiB: r.peakRssMiB,
     },
   };
-}
-
-/** The results as Markdown: the table (with every seed's AUC), the claims, the gate scores. */
-export function markdown(r: QualityResults): string {
-  const out: string[] = [];
-  out.push("| backbone | config | test AUC (mean ± std) | test LogLoss (mean ± std) | n | AUC per seed |");
-  out.push("| --- | --- | --- | --- | --- | --- |");
-  for (const [backbone, row] of Object.entries(r.table))
-    for (const [cell, c] of Object.entries(row))
-      out.push(
-        `| ${backbone} | ${cell} | ${f4(c.auc.mean)} ± ${f4(c.auc.std)} | ${f4(c.logloss.mean)} ± ${f4(c.logloss.std)} | ${c.auc.n} | ${c.auc.values.map(f4).join(", ")} |`,
-      );
-  out.push("");
-  out.push("| claim | holds | per backbone (mean AUC; seeds where it held) |");
-  out.push("| --- | --- | --- |");
-  for (const c of r.claims)
-    out.push(
-      `| ${c.id} | ${c.holds} | ${Object.entries(c.perBackbone)
-        .map(([b, p]) => `${b}: ${p.holds} (${p.seedsHolding}/${p.seeds}; ${p.detail})`)
-        .join("<br>")} |`,
-    );
-  out.push("");
-  out.push(
-    "| gated config | Spearman kinds vs quality (mean ± std, runs x fields) | pooled user / item | point-biserial | AUC(informative) | mean gate user (inf / hal / red / hom) | mean gate item |",
-  );
-  out.push("| --- | --- | --- | --- | --- | --- | --- |");
-  const kinds = (m: Record<string, number>) =>
-    ["informative", "hallucinated", "redundant", "homogeneous"].map((k) => (m[k] ?? Number.NaN).toFixed(4)).join(" / ");
-  for (const [config, g] of Object.entries(r.gateCorrelation.byConfig))
-    out.push(
-      `| ${config} | ${f4(g.spearman.mean)} ± ${f4(g.spearman.std)} (n ${g.spearman.n}) | ${f4(g.pooledSpearman.user)} / ${f4(g.pooledSpearman.item)} | ${f4(g.pointBiserial.mean)} ± ${f4(g.pointBiserial.std)} | ${f4(g.aucInformative.mean)} ± ${f4(g.aucInformative.std)} | ${kinds(g.meanByKind.user)} | ${kinds(g.meanByKind.item)} |`,
-    );
-  return out.join("\n");
 }

@@ -212,7 +212,8 @@ describe("generateKnowledge", () => {
   it("bounds concurrency, records failures, and resumes from a cache with a torn last line", async () => {
     server.handler = (req, res) => {
       const prompt = (req.body as { messages: { content: string }[] }).messages[1].content;
-      if (prompt.includes(`Introduce the movie "Movie Number 7"`)) return json(res, 400, { error: "refused" });
+      // 422: this one prompt is refused (not retried); the run goes on. A 400 would stop it (a fatal answer).
+      if (prompt.includes(`Introduce the movie "Movie Number 7"`)) return json(res, 422, { error: "refused" });
       setTimeout(() => json(res, 200, chatAnswer(answerFor(prompt))), 30);
     };
     const cachePath = join(dir, "gen-cache.jsonl");

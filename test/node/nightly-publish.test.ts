@@ -57,6 +57,9 @@ describe("kser nightly publish", () => {
     expect(state.stages.train.summary.strategy).toBe("extractor-only");
     const c2 = (await readLive(kv, [modelId])).rollout!;
     expect(c2.variants.map((v) => v.modelId)).toEqual([c1.variants[0].modelId, modelId]);
+    // The new candidate takes over the previous candidate's buckets: the same users, now on the new model.
+    expect(c2.variants.map((v) => [v.name, v.buckets])).toEqual(c1.variants.map((v) => [v.name, v.buckets]));
+    expect(c2.variants[1].weight).toBe(1000);
 
     const target = await openLocalTarget({ configPath: path.join(projectRoot, "wrangler.toml"), persistTo: kv });
     try {

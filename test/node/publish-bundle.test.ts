@@ -32,9 +32,9 @@ describe("KV bundle directory", () => {
 
   it("detects a value file changed after writing", async () => {
     const out = join(dir, "bundle");
-    const index = await writeBundle(out, { entries: [jsonEntry(kvKeys.userProfile("u1"), { a: 1 }, "data")] });
+    const index = await writeBundle(out, { entries: [jsonEntry(kvKeys.userProfile("p1", "u1"), { a: 1 }, "data")] });
     await writeFile(join(out, index.entries[0].file), '{"a":2}');
-    await expect(readBundle(out)).rejects.toThrow(/user\/u1.*sha256 differs/);
+    await expect(readBundle(out)).rejects.toThrow(/user\/p1\/u1.*sha256 differs/);
   });
 
   it("rejects duplicate keys, a blob not addressed by its sha256, oversize keys, and blob/ keys outside the blob stage", () => {

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { kvKeys } from "../../shared/kv-keys.ts";
-import { ROLLOUT_SCHEMA, type RolloutConfig } from "../../shared/rollout.ts";
+import { type RolloutConfig, rolloutConfigFromWeights, type WeightedVariant } from "../../shared/rollout.ts";
 import { blobEntry, jsonEntry, type KvBundle, readBundle, valueBytes, writeBundle } from "../../trainer/publish/kv-bundle.ts";
 import { publishBundle } from "../../trainer/publish/publish.ts";
 import {
@@ -38,8 +38,8 @@ function target(extra: Partial<CloudflareTargetOptions> = {}) {
   });
 }
 
-function rollout(modelId: string, updatedAt: string): RolloutConfig {
-  return { schema: ROLLOUT_SCHEMA, salt: "s1", variants: [{ name: "champion", modelId, weight: 10_000 }], updatedAt };
+function rollout(modelId: string, updatedAt: string, variants?: WeightedVariant[]): RolloutConfig {
+  return rolloutConfigFromWeights({ salt: "s1", variants: variants ?? [{ name: "champion", modelId, weight: 10_000 }], updatedAt });
 }
 
 /** A bundle like the trainer's: a model graph blob, binary shards, profiles, a manifest and the pointer. */
@@ -51,7 +51,7 @@ function sampleBundle(modelId: string, dataCount = 10): KvBundle {
     entries.push(
       i % 2
         ? { key: kvKeys.itemVectorShard(modelId, i), value: new Uint8Array(randomBytes(64 + i)), stage: "data" }
-        : jsonEntry(kvKeys.userProfile(`u${i}`), { userId: `u${i}`, attributes: {}, history: [] }, "data"),
+        : jsonEntry(kvKeys.userProfile("p1", `u${i}`), { userId: `u${i}`, attributes: {}, history: [] }, "data"),
     );
   }
   entries.push(jsonEntry(kvKeys.model(modelId), { modelId, graph: entries[0].key }, "manifest"));
@@ -155,11 +155,10 @@ describe("publish to the KV REST API", () => {
   it("refuses, before writing anything, a rollout config naming a model with no manifest in the bundle or the namespace", async () => {
     const bundle = sampleBundle("m1", 4);
     const pointer = bundle.entries.find((e) => e.key === kvKeys.rolloutConfig())!;
-    const config = rollout("m1", "2026-01-03T00:00:00Z");
-    config.variants = [
+    const config = rollout("m1", "2026-01-03T00:00:00Z", [
       { name: "champion", modelId: "m1", weight: 9000 },
       { name: "cand", modelId: "m9", weight: 1000 },
-    ];
+    ]);
     pointer.value = JSON.stringify(config);
     await expect(publishBundle(bundle, target())).rejects.toThrow(
       /names model m9, with no manifest in the bundle or on .*: nothing published/,

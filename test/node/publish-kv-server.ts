@@ -1,8 +1,10 @@
 /**
  * A local HTTP server speaking the subset of the Workers KV REST API the publisher uses (PUT /bulk,
- * GET /values/:key, GET /keys, DELETE /values/:key, POST /bulk/delete), with the documented limits enforced and
- * failures that tests can inject: a status (429 with retry-after, 500) for the next N requests, keys reported as
- * unsuccessful, or a permanent failure after N requests ("failure halfway").
+ * GET /values/:key, POST /bulk/get, GET /keys, DELETE /values/:key, POST /bulk/delete), with the documented limits
+ * enforced and failures that tests can inject: a status (429 with retry-after, 500, or 200 with success: false) for
+ * the next N requests, keys reported as unsuccessful, a permanent failure after N requests ("failure halfway"),
+ * writes it silently corrupts or drops while reporting success, and requests it never answers (to kill the client
+ * at a known point).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -38,6 +40,15 @@ export class FakeKvApi {
   unsuccessfulOnce = new Set<string>();
   /** Error bodies repeat the request's Authorization header, as a careless proxy might: the client must not pass it on. */
   echoAuthInErrors = false;
+  /** A written key for which this returns true is stored with its first byte flipped, and reported successful. */
+  corrupt: ((key: string) => boolean) | undefined;
+  /** A written key for which this returns true is not stored at all, and reported successful. */
+  drop: ((key: string) => boolean) | undefined;
+  /** A request for which this returns true is never answered (the client hangs until killed or timed out). */
+  stall: ((method: string, path: string, body: Buffer) => boolean) | undefined;
+  /** Requests held unanswered by `stall`, and a callback run when one arrives. */
+  stalled = 0;
+  onStall: (() => void) | undefined;
   baseUrl = "";
   private server: Server | undefined;
 
@@ -61,6 +72,7 @@ export class FakeKvApi {
   }
 
   async stop(): Promise<void> {
+    this.server?.closeAllConnections();
     if (this.server) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
   }
 
@@ -98,6 +110,11 @@ export class FakeKvApi {
     if (req.headers.authorization !== `Bearer ${this.token}`) return fail(403, "Authentication error");
     if (!url.pathname.startsWith(prefix)) return fail(404, "No route for that URI");
     if (this.failAfter !== undefined && this.requests.length > this.failAfter) return fail(500, "Internal server error");
+    if (this.stall?.(method, path, body)) {
+      this.stalled++;
+      this.onStall?.();
+      return;
+    }
     const injected = this.failures.find((f) => f.times > 0 && (!f.method || f.method === method));
     if (injected) {
       injected.times--;
@@ -114,13 +131,25 @@ export class FakeKvApi {
         const value = item.base64 ? Buffer.from(item.value, "base64") : Buffer.from(item.value, "utf8");
         if (value.length > MAX_VALUE) return fail(413, `value for a key over 25 MiB`);
         if (this.unsuccessfulOnce.delete(item.key)) unsuccessful.push(item.key);
-        else this.store.set(item.key, value);
+        else if (this.drop?.(item.key)) continue;
+        else if (this.corrupt?.(item.key) && value.length > 0) {
+          const bad = Buffer.from(value);
+          bad[0] ^= 0xff;
+          this.store.set(item.key, bad);
+        } else this.store.set(item.key, value);
       }
       return ok({ successful_key_count: items.length - unsuccessful.length, unsuccessful_keys: unsuccessful });
     }
     if (method === "GET" && path.startsWith("/values/")) {
       const value = this.store.get(decodeURIComponent(path.slice("/values/".length)));
       return value === undefined ? fail(404, "key not found") : send(200, new Uint8Array(value));
+    }
+    if (method === "POST" && path === "/bulk/get") {
+      const { keys, type } = JSON.parse(body.toString("utf8")) as { keys: string[]; type?: string };
+      if (!Array.isArray(keys) || keys.length > 100) return fail(400, "at most 100 keys per bulk get");
+      if (type !== undefined && type !== "text" && type !== "json") return fail(400, "type must be text or json");
+      const values = Object.fromEntries(keys.map((k) => [k, this.store.get(k)?.toString("utf8") ?? null]));
+      return ok({ values });
     }
     if (method === "DELETE" && path.startsWith("/values/")) {
       this.store.delete(decodeURIComponent(path.slice("/values/".length)));

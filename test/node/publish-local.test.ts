@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { getPlatformProxy } from "wrangler";
 import { kvKeys } from "../../shared/kv-keys.ts";
-import { ROLLOUT_SCHEMA } from "../../shared/rollout.ts";
+import { rolloutConfigFromWeights } from "../../shared/rollout.ts";
 import { blobEntry, jsonEntry, type KvBundle, valueBytes } from "../../trainer/publish/kv-bundle.ts";
 import { publishBundle } from "../../trainer/publish/publish.ts";
 import { localPersistPath, withRetries } from "../../trainer/publish/targets/local.ts";
@@ -37,7 +37,7 @@ describe("local wrangler state target", () => {
           jsonEntry(kvKeys.model("m1"), { modelId: "m1" }, "manifest"),
           jsonEntry(
             kvKeys.rolloutConfig(),
-            { schema: ROLLOUT_SCHEMA, salt: "s", variants: [{ name: "a", modelId: "m1", weight: 10_000 }], updatedAt: "t" },
+            rolloutConfigFromWeights({ salt: "s", variants: [{ name: "a", modelId: "m1", weight: 10_000 }], updatedAt: "t" }),
             "pointer",
           ),
         ],

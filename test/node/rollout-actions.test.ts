@@ -2,14 +2,17 @@
  * Rollout operations against the KV REST API served on 127.0.0.1: rollback restores exactly, ramping is sticky,
  * invalid configs are rejected by field, dry runs write nothing, the history stays bounded.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { kvKeys } from "../../shared/kv-keys.ts";
-import { assignVariant, ROLLOUT_SCHEMA, type RolloutConfig } from "../../shared/rollout.ts";
+import { assignVariant, ROLLOUT_SCHEMA_V1, type RolloutConfig } from "../../shared/rollout.ts";
 import { createCloudflareTarget } from "../../trainer/publish/targets/cloudflare.ts";
 import { type RolloutAction, runRollout } from "../../trainer/rollout/actions.ts";
 import { syntheticUserIds } from "../../trainer/rollout/diff.ts";
-import { HISTORY_LIMIT, readRolloutConfig, readRolloutHistory } from "../../trainer/rollout/store.ts";
+import { HISTORY_LIMIT, readRolloutConfig, readRolloutHistory, serializeRolloutConfig } from "../../trainer/rollout/store.ts";
+import { IDS } from "../worker/fixtures/rollout-scenarios.ts";
+import { V1_CASES } from "../worker/fixtures/rollout-v1-configs.ts";
 import { FakeKvApi } from "./publish-kv-server.ts";
 
 const TOKEN = `tok_${randomBytes(12).toString("hex")}`;
@@ -21,8 +24,9 @@ const target = () =>
   createCloudflareTarget({ accountId: "acc1", namespaceId: "ns1", apiToken: TOKEN, baseUrl: api.baseUrl, baseDelayMs: 5 });
 const run = (action: RolloutAction, dryRun = false, print?: (l: string) => void) => runRollout(target(), action, { now, dryRun, print });
 
+/** Weights only: read in the fixed kser-rollout/1 layout. */
 const initial = {
-  schema: ROLLOUT_SCHEMA,
+  schema: ROLLOUT_SCHEMA_V1,
   salt: "exp-2026-01",
   variants: [{ name: "champion", modelId: "kser-din-v1", weight: 10_000 }],
 };
@@ -47,7 +51,9 @@ describe("kser rollout", () => {
     const ramped10 = (await readRolloutConfig(target()))!;
     const ramped10Bytes = Buffer.from(api.store.get(kvKeys.rolloutConfig())!);
     await run({ kind: "promote", variant: "cand" });
-    expect((await readRolloutConfig(target()))!.variants).toEqual([{ name: "cand", modelId: "kser-din-v2", weight: 10_000 }]);
+    expect((await readRolloutConfig(target()))!.variants).toEqual([
+      { name: "cand", modelId: "kser-din-v2", weight: 10_000, buckets: [[0, 10_000]] },
+    ]);
 
     const back = await run({ kind: "rollback" });
     expect(back.after).toEqual(ramped10);
@@ -77,22 +83,51 @@ describe("kser rollout", () => {
     expect(result.change!.switched).toBe(in20.length - in10.length);
   });
 
-  it("refuses a ramp that would move users of variants listed after it, unless allowed", async () => {
-    await run({
-      kind: "set",
-      config: {
-        ...initial,
-        variants: [
-          { name: "champion", modelId: "a", weight: 8000 },
-          { name: "b", modelId: "b", weight: 1000 },
-          { name: "c", modelId: "c", weight: 1000 },
-        ],
-      },
-    });
-    await expect(run({ kind: "ramp", variant: "b", weight: 2000 })).rejects.toThrow(/moves the users of c/);
+  it("ramps, adds and removes one challenger without moving the other's users; a reshuffling set needs --allow-reshuffle", async () => {
+    const three = {
+      ...initial,
+      variants: [
+        { name: "champion", modelId: "a", weight: 8000 },
+        { name: "b", modelId: "b", weight: 1000 },
+        { name: "c", modelId: "c", weight: 1000 },
+      ],
+    };
+    await run({ kind: "set", config: three });
+    const start = (await readRolloutConfig(target()))!;
+    const printed: string[] = [];
+    const ramped = await run({ kind: "ramp", variant: "b", weight: 2000 }, false, (l) => printed.push(l));
+    expect(ramped.after!.variants.map((v) => v.weight)).toEqual([7000, 2000, 1000]);
+    expect(ramped.after!.variants[2].buckets).toEqual(start.variants[2].buckets);
+    expect(ramped.change!.moves!.transitions).toEqual({ "champion -> b": 1000 });
+    expect(printed.join("\n")).toMatch(/c\s+10\.00% ->\s+10\.00%\s+keeps all its users/);
+    expect(printed.join("\n")).toMatch(/b\s+10\.00% ->\s+20\.00%\s+in 10\.00%, out 0\.00%/);
+    expect(printed.join("\n")).toMatch(/champion -> b: 10\.00%/);
+    const removed = await run({ kind: "remove", variant: "b" });
+    expect(removed.after!.variants.map((v) => v.name)).toEqual(["champion", "c"]);
+    expect(removed.after!.variants[1].buckets).toEqual(start.variants[2].buckets);
+    expect(removed.change!.moves!.transitions).toEqual({ "b -> champion": 2000 });
     await expect(run({ kind: "ramp", variant: "champion", weight: 2000 })).rejects.toThrow(/champion/);
-    const ok = await run({ kind: "ramp", variant: "b", weight: 2000, allowReshuffle: true });
-    expect(ok.after!.variants.map((v) => v.weight)).toEqual([7000, 2000, 1000]);
+    await expect(run({ kind: "remove", variant: "champion" })).rejects.toThrow(/promote another variant/);
+    await expect(run({ kind: "remove", variant: "zz" })).rejects.toThrow(/no variant named zz/);
+
+    // The same weights in the fixed layout put c on other buckets: refused unless the reshuffle is accepted.
+    const puts = api.count("PUT", "/bulk");
+    const layout = {
+      ...initial,
+      variants: [
+        { name: "champion", modelId: "a", weight: 9000 },
+        { name: "c", modelId: "c", weight: 1000 },
+      ],
+    };
+    await expect(run({ kind: "set", config: layout })).rejects.toThrow(/reshuffles the users of c: pass --allow-reshuffle/);
+    // So is a new salt, which re-randomises everyone.
+    await expect(run({ kind: "set", config: { ...three, salt: "other-salt" } })).rejects.toThrow(/reshuffles the users of c/);
+    expect(api.count("PUT", "/bulk")).toBe(puts);
+    const forced = await run({ kind: "set", config: layout, allowReshuffle: true });
+    expect(forced.written).toBe(true);
+    expect(forced.change!.moves!.reshuffled).toEqual(["c"]);
+    // Nobody but the champion's users is left to reshuffle: a new salt goes through.
+    await expect(run({ kind: "set", config: { ...initial, salt: "new-salt" } })).resolves.toMatchObject({ written: true });
   });
 
   it("rejects an invalid config naming the bad field, and writes nothing", async () => {
@@ -139,7 +174,8 @@ describe("kser rollout", () => {
     const text = printed.join("\n");
     expect(text).toMatch(/dry run: would apply ramp/);
     expect(text).toMatch(/buckets \[5000, 10000\)/);
-    expect(text).toMatch(/users who would switch variant: \d+ of 20000/);
+    expect(text).toMatch(/sampled users who would switch variant: \d+ of 20000/);
+    expect(text).toMatch(/champion -> cand: 40\.00%/);
     expect(text).toMatch(/salt changes/);
   });
 
@@ -177,5 +213,59 @@ describe("kser rollout", () => {
     expect(history.length).toBe(HISTORY_LIMIT);
     expect(history.at(-1)!.variants[1].weight).toBe((HISTORY_LIMIT + 4) * 10);
     expect(history[0].variants[1].weight).toBe(5 * 10);
+  });
+
+  it("rollback restores each previous assignment exactly over 100,000 ids, back into configs the old code wrote", async () => {
+    const v1 = V1_CASES.filter((c) => c.scenario === "two challengers");
+    for (const id of ["m0", "m1", "m2", "m3"]) api.store.set(kvKeys.model(id), Buffer.from(JSON.stringify({ modelId: id })));
+    // As the old CLI left KV: the last config live, the ones before it in the history.
+    api.store.set(kvKeys.rolloutConfig(), Buffer.from(v1.at(-1)!.json));
+    api.store.set(kvKeys.rolloutHistory(), Buffer.from(`[${v1.slice(0, -1).map((c) => c.json)}]`));
+    const digest = (config: RolloutConfig) =>
+      createHash("sha256")
+        .update(IDS.map((id) => assignVariant(config, id).name).join("\n"))
+        .digest("hex");
+    const seen = [digest((await readRolloutConfig(target()))!)];
+    expect(seen[0]).toBe(v1.at(-1)!.sha256);
+    const steps: RolloutAction[] = [
+      { kind: "ramp", variant: "kser", weight: 2500 },
+      { kind: "ramp", variant: "kser3", weight: 500, modelId: "m3" },
+      { kind: "remove", variant: "kser2" },
+      { kind: "ramp", variant: "kser", weight: 500 },
+    ];
+    for (const step of steps) seen.push(digest((await run(step)).after!));
+    expect(new Set(seen).size).toBe(seen.length);
+    for (let i = seen.length - 2; i >= 0; i--) expect(digest((await run({ kind: "rollback" })).after!)).toBe(seen[i]);
+    // Further back: the history entries the old code wrote.
+    for (let i = v1.length - 2; i >= 0; i--) expect(digest((await run({ kind: "rollback" })).after!)).toBe(v1[i].sha256);
+    await expect(run({ kind: "rollback" })).rejects.toThrow(/history is empty/);
+  });
+
+  it("rolling back any random sequence of ramp, add and remove restores every config exactly (fast-check)", async () => {
+    const action = fc.oneof(
+      fc.record({ kind: fc.constant("ramp" as const), variant: fc.constantFrom("a", "b", "c"), weight: fc.nat(3000) }),
+      fc.record({ kind: fc.constant("remove" as const), variant: fc.constantFrom("a", "b", "c") }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(action, { minLength: 1, maxLength: 6 }), async (actions) => {
+        api.store.delete(kvKeys.rolloutConfig());
+        api.store.delete(kvKeys.rolloutHistory());
+        await run({ kind: "set", config: initial });
+        const written = [api.store.get(kvKeys.rolloutConfig())!.toString()];
+        for (const a of actions) {
+          const live = (await readRolloutConfig(target()))!;
+          const present = live.variants.some((v) => v.name === a.variant);
+          if (a.kind === "remove" && !present) continue;
+          await run(a.kind === "ramp" && !present ? { ...a, modelId: a.variant } : a);
+          written.push(api.store.get(kvKeys.rolloutConfig())!.toString());
+        }
+        for (let i = written.length - 2; i >= 0; i--) {
+          const back = await run({ kind: "rollback" });
+          expect(serializeRolloutConfig(back.after!)).toBe(written[i]);
+          expect(api.store.get(kvKeys.rolloutConfig())!.toString()).toBe(written[i]);
+        }
+      }),
+      { numRuns: 12, seed: 25 },
+    );
   });
 });

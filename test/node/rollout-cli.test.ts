@@ -4,7 +4,7 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -86,5 +86,41 @@ describe("kser publish / kser rollout (processes)", () => {
     expect(failing.code).not.toBe(0);
     expect(failing.out).toContain("[redacted]");
     for (const out of outputs) expect(out).not.toContain(TOKEN);
+  });
+
+  it("shows before writing whom ramp and remove move; a reshuffling set needs --allow-reshuffle", async () => {
+    api.echoAuthInErrors = false;
+    api.failures = [];
+    for (const id of ["m1", "m2", "m3"]) api.store.set(kvKeys.model(id), Buffer.from(JSON.stringify({ modelId: id })));
+    const ok = async (args: string[]) => {
+      const r = await kser(args);
+      expect(r.code, r.out).toBe(0);
+      return r.out;
+    };
+    await ok(["rollout", "set", "--variant", "control:m1", "--variant", "kser:m2:10", "--variant", "kser2:m3:10", "--salt", "s2"]);
+    const ramp = await ok(["rollout", "ramp", "kser", "20"]);
+    expect(ramp).toMatch(/kser2\s+10\.00% ->\s+10\.00%\s+keeps all its users/);
+    expect(ramp).toMatch(/control -> kser: 10\.00%/);
+    const remove = await ok(["rollout", "remove", "kser", "--dry-run"]);
+    expect(remove).toMatch(/dry run: would apply remove/);
+    expect(remove).toMatch(/kser -> control: 20\.00%/);
+    expect(remove).toMatch(/kser2\s+10\.00% ->\s+10\.00%\s+keeps all its users/);
+
+    const file = join(dir, "layout.json");
+    const layout = {
+      schema: "kser-rollout/1",
+      salt: "s2",
+      variants: [
+        { name: "control", modelId: "m1", weight: 7000 },
+        { name: "kser2", modelId: "m3", weight: 1000 },
+        { name: "kser", modelId: "m2", weight: 2000 },
+      ],
+    };
+    await writeFile(file, JSON.stringify(layout));
+    const refused = await kser(["rollout", "set", "--file", file]);
+    expect(refused.code).toBe(2);
+    expect(refused.out).toMatch(/reshuffles the users of kser2, kser: pass --allow-reshuffle/);
+    expect(await ok(["rollout", "set", "--file", file, "--allow-reshuffle"])).toMatch(/done; history holds/);
+    expect(await ok(["rollout", "rollback"])).toMatch(/kser2\s+10\.00% ->\s+10\.00% {2}in 10\.00%, out 10\.00%/);
   });
 });

@@ -35,8 +35,8 @@ describe("admin auth", () => {
     expect(body.config.salt).toBe(cfg.salt);
     expect(body.ranges).toEqual([
       { name: "control", start: 0, end: 5000 },
-      { name: "raw", start: 7000, end: 10000 },
       { name: "plain", start: 5000, end: 7000 },
+      { name: "raw", start: 7000, end: 10000 },
     ]);
     const flush = await call("/v1/admin/cache/flush", { method: "POST", headers: adminHeaders() });
     expect(flush.status).toBe(200);

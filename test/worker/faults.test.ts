@@ -6,6 +6,7 @@ import { kvKeys, shardOf } from "../../shared/kv-keys.ts";
 import { assignVariant } from "../../shared/rollout.ts";
 import type { ScoreResponse } from "../../shared/score-api.ts";
 import { fixtureRolloutForTests } from "./fixture-rollout.ts";
+import { PROFILE_SET } from "./fixtures/fixture-model.ts";
 import { call, flushCaches, forced, json, putJson, resetToFixture, score } from "./helpers.ts";
 import { expectedScores } from "./reference.ts";
 
@@ -217,7 +218,7 @@ describe("fault injection", () => {
   });
 
   it("corrupt user profile: scored as an unknown profile, logged", async () => {
-    await kv().put(kvKeys.userProfile("u3"), "[[[");
+    await kv().put(kvKeys.userProfile(PROFILE_SET, "u3"), "[[[");
     const res = await score({ userId: "u3", candidates: ["i2"] }, forced("control"));
     expect(res.status).toBe(200);
     const body = await json<ScoreResponse>(res);

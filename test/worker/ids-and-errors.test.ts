@@ -1,9 +1,10 @@
-// The id rule (shared/ids.ts, kvIdPart) at the API, and error codes that name the real problem, on every route.
+// The id rule (shared/ids.ts, entityKeyPart) at the API, and error codes that name the real problem, on every route.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_ID_LENGTH } from "../../shared/ids.ts";
 import { kvKeys } from "../../shared/kv-keys.ts";
 import type { ScoreResponse } from "../../shared/score-api.ts";
+import { PROFILE_SET } from "./fixtures/fixture-model.ts";
 import { adminHeaders, call, forced, json, putJson, resetToFixture, score } from "./helpers.ts";
 import { expectedScores } from "./reference.ts";
 
@@ -43,8 +44,9 @@ describe("ids whose KV key would be over 512 bytes", () => {
   it("finds a long id's stored profile under its hashed key (the publisher's rule)", async () => {
     const userId = "😀".repeat(MAX_ID_LENGTH / 2); // 256 UTF-16 code units, 512 UTF-8 bytes: the longest id allowed
     const profile = { userId, attributes: { gender: "F" }, history: [{ itemId: "i3", rating: 1 }] };
-    const key = kvKeys.userProfile(userId);
-    expect(key).toMatch(/^user\/#[0-9a-f]{64}$/);
+    const key = kvKeys.userProfile(PROFILE_SET, userId);
+    expect(key).toBe(`user/${PROFILE_SET}/#${key.slice(-64)}`);
+    expect(key).toMatch(/#[0-9a-f]{64}$/);
     await putJson(env.KSER_KV, key, profile);
     const res = await score({ userId, candidates: ["i1", "i4"] }, forced("control"));
     expect(res.status).toBe(200);

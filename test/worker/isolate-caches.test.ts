@@ -9,6 +9,7 @@ import { ShardStore } from "../../worker/src/knowledge-store.ts";
 import { ProfileStore } from "../../worker/src/profile-store.ts";
 import { RequestReads } from "../../worker/src/request-reads.ts";
 import { warmKnowledge } from "../../worker/src/scorer.ts";
+import { PROFILE_SET } from "./fixtures/fixture-model.ts";
 import { adminHeaders, call, flushCaches, forced, json, putJson, resetToFixture, score } from "./helpers.ts";
 import { expectedScores } from "./reference.ts";
 
@@ -47,12 +48,21 @@ describe("user profile cache", () => {
     const req = { userId: "u1", candidates: ["i1", "i4"] };
     const before = (await json<ScoreResponse>(await score(req, forced("control")))).scores;
     const changed = { userId: "u1", attributes: { gender: "F" }, history: [{ itemId: "i3", rating: 1 }] };
-    await putJson(env.KSER_KV, kvKeys.userProfile("u1"), changed);
+    await putJson(env.KSER_KV, kvKeys.userProfile(PROFILE_SET, "u1"), changed);
     expect((await json<ScoreResponse>(await score(req, forced("control")))).scores).toEqual(before);
     await flushCaches();
     const after = (await json<ScoreResponse>(await score(req, forced("control")))).scores;
     const expected = expectedScores("know", { ...req, attributes: changed.attributes, history: changed.history });
     for (const [i, s] of after.entries()) expect(s).toBeCloseTo(expected[i], 5);
+  });
+
+  it("reads only the profile set its model's manifest names: a profile written under another set is not seen", async () => {
+    const req = { userId: "u1", candidates: ["i1", "i4"] };
+    const before = (await json<ScoreResponse>(await score(req, forced("control")))).scores;
+    const next = { userId: "u1", attributes: { gender: "F" }, history: [{ itemId: "i3", rating: 1 }] };
+    await putJson(env.KSER_KV, kvKeys.userProfile("pnext", "u1"), next);
+    await flushCaches();
+    expect((await json<ScoreResponse>(await score(req, forced("control")))).scores).toEqual(before);
   });
 
   it("reports its entries, hits and KV reads on /v1/admin/cache", async () => {
@@ -87,19 +97,20 @@ describe("ProfileStore", () => {
   it("rereads after the TTL, never caches with TTL 0, and caches an absent profile as absent", async () => {
     let now = 1_000;
     const store = new ProfileStore(() => now);
+    const profiles = { set: PROFILE_SET, count: 2 };
     const { kv, counter } = counting(env.KSER_KV);
-    expect((await store.get(kv, "u1", 500))?.attributes).toEqual({ gender: "M" });
+    expect((await store.get(kv, profiles, "u1", 500))?.attributes).toEqual({ gender: "M" });
     now += 499;
-    await store.get(kv, "u1", 500);
+    await store.get(kv, profiles, "u1", 500);
     expect(counter.reads).toBe(1);
     now += 1;
-    await store.get(kv, "u1", 500);
+    await store.get(kv, profiles, "u1", 500);
     expect(counter.reads).toBe(2);
-    await store.get(kv, "u1", 0);
-    await store.get(kv, "u1", 0);
+    await store.get(kv, profiles, "u1", 0);
+    await store.get(kv, profiles, "u1", 0);
     expect(counter.reads).toBe(4);
-    expect(await store.get(kv, "nobody", 500)).toBeNull();
-    expect(await store.get(kv, "nobody", 500)).toBeNull();
+    expect(await store.get(kv, profiles, "nobody", 500)).toBeNull();
+    expect(await store.get(kv, profiles, "nobody", 500)).toBeNull();
     expect(counter.reads).toBe(5);
   });
 });

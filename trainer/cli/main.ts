@@ -1,9 +1,12 @@
 /**
  * Entry point of the `kser` CLI. Each subcommand lives in trainer/cli/commands/ and registers itself here.
- * Errors a user can act on (bad input, missing files) are printed as one line without a stack trace.
+ * Errors a user can act on (bad input, missing files) are printed as one line without a stack trace. Whatever is
+ * printed here goes through the redactor with the credentials found in the environment, a last guard behind the
+ * clients' own redaction.
  */
 import { Command } from "commander";
 import { UserFacingError } from "../util/errors.ts";
+import { createRedactor, secretsFromEnv } from "../util/redact.ts";
 
 const program = new Command();
 program.name("kser").description("KSER: LLM knowledge for recommenders, trained nightly, served at the edge").showHelpAfterError();
@@ -25,12 +28,13 @@ for (const load of registrations) (await load()).register(program);
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
+  const redact = createRedactor(secretsFromEnv());
   if (error instanceof UserFacingError) {
-    console.error(`kser: ${error.message}`);
+    console.error(`kser: ${redact(error.message)}`);
     process.exit(error.exitCode);
   }
   // Printed here rather than rethrown: tfjs-backend-wasm rethrows uncaught errors from its own (minified) file,
   // which would bury the message under a one-line dump of that file.
-  console.error(`kser: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  console.error(`kser: unexpected error: ${redact(error instanceof Error ? (error.stack ?? error.message) : String(error))}`);
   process.exit(1);
 }

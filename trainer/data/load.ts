@@ -2,13 +2,14 @@
 import { stat } from "node:fs/promises";
 import { UserFacingError } from "../util/errors.ts";
 import { loadAmazonBooks, locateAmazonBooks } from "./amazon-books.ts";
+import { loadDbbook } from "./dbbook.ts";
 import { loadGeneric } from "./generic.ts";
 import { loadMovieLens1m } from "./movielens-1m.ts";
 import { loadMovieLens100k } from "./movielens-100k.ts";
 import { generateSyntheticDataset } from "./synthetic.ts";
 import type { RawDataset } from "./types.ts";
 
-export const SOURCES = ["ml-100k", "ml-1m", "amazon-books", "generic", "synthetic"] as const;
+export const SOURCES = ["ml-100k", "ml-1m", "amazon-books", "generic", "synthetic", "dbbook"] as const;
 export type SourceName = (typeof SOURCES)[number];
 
 export interface LoadOptions {
@@ -41,6 +42,13 @@ export async function loadRawDataset(options: LoadOptions): Promise<RawDataset> 
     case "generic":
       if (!options.config) throw new UserFacingError("--source generic needs --config FILE (the column mapping)");
       return loadGeneric(options.config, data);
+    case "dbbook":
+      return loadDbbook(
+        await needDir("the dbbook folder of LLM-user-profiles-for-recsys: train_sorted.tsv, test_sorted.tsv, mapping_items.tsv, outputs/"),
+        {
+          seed: options.seed,
+        },
+      );
     case "synthetic":
       return generateSyntheticDataset({ seed: options.seed ?? 42, users: options.users, items: options.items });
     default:

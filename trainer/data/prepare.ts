@@ -2,10 +2,12 @@
  * Turns a RawDataset into the CTR samples the models train on, following KAR's protocol:
  * - each user's interactions in time order; the first `knowledgePrefix` of them only feed that user's knowledge and
  *   never become samples (no label leakage into user knowledge); they may still appear as history of later samples;
- * - one sample per later interaction: target item fields, user fields, the last L interactions before it (item
- *   fields + rating, oldest first, left-padded), label = rating >= minPositiveRating;
- * - users split by id into train/valid/test (a seeded shuffle, exact proportions);
- * - vocabularies from the train users' data only (row 0 = OOV), so valid/test see unknown values as 0 exactly as
+ * - one sample per later interaction: target item fields, user fields, L history interactions (item fields +
+ *   rating, oldest first, left-padded), label = rating >= minPositiveRating;
+ * - splits: by user (a seeded shuffle of the ids, exact shares: test users are new users), or as the data gives them
+ *   (`split: "given"`, each interaction's own `split`: a user with train rows takes history only from them, so a
+ *   test row never sees another test label; validation is carved from train users when the data marks none);
+ * - vocabularies from the training data only (row 0 = OOV), so valid/test see unknown values as 0 exactly as
  *   serving does. The arrays match shared/feature-encoding.ts row for row.
  */
 import { ITEM_ID_FIELD } from "../../shared/feature-encoding.ts";
@@ -17,26 +19,138 @@ import type { PreparedDataset, RawDataset, RawInteraction, SampleSplit } from ".
 export interface PrepareOptions {
   seed: number;
   historyLength?: number;
-  /** Interactions per user kept for knowledge only: a count (>= 1), or a fraction of each user's interactions (< 1). */
+  /**
+   * Interactions per user kept for knowledge only: a count (>= 1), or a fraction of each user's interactions (< 1).
+   * Default: the source's own (RawDataset.knowledgePrefix), else DEFAULT_KNOWLEDGE_PREFIX.
+   */
   knowledgePrefix?: number;
-  /** Train, valid, test shares of the users; normalised. */
+  /** Train, valid, test shares of the users; normalised (split "users" only). */
   splits?: [number, number, number];
   /** History entries kept in each serving profile (at least historyLength). */
   profileHistory?: number;
+  /** "users": users split by `splits`. "given": each interaction's `split`. Default: "given" when every row has one. */
+  split?: SplitMode;
+  /** Given split without valid rows: about this share of the train samples is held out for validation (default 0.1). */
+  validShare?: number;
+  /**
+   * Which interactions form a sample's history. "previous" (default): the L before it in time (for a valid or test
+   * sample of a given split, the last L train rows before it). "prefix": the last L of the user's knowledge prefix,
+   * the same for every sample of the user: for data without a meaningful order, where a window over the user's
+   * other rows would hold the user's other labels but never the sample's own (a within-user anti-correlation).
+   */
+  history?: HistoryMode;
 }
 
+export type SplitMode = "users" | "given";
+export type HistoryMode = "previous" | "prefix";
 export const DEFAULT_KNOWLEDGE_PREFIX = 10;
+export const DEFAULT_VALID_SHARE = 0.1;
+const TRAIN = 0;
+const VALID = 1;
+const TEST = 2;
+/** A row that only feeds knowledge and history. */
+const PREFIX = 3;
+
+/** Each user's interactions in time order, with the role every row plays. */
+interface UserRows {
+  id: string;
+  rows: RawInteraction[];
+  /** Per row: TRAIN, VALID, TEST (a sample of that split) or PREFIX. */
+  roles: Uint8Array;
+  /** Rows that may serve as history (all rows for a user split, train and prefix rows for a given split). */
+  historyPool: boolean[];
+  /** Whether the user's train and prefix rows feed the vocabularies (a train user of a user split; every user of a given split). */
+  inVocabulary: boolean;
+}
 
 export function prepareDataset(raw: RawDataset, options: PrepareOptions): PreparedDataset {
-  const { seed, historyLength: L = 5, knowledgePrefix = DEFAULT_KNOWLEDGE_PREFIX, splits = [0.8, 0.1, 0.1] } = options;
+  const { seed, historyLength: L = 5, splits = [0.8, 0.1, 0.1] } = options;
+  const knowledgePrefix = options.knowledgePrefix ?? raw.knowledgePrefix ?? DEFAULT_KNOWLEDGE_PREFIX;
   if (!Number.isInteger(L) || L < 1) throw new Error("historyLength must be a positive integer");
   if (!(knowledgePrefix >= 0) || (knowledgePrefix >= 1 && !Number.isInteger(knowledgePrefix))) {
     throw new Error("knowledgePrefix must be a whole count or a fraction in [0, 1)");
   }
   if (splits.length !== 3 || splits.some((s) => !(s >= 0)) || splits[0] <= 0) throw new Error("splits must be three shares, train > 0");
+  const validShare = options.validShare ?? DEFAULT_VALID_SHARE;
+  if (!(validShare >= 0 && validShare <= 0.5)) throw new Error("validShare must be in [0, 0.5]");
   const profileHistory = Math.max(L, options.profileHistory ?? 4 * L);
+  const prefixLength = (n: number) => Math.min(n, knowledgePrefix >= 1 ? knowledgePrefix : Math.ceil(n * knowledgePrefix));
 
-  // Each user's interactions in time order (stable on ties: file order).
+  const byUser = interactionsByUser(raw);
+  const userIds = [...byUser.keys()].sort(compareIds);
+  const split =
+    options.split ?? (raw.interactions.length > 0 && raw.interactions.every((it) => it.split !== undefined) ? "given" : "users");
+  const users =
+    split === "given"
+      ? givenSplit(userIds, byUser, prefixLength, validShare, seed)
+      : userSplit(userIds, byUser, prefixLength, splits, seed);
+
+  const { vocabulary, spec, itemIndex, userFieldLookups } = buildVocabulary(raw, users, L);
+  const Fi = spec.itemFields.length;
+  const Fu = spec.userFields.length;
+  const counts = [0, 0, 0];
+  for (const u of users) for (const role of u.roles) if (role !== PREFIX) counts[role]++;
+  const out = counts.map((c) => allocateSplit(c, Fi, Fu, L));
+  const cursor = [0, 0, 0];
+  const ratingIndex = (r: number) => Math.max(0, Math.min(spec.ratingVocab - 1, Math.round(r)));
+  const usersById = new Map(raw.users.map((u) => [u.id, u]));
+  const rowOf = (itemId: string) => vocabulary.itemFeatures[itemIndex.get(itemId) ?? 0];
+  const itemIds = [...new Set([...raw.items.map((i) => i.id), ...raw.interactions.map((it) => it.itemId)])].sort(compareIds);
+  const itemPosition = new Map(itemIds.map((id, i) => [id, i]));
+  const knowledgePrefixes: Record<string, RawInteraction[]> = {};
+  const profiles: UserProfile[] = [];
+  const historyMode = options.history ?? "previous";
+  users.forEach((user, u) => {
+    const list = user.rows;
+    knowledgePrefixes[user.id] = list.filter((_, i) => user.roles[i] === PREFIX);
+    const attrs = usersById.get(user.id)?.attributes ?? {};
+    const profileAttributes: Record<string, string> = {};
+    for (const f of raw.userFieldNames) if (attrs[f] !== undefined) profileAttributes[f] = attrs[f];
+    profiles.push({
+      userId: user.id,
+      attributes: profileAttributes,
+      history: list.slice(-profileHistory).map((it) => ({ itemId: it.itemId, rating: Math.max(0, Math.min(100, Math.round(it.rating))) })),
+    });
+    const userRow = raw.userFieldNames.map((f, k) => userFieldLookups[k].get(attrs[f] as string) ?? 0);
+    const histories = historyRows(user, L, historyMode);
+    for (let t = 0; t < list.length; t++) {
+      const role = user.roles[t];
+      if (role === PREFIX) continue;
+      const split = out[role];
+      const s = cursor[role]++;
+      split.itemFeats.set(rowOf(list[t].itemId), s * Fi);
+      split.userFeats.set(userRow, s * Fu);
+      const history = histories[t];
+      const offset = L - history.length;
+      history.forEach((h, i) => {
+        const pos = offset + i;
+        split.histFeats.set(rowOf(list[h].itemId), (s * L + pos) * Fi);
+        split.histRatings[s * L + pos] = ratingIndex(list[h].rating);
+        split.histMask[s * L + pos] = 1;
+      });
+      split.labels[s] = list[t].rating >= raw.minPositiveRating ? 1 : 0;
+      split.userIndex[s] = u;
+      split.targetItem![s] = itemPosition.get(list[t].itemId)!;
+    }
+  });
+
+  return {
+    name: raw.name,
+    seed,
+    spec,
+    vocabulary,
+    userIds,
+    itemIds,
+    train: out[TRAIN],
+    valid: out[VALID],
+    test: out[TEST],
+    profiles,
+    knowledgePrefix: knowledgePrefixes,
+  };
+}
+
+/** Each user's interactions in time order (stable on ties: file order); users without interactions included. */
+function interactionsByUser(raw: RawDataset): Map<string, RawInteraction[]> {
   const byUser = new Map<string, RawInteraction[]>();
   for (const u of raw.users) byUser.set(u.id, []);
   for (const it of raw.interactions) {
@@ -45,33 +159,110 @@ export function prepareDataset(raw: RawDataset, options: PrepareOptions): Prepar
     else byUser.set(it.userId, [it]);
   }
   for (const list of byUser.values()) list.sort((a, b) => a.timestamp - b.timestamp);
-  const userIds = [...byUser.keys()].sort(compareIds);
-  const prefixLength = (n: number) => Math.min(n, knowledgePrefix >= 1 ? knowledgePrefix : Math.ceil(n * knowledgePrefix));
+  return byUser;
+}
 
-  // Split users by id: a seeded shuffle of the sorted ids, cut at exact shares.
+/** KAR's split: a seeded shuffle of the sorted ids, cut at exact shares; every row of a user in the user's split. */
+function userSplit(
+  userIds: string[],
+  byUser: Map<string, RawInteraction[]>,
+  prefixLength: (n: number) => number,
+  splits: [number, number, number],
+  seed: number,
+): UserRows[] {
   const order = new Rng(seed).shuffle(userIds.map((_, i) => i));
   const total = splits[0] + splits[1] + splits[2];
   const nTrain = Math.round((splits[0] / total) * userIds.length);
   const nValid = Math.round((splits[1] / total) * userIds.length);
   const splitOf = new Uint8Array(userIds.length);
   order.forEach((u, rank) => {
-    splitOf[u] = rank < nTrain ? 0 : rank < nTrain + nValid ? 1 : 2;
+    splitOf[u] = rank < nTrain ? TRAIN : rank < nTrain + nValid ? VALID : TEST;
   });
+  return userIds.map((id, u) => {
+    const rows = byUser.get(id)!;
+    const p = prefixLength(rows.length);
+    const roles = Uint8Array.from(rows, (_, i) => (i < p ? PREFIX : splitOf[u]));
+    return { id, rows, roles, historyPool: rows.map(() => true), inVocabulary: splitOf[u] === TRAIN };
+  });
+}
 
-  // Vocabularies from train users only: values ordered by frequency, then by id, for stable, readable tables.
+/**
+ * The data's own split: the prefix is the first rows of the user's train rows. When no row is marked valid,
+ * validation is carved from train: a seeded 2 x validShare of the users with at least four train samples give half
+ * of those samples (so validation users have several rows each, and a per-user AUC means something), about
+ * validShare of the train samples in all.
+ */
+function givenSplit(
+  userIds: string[],
+  byUser: Map<string, RawInteraction[]>,
+  prefixLength: (n: number) => number,
+  validShare: number,
+  seed: number,
+): UserRows[] {
+  const roleOf = (it: RawInteraction): number => {
+    if (it.split === "train") return TRAIN;
+    if (it.split === "valid") return VALID;
+    if (it.split === "test") return TEST;
+    throw new Error(`split "given": the interaction of user ${it.userId} with item ${it.itemId} has no split`);
+  };
+  const carve = ![...byUser.values()].some((rows) => rows.some((it) => it.split === "valid"));
+  const rng = new Rng(seed);
+  return userIds.map((id) => {
+    const rows = byUser.get(id)!;
+    const roles = Uint8Array.from(rows, roleOf);
+    const train = [...roles.keys()].filter((i) => roles[i] === TRAIN);
+    // A user with train rows takes history and prefix from them; a new user (none) from its own rows, in time order.
+    const pool = train.length > 0 ? train : [...roles.keys()];
+    const p = prefixLength(pool.length);
+    for (const i of pool.slice(0, p)) roles[i] = PREFIX;
+    const rest = train.slice(p);
+    // One draw per user whatever its size, so a user's role does not depend on the others'.
+    const held = rng.next() < 2 * validShare && carve && rest.length >= 4;
+    if (held) for (const i of rng.shuffle(rest.slice()).slice(0, Math.floor(rest.length / 2))) roles[i] = VALID;
+    const inPool = new Set(pool);
+    return { id, rows, roles, historyPool: rows.map((_, i) => inPool.has(i)), inVocabulary: train.length > 0 };
+  });
+}
+
+/** Per row, the indices of its history rows (oldest first, at most L). */
+function historyRows(user: UserRows, L: number, mode: HistoryMode): number[][] {
+  const { rows, roles, historyPool } = user;
+  if (mode === "prefix") {
+    const prefix = [...roles.keys()].filter((i) => roles[i] === PREFIX).slice(-L);
+    return rows.map(() => prefix);
+  }
+  // "previous": the L pool rows before the row; a row outside the pool (valid/test of a given split) takes the pool
+  // rows at or before its time, never other valid/test rows.
+  const pool = [...rows.keys()].filter((i) => historyPool[i]);
+  let seen = 0; // pool rows before t
+  return rows.map((row, t) => {
+    if (historyPool[t]) {
+      const before = pool.slice(Math.max(0, seen - L), seen);
+      seen++;
+      return before;
+    }
+    let upTo = seen; // rows are in time order: pool rows after t may still share its timestamp
+    while (upTo < pool.length && rows[pool[upTo]].timestamp <= row.timestamp) upTo++;
+    return pool.slice(Math.max(0, upTo - L), upTo);
+  });
+}
+
+/** Vocabularies (train rows only, by frequency), the item feature table and the feature spec. */
+function buildVocabulary(raw: RawDataset, users: UserRows[], L: number) {
   const itemsById = new Map(raw.items.map((i) => [i.id, i]));
   const usersById = new Map(raw.users.map((u) => [u.id, u]));
   const itemCounts = new Map<string, number>();
   const userFieldCounts = raw.userFieldNames.map(() => new Map<string, number>());
-  userIds.forEach((id, u) => {
-    if (splitOf[u] !== 0) return;
-    for (const it of byUser.get(id)!) itemCounts.set(it.itemId, (itemCounts.get(it.itemId) ?? 0) + 1);
-    const attrs = usersById.get(id)?.attributes ?? {};
+  for (const user of users) {
+    if (!user.inVocabulary) continue;
+    const trainRows = user.rows.filter((_, i) => user.roles[i] === TRAIN || user.roles[i] === PREFIX);
+    for (const it of trainRows) itemCounts.set(it.itemId, (itemCounts.get(it.itemId) ?? 0) + 1);
+    const attrs = usersById.get(user.id)?.attributes ?? {};
     raw.userFieldNames.forEach((f, k) => {
       const v = attrs[f];
       if (v !== undefined) userFieldCounts[k].set(v, (userFieldCounts[k].get(v) ?? 0) + 1);
     });
-  });
+  }
   const itemVocab = vocabularyFrom(itemCounts);
   const itemFieldCounts = raw.itemFieldNames.map(() => new Map<string, number>());
   for (const [itemId, count] of itemCounts) {
@@ -92,9 +283,7 @@ export function prepareDataset(raw: RawDataset, options: PrepareOptions): Prepar
   const itemIndex = lookup(ITEM_ID_FIELD);
   const itemFieldLookups = raw.itemFieldNames.map(lookup);
   const userFieldLookups = raw.userFieldNames.map(lookup);
-
   const Fi = 1 + raw.itemFieldNames.length;
-  const Fu = raw.userFieldNames.length;
   const itemFeatures: number[][] = itemVocab.map((id, index) => {
     if (index === 0) return new Array(Fi).fill(0);
     const attrs = itemsById.get(id)?.attributes ?? {};
@@ -107,62 +296,7 @@ export function prepareDataset(raw: RawDataset, options: PrepareOptions): Prepar
     userFields: raw.userFieldNames.map((name) => ({ name, vocabSize: fields[name].length })),
     ratingVocab: raw.ratingLevels + 1,
   };
-
-  // Count samples per split, then fill flat arrays in one pass.
-  const counts = [0, 0, 0];
-  userIds.forEach((id, u) => {
-    const n = byUser.get(id)!.length;
-    counts[splitOf[u]] += n - prefixLength(n);
-  });
-  const out = counts.map((c) => allocateSplit(c, Fi, Fu, L));
-  const cursor = [0, 0, 0];
-  const ratingIndex = (r: number) => Math.max(0, Math.min(spec.ratingVocab - 1, Math.round(r)));
-  const knowledgePrefixes: Record<string, RawInteraction[]> = {};
-  const profiles: UserProfile[] = [];
-  userIds.forEach((id, u) => {
-    const list = byUser.get(id)!;
-    const p = prefixLength(list.length);
-    knowledgePrefixes[id] = list.slice(0, p);
-    const attrs = usersById.get(id)?.attributes ?? {};
-    const profileAttributes: Record<string, string> = {};
-    for (const f of raw.userFieldNames) if (attrs[f] !== undefined) profileAttributes[f] = attrs[f];
-    profiles.push({
-      userId: id,
-      attributes: profileAttributes,
-      history: list.slice(-profileHistory).map((it) => ({ itemId: it.itemId, rating: Math.max(0, Math.min(100, Math.round(it.rating))) })),
-    });
-    const split = out[splitOf[u]];
-    const userRow = raw.userFieldNames.map((f, k) => userFieldLookups[k].get(attrs[f] as string) ?? 0);
-    const rowOf = (itemId: string) => itemFeatures[itemIndex.get(itemId) ?? 0];
-    for (let t = p; t < list.length; t++) {
-      const s = cursor[splitOf[u]]++;
-      split.itemFeats.set(rowOf(list[t].itemId), s * Fi);
-      split.userFeats.set(userRow, s * Fu);
-      const start = Math.max(0, t - L);
-      const offset = L - (t - start);
-      for (let h = start; h < t; h++) {
-        const pos = offset + h - start;
-        split.histFeats.set(rowOf(list[h].itemId), (s * L + pos) * Fi);
-        split.histRatings[s * L + pos] = ratingIndex(list[h].rating);
-        split.histMask[s * L + pos] = 1;
-      }
-      split.labels[s] = list[t].rating >= raw.minPositiveRating ? 1 : 0;
-      split.userIndex[s] = u;
-    }
-  });
-
-  return {
-    name: raw.name,
-    seed,
-    spec,
-    vocabulary,
-    userIds,
-    train: out[0],
-    valid: out[1],
-    test: out[2],
-    profiles,
-    knowledgePrefix: knowledgePrefixes,
-  };
+  return { vocabulary, spec, itemIndex, userFieldLookups };
 }
 
 /** Raw values ordered by count (descending) then value, after the OOV row. */
@@ -191,5 +325,6 @@ function allocateSplit(count: number, Fi: number, Fu: number, L: number): Sample
     histMask: new Float32Array(count * L),
     labels: new Float32Array(count),
     userIndex: new Int32Array(count),
+    targetItem: new Int32Array(count),
   };
 }

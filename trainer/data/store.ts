@@ -13,7 +13,9 @@ import type { PreparedDataset, SampleSplit } from "./types.ts";
 
 export const PREPARED_FORMAT = "kser-prepared/1";
 const SPLITS = ["train", "valid", "test"] as const;
-const ARRAYS = ["itemFeats", "userFeats", "histFeats", "histRatings", "histMask", "labels", "userIndex"] as const;
+const ARRAYS = ["itemFeats", "userFeats", "histFeats", "histRatings", "histMask", "labels", "userIndex", "targetItem"] as const;
+/** Arrays a dataset saved before they were recorded may lack. */
+const OPTIONAL: ReadonlySet<ArrayName> = new Set(["targetItem"]);
 type ArrayName = (typeof ARRAYS)[number];
 const DTYPE: Record<ArrayName, "int32" | "float32"> = {
   itemFeats: "int32",
@@ -23,6 +25,7 @@ const DTYPE: Record<ArrayName, "int32" | "float32"> = {
   histMask: "float32",
   labels: "float32",
   userIndex: "int32",
+  targetItem: "int32",
 };
 
 interface Meta {
@@ -48,6 +51,7 @@ export async function saveDataset(dir: string, data: PreparedDataset): Promise<v
       meta.counts[split] = data[split].count;
       for (const name of ARRAYS) {
         const array = data[split][name];
+        if (!array) continue;
         const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
         const file = `${split}.${name}.bin`;
         await writeFile(join(temp, file), bytes);
@@ -57,7 +61,7 @@ export async function saveDataset(dir: string, data: PreparedDataset): Promise<v
     await writeFile(join(temp, "vocabulary.json"), JSON.stringify(data.vocabulary));
     await writeFile(
       join(temp, "users.json"),
-      JSON.stringify({ userIds: data.userIds, profiles: data.profiles, knowledgePrefix: data.knowledgePrefix }),
+      JSON.stringify({ userIds: data.userIds, itemIds: data.itemIds, profiles: data.profiles, knowledgePrefix: data.knowledgePrefix }),
     );
     // meta.json last: a directory without it is never a dataset.
     await writeFile(join(temp, "meta.json"), JSON.stringify(meta, null, 2));
@@ -101,7 +105,7 @@ export async function loadDataset(dir: string): Promise<PreparedDataset> {
   if (meta.format !== PREPARED_FORMAT) throw new UserFacingError(`${dir}: format ${meta.format}, expected ${PREPARED_FORMAT}`);
   const spec = featureSpecSchema.parse(meta.spec);
   const vocabulary = vocabularyBlobSchema.parse(await readJson("vocabulary.json"));
-  const users = (await readJson("users.json")) as Pick<PreparedDataset, "userIds" | "profiles" | "knowledgePrefix">;
+  const users = (await readJson("users.json")) as Pick<PreparedDataset, "userIds" | "itemIds" | "profiles" | "knowledgePrefix">;
   const Fi = spec.itemFields.length;
   const Fu = spec.userFields.length;
   const L = spec.historyLength;
@@ -113,6 +117,7 @@ export async function loadDataset(dir: string): Promise<PreparedDataset> {
     histMask: L,
     labels: 1,
     userIndex: 1,
+    targetItem: 1,
   };
   const splits = {} as Record<(typeof SPLITS)[number], SampleSplit>;
   for (const split of SPLITS) {
@@ -121,6 +126,7 @@ export async function loadDataset(dir: string): Promise<PreparedDataset> {
     for (const name of ARRAYS) {
       const file = `${split}.${name}.bin`;
       const info = meta.arrays[file];
+      if (!info && OPTIONAL.has(name)) continue;
       const bytes = await readFile(join(dir, file));
       const expected = count * width[name];
       if (!info || info.length !== expected || bytes.byteLength !== expected * 4) {
@@ -140,6 +146,7 @@ export async function loadDataset(dir: string): Promise<PreparedDataset> {
     spec,
     vocabulary,
     userIds: users.userIds,
+    ...(users.itemIds ? { itemIds: users.itemIds } : {}),
     train: splits.train,
     valid: splits.valid,
     test: splits.test,

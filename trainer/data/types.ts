@@ -27,6 +27,8 @@ export interface RawInteraction {
   rating: number;
   /** Seconds since the epoch (or any monotone clock); sorts each user's history. */
   timestamp: number;
+  /** The data's own split of this row, for prepare's split "given" (absent: the user split decides). */
+  split?: "train" | "valid" | "test";
 }
 
 export interface RawDataset {
@@ -43,6 +45,8 @@ export interface RawDataset {
   minPositiveRating: number;
   /** Highest rating value; ratings are 1..ratingLevels. */
   ratingLevels: number;
+  /** The source's own knowledge prefix, when it differs from KAR's (dbbook: 0, its profiles come from all train rows). */
+  knowledgePrefix?: number;
 }
 
 /** One split's CTR samples as flat typed arrays; the row layout is shared/feature-encoding.ts's. */
@@ -56,6 +60,11 @@ export interface SampleSplit {
   labels: Float32Array;
   /** Index into PreparedDataset.userIds of each sample's user. */
   userIndex: Int32Array;
+  /**
+   * Index into PreparedDataset.itemIds of each sample's target item: the raw id even when the item is out of the
+   * vocabulary (a new item still has knowledge). Absent in datasets saved before it was recorded.
+   */
+  targetItem?: Int32Array;
 }
 
 export interface PreparedDataset {
@@ -65,6 +74,8 @@ export interface PreparedDataset {
   vocabulary: VocabularyBlob;
   /** Every user id, in a fixed order; samples refer to users by index. */
   userIds: string[];
+  /** Every item id, in a fixed order; samples refer to their target items by index (SampleSplit.targetItem). */
+  itemIds?: string[];
   train: SampleSplit;
   valid: SampleSplit;
   test: SampleSplit;

@@ -6,7 +6,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import * as ortWeb from "onnxruntime-web";
-import { BUCKETS, ROLLOUT_SCHEMA, type RolloutConfig } from "../../shared/rollout.ts";
+import { BUCKETS, rolloutConfigFromWeights } from "../../shared/rollout.ts";
 import type { ScoreResponse } from "../../shared/score-api.ts";
 import { prepareDataset } from "../data/prepare.ts";
 import { generateSyntheticDataset } from "../data/synthetic.ts";
@@ -127,8 +127,7 @@ export async function runDemo(options: DemoOptions): Promise<{ parity: number; s
   }
   if (!(parity < PARITY_TOLERANCE)) throw new Error(`ONNX parity ${parity} exceeds ${PARITY_TOLERANCE}: not publishing`);
 
-  const rollout: RolloutConfig = {
-    schema: ROLLOUT_SCHEMA,
+  const rollout = rolloutConfigFromWeights({
     salt: `demo-${seed}`,
     variants: [
       { name: "control", modelId: championBundle.manifest.modelId, weight: BUCKETS / 2 },
@@ -136,7 +135,7 @@ export async function runDemo(options: DemoOptions): Promise<{ parity: number; s
     ],
     fallback: "control",
     updatedAt: new Date().toISOString(),
-  };
+  });
   const bundle = mergeBundles(championBundle.bundle, candidateBundle.bundle, { entries: [] });
   bundle.entries.push({ key: "rollout/config", value: JSON.stringify(rollout), stage: "pointer" });
   const bundleDir = path.join(options.outDir, "bundle");

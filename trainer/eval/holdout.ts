@@ -7,7 +7,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { ITEM_ID_FIELD } from "../../shared/feature-encoding.ts";
-import { CHUNK_KINDS, type KnowledgeBank, type PreparedDataset, type SampleSplit } from "../data/types.ts";
+import type { FeatureSpec } from "../../shared/manifest.ts";
+import { CHUNK_KINDS, type KnowledgeBank, type KnowledgeBankField, type PreparedDataset, type SampleSplit } from "../data/types.ts";
 import { getExtractor } from "../models/registry.ts";
 import { ParamStore, TfOps } from "../ops/tf-ops.ts";
 import { featureFeeds, forwardTf, type PredictBatch, type TrainedModel } from "../train/model.ts";
@@ -66,21 +67,39 @@ function splitFor(model: TrainedModel, data: PreparedDataset, split: SampleSplit
   };
 }
 
-function chunkFeeds(bank: KnowledgeBank, side: "user" | "item", ids: string[]) {
-  const f = bank[side];
-  const { chunks: K, dim: d } = f;
-  const rowOf = new Map(f.ids.map((id, i) => [id, i]));
-  const values = new Float32Array(ids.length * K * d);
-  const mask = new Float32Array(ids.length * K);
-  const rows = Int32Array.from(ids, () => -1);
-  ids.forEach((id, i) => {
-    const row = rowOf.get(id);
-    if (row === undefined) return;
-    rows[i] = row;
-    values.set(f.values.subarray(row * K * d, (row + 1) * K * d), i * K * d);
-    mask.set(f.mask.subarray(row * K, (row + 1) * K), i * K);
+/** The chunks of the given bank rows ([n, K, d] and [n, K]); a row outside the bank (-1, or past its end) is an absent entity: zeros. */
+export function gatherChunks(field: KnowledgeBankField, rows: Int32Array): { values: Float32Array; mask: Float32Array } {
+  const K = field.chunks;
+  const d = field.dim;
+  const values = new Float32Array(rows.length * K * d);
+  const mask = new Float32Array(rows.length * K);
+  rows.forEach((row, i) => {
+    if (row < 0 || row >= field.ids.length) return;
+    values.set(field.values.subarray(row * K * d, (row + 1) * K * d), i * K * d);
+    mask.set(field.mask.subarray(row * K, (row + 1) * K), i * K);
   });
-  return { values, mask, rows };
+  return { values, mask };
+}
+
+/** Samples start..end of a split as model inputs (views, no copies). */
+export function splitBatch(spec: FeatureSpec, split: SampleSplit, start: number, end: number): PredictBatch {
+  const Fi = spec.itemFields.length;
+  const Fu = spec.userFields.length;
+  const L = spec.historyLength;
+  return {
+    count: end - start,
+    itemFeats: split.itemFeats.subarray(start * Fi, end * Fi),
+    userFeats: split.userFeats.subarray(start * Fu, end * Fu),
+    histFeats: split.histFeats.subarray(start * L * Fi, end * L * Fi),
+    histRatings: split.histRatings.subarray(start * L, end * L),
+    histMask: split.histMask.subarray(start * L, end * L),
+  };
+}
+
+function chunkFeeds(bank: KnowledgeBank, side: "user" | "item", ids: string[]) {
+  const rowOf = new Map(bank[side].ids.map((id, i) => [id, i]));
+  const rows = Int32Array.from(ids, (id) => rowOf.get(id) ?? -1);
+  return { ...gatherChunks(bank[side], rows), rows };
 }
 
 export interface HoldoutResult {
@@ -101,8 +120,6 @@ export async function evaluateOnHoldout(
   const usesKnowledge = getExtractor(cfg.extractor).usesKnowledge && cfg.knowledge !== null;
   if (usesKnowledge && !bank) throw new UserFacingError(`model ${cfg.backbone}+${cfg.extractor} needs the knowledge bank`);
   const Fi = data.spec.itemFields.length;
-  const Fu = data.spec.userFields.length;
-  const L = data.spec.historyLength;
   const itemVocab = data.vocabulary.fields[ITEM_ID_FIELD];
   const scores = new Float32Array(split.count);
   const sums = {
@@ -113,14 +130,7 @@ export async function evaluateOnHoldout(
   try {
     for (let start = 0; start < split.count; start += BATCH) {
       const n = Math.min(split.count, start + BATCH) - start;
-      const batch: PredictBatch = {
-        count: n,
-        itemFeats: encoded.itemFeats.subarray(start * Fi, (start + n) * Fi),
-        userFeats: encoded.userFeats.subarray(start * Fu, (start + n) * Fu),
-        histFeats: encoded.histFeats.subarray(start * L * Fi, (start + n) * L * Fi),
-        histRatings: encoded.histRatings.subarray(start * L, (start + n) * L),
-        histMask: encoded.histMask.subarray(start * L, (start + n) * L),
-      };
+      const batch = splitBatch(data.spec, encoded, start, start + n);
       const userIds = Array.from({ length: n }, (_, i) => data.userIds[split.userIndex[start + i]]);
       // Raw item ids from this run's encoding (the bank is keyed by raw id; OOV items have no knowledge).
       const itemIds = Array.from({ length: n }, (_, i) => {
@@ -184,14 +194,15 @@ export async function evaluateOnHoldout(
         },
       }
     : null;
+  return { metrics: holdoutMetrics(split, scores), scores, gates };
+}
+
+/** AUC, LogLoss and GAUC of a split's scores. */
+export function holdoutMetrics(split: SampleSplit, scores: Float32Array): HoldoutMetrics {
   return {
-    metrics: {
-      auc: auc(split.labels, scores),
-      logloss: logloss(split.labels, scores),
-      gauc: gauc(split.labels, scores, split.userIndex),
-      samples: split.count,
-    },
-    scores,
-    gates,
+    auc: auc(split.labels, scores),
+    logloss: logloss(split.labels, scores),
+    gauc: gauc(split.labels, scores, split.userIndex),
+    samples: split.count,
   };
 }

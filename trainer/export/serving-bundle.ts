@@ -2,11 +2,17 @@
  * Turns a trained model into the KV bundle the worker serves from: content-addressed ONNX graphs and vocabulary,
  * the manifest, precomputed item-side vectors of this extractor version, raw (compressed) knowledge shards for the
  * fallback path and the user extractor, user profiles, and optionally the rollout pointer (written last).
+ *
+ * Nothing a live model reads is overwritten by a later publish: blobs are content-addressed, knowledge shards sit
+ * under the bank's content hash, item vectors under the model id, and profiles under a profile set named by the
+ * content hash of all of them, which the manifest names. The model id covers the profile set too, so republishing
+ * the same weights with newer profiles is a new model/<id>, not a change to the live one.
  */
 
 import { kvKeys, shardOf } from "../../shared/kv-keys.ts";
 import { type GraphRef, MANIFEST_SCHEMA, type ModelManifest, parseManifest } from "../../shared/manifest.ts";
 import { parseRolloutConfig, type RolloutConfig } from "../../shared/rollout.ts";
+import type { UserProfile } from "../../shared/user-profile.ts";
 import { encodeShard, type VectorCodec } from "../../shared/vector-codec.ts";
 import type { KnowledgeBank, KnowledgeBankField, PreparedDataset } from "../data/types.ts";
 import { blobEntry, jsonEntry, type KvBundle, type KvEntry, sha256Hex } from "../publish/kv-bundle.ts";
@@ -47,6 +53,11 @@ function graphRef(graph: ExportedGraph): GraphRef {
   const ref: GraphRef = { blob: sha256Hex(graph.bytes), bytes: graph.bytes.length, inputs: graph.inputs, outputs: graph.outputs };
   if (graph.requestInputs?.length) ref.requestInputs = graph.requestInputs;
   return ref;
+}
+
+/** The id of a profile set: a hash of every profile in it, so equal profiles share keys and different ones never do. */
+export function profileSetId(profiles: readonly UserProfile[]): string {
+  return `p${sha256Hex(profiles.map((p) => JSON.stringify(p)).join("\n")).slice(0, 16)}`;
 }
 
 function shardCount(entities: number, perShard: number): number {
@@ -99,10 +110,12 @@ export function buildServingBundle(options: ServingBundleOptions): ServingBundle
     userExtractor: graphs.userExtractor ? graphRef(graphs.userExtractor) : null,
     itemExtractor: graphs.itemExtractor ? graphRef(graphs.itemExtractor) : null,
   };
-  // The id names the exact graphs: a retrained model with different weights is a different version.
-  const digest = sha256Hex(
-    [graphRefs.backbone.blob, graphRefs.userExtractor?.blob, graphRefs.itemExtractor?.blob, sha256Hex(vocabularyBytes)].join(":"),
-  );
+  const profiles = options.includeProfiles ? { set: profileSetId(data.profiles), count: data.profiles.length } : null;
+  // The id names the exact graphs (a retrained model with different weights is a different version) and the
+  // profile set it reads, so a published model/<id> never has to change.
+  const identity = [graphRefs.backbone.blob, graphRefs.userExtractor?.blob, graphRefs.itemExtractor?.blob, sha256Hex(vocabularyBytes)];
+  if (profiles) identity.push(profiles.set);
+  const digest = sha256Hex(identity.join(":"));
   const modelId = `${cfg.backbone}-${cfg.extractor}-${digest.slice(0, 12)}`;
 
   let knowledge: ModelManifest["knowledge"] = null;
@@ -161,6 +174,7 @@ export function buildServingBundle(options: ServingBundleOptions): ServingBundle
     knowledge,
     graphs: graphRefs,
     vocabulary: { blob: sha256Hex(vocabularyBytes), bytes: vocabularyBytes.length },
+    profiles,
     itemVectors,
     metrics: options.metrics ?? {
       validAuc: model.metrics.valid.auc,
@@ -172,8 +186,8 @@ export function buildServingBundle(options: ServingBundleOptions): ServingBundle
   } satisfies ModelManifest);
   entries.push(jsonEntry(kvKeys.model(modelId), manifest, "manifest"));
 
-  if (options.includeProfiles) {
-    for (const profile of data.profiles) entries.push(jsonEntry(kvKeys.userProfile(profile.userId), profile, "data"));
+  if (profiles) {
+    for (const profile of data.profiles) entries.push(jsonEntry(kvKeys.userProfile(profiles.set, profile.userId), profile, "data"));
   }
   if (options.rollout) entries.push(jsonEntry(kvKeys.rolloutConfig(), parseRolloutConfig(options.rollout), "pointer"));
   return { bundle: { entries }, manifest, graphs };

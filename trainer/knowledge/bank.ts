@@ -16,7 +16,7 @@ import { UserFacingError } from "../util/errors.ts";
 import { writeFileAtomic } from "./atomic-write.ts";
 import { chunkText } from "./chunker.ts";
 import type { KnowledgeEncoder } from "./encoders/types.ts";
-import { KNOWLEDGE_FIELDS, type KnowledgeField, type KnowledgeTexts } from "./types.ts";
+import { KNOWLEDGE_FIELDS, type KnowledgeChunk, type KnowledgeField, type KnowledgeTexts } from "./types.ts";
 
 export const BANK_FORMAT = "kser-knowledge-bank/1";
 /** Kind byte of a masked slot. */
@@ -37,8 +37,8 @@ export interface StoredBank extends KnowledgeBank {
 }
 
 export interface BuildBankOptions {
-  /** Chunks per entity (K). */
-  chunks: number;
+  /** Chunks per entity (K), for both fields or per field. */
+  chunks: number | Record<KnowledgeField, number>;
   /** Entities to include per field, in this order (entities without texts get fully masked rows); default: the texts' keys. */
   ids?: Partial<Record<KnowledgeField, string[]>>;
   /** Called after each encode batch with (texts done, texts total). */
@@ -67,7 +67,9 @@ function fieldChunks(texts: KnowledgeTexts, field: KnowledgeField, k: number, id
     const entry = texts[field].get(id);
     if (!entry) return;
     let pieces: { text: string; kind?: ChunkKind }[];
-    if (entry.chunks) {
+    if (entry.chunks?.some((c) => c.slot !== undefined)) {
+      pieces = slotted(entry.chunks, k, field, id);
+    } else if (entry.chunks) {
       pieces = entry.chunks.filter((c) => c.text.trim().length > 0);
       if (pieces.length > k) {
         // Fold the tail into the last slot; it keeps the kind of its first piece.
@@ -79,6 +81,7 @@ function fieldChunks(texts: KnowledgeTexts, field: KnowledgeField, k: number, id
       pieces = split.chunks.filter((_, i) => split.mask[i] > 0).map((text) => ({ text }));
     }
     pieces.forEach((piece, c) => {
+      if (piece.text === "") return;
       out.texts[e * k + c] = piece.text;
       out.mask[e * k + c] = 1;
       if (piece.kind === undefined) out.kindsKnown = false;
@@ -88,12 +91,27 @@ function fieldChunks(texts: KnowledgeTexts, field: KnowledgeField, k: number, id
   return out;
 }
 
+/** Chunks placed at their own slots (an aspect chunker's output); empty slots stay "" (masked). */
+function slotted(chunks: KnowledgeChunk[], k: number, field: KnowledgeField, id: string): { text: string; kind?: ChunkKind }[] {
+  const pieces: { text: string; kind?: ChunkKind }[] = Array.from({ length: k }, () => ({ text: "" }));
+  for (const c of chunks) {
+    if (c.slot === undefined || !Number.isInteger(c.slot) || c.slot < 0 || c.slot >= k)
+      throw new RangeError(`${field} ${id}: chunk slot ${c.slot} is outside 0..${k - 1} (or missing beside slotted chunks)`);
+    if (pieces[c.slot].text !== "") throw new RangeError(`${field} ${id}: two chunks in slot ${c.slot}`);
+    pieces[c.slot] = { text: c.text.trim(), kind: c.kind };
+  }
+  return pieces;
+}
+
 /** Chunks every entity's text, encodes each distinct chunk text once, and rounds the vectors to float16. */
 export async function buildBank(texts: KnowledgeTexts, encoder: KnowledgeEncoder, opts: BuildBankOptions): Promise<StoredBank> {
-  const k = opts.chunks;
-  if (!Number.isInteger(k) || k < 1) throw new RangeError(`chunks must be a positive integer, got ${k}`);
+  const chunksOf = (f: KnowledgeField) => (typeof opts.chunks === "number" ? opts.chunks : opts.chunks[f]);
+  for (const f of KNOWLEDGE_FIELDS) {
+    const k = chunksOf(f);
+    if (!Number.isInteger(k) || k < 1) throw new RangeError(`chunks must be a positive integer, got ${k} (${f})`);
+  }
   const fields = Object.fromEntries(
-    KNOWLEDGE_FIELDS.map((f) => [f, fieldChunks(texts, f, k, opts.ids?.[f] ?? [...texts[f].keys()])]),
+    KNOWLEDGE_FIELDS.map((f) => [f, fieldChunks(texts, f, chunksOf(f), opts.ids?.[f] ?? [...texts[f].keys()])]),
   ) as Record<KnowledgeField, FieldChunks>;
   const present: string[] = [];
   for (const f of KNOWLEDGE_FIELDS) {
@@ -120,6 +138,7 @@ export async function buildBank(texts: KnowledgeTexts, encoder: KnowledgeEncoder
   const corpus = createHash("sha256");
   const toField = (f: KnowledgeField): KnowledgeBankField => {
     const src = fields[f];
+    const k = chunksOf(f);
     const values = new Float32Array(src.ids.length * k * d);
     src.texts.forEach((text, i) => {
       if (src.mask[i] === 0) return;

@@ -13,6 +13,8 @@ export interface KnowledgeChunk {
   kind?: ChunkKind;
   /** The factor the chunk talks about (genre, mood, ...), when known. */
   factor?: string;
+  /** Fixed slot of the chunk (its aspect's position) when the chunker assigns one; else chunks fill slots in order. */
+  slot?: number;
 }
 
 export interface EntityKnowledge {

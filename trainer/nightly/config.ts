@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { formatIssues } from "../../shared/manifest.ts";
+import { DEFAULT_RETRY_POLICY } from "../knowledge/providers/http.ts";
 import { UserFacingError } from "../util/errors.ts";
 
 const variantName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "must be 1-64 of A-Z a-z 0-9 . _ -");
@@ -39,6 +40,9 @@ const knowledgeSchema = z.discriminatedUnion("kind", [
     /** OpenAI-compatible base URL (openai) — the key comes from OPENAI_API_KEY / CLOUDFLARE_API_TOKEN, never the file. */
     baseUrl: z.string().url().optional(),
     concurrency: z.number().int().min(1).max(64).default(4),
+    /** Per-attempt timeout and retries of each request (trainer/knowledge/providers/http.ts DEFAULT_RETRY_POLICY). */
+    timeoutMs: z.number().int().min(1).default(DEFAULT_RETRY_POLICY.timeoutMs),
+    retries: z.number().int().min(0).max(20).default(DEFAULT_RETRY_POLICY.retries),
   }),
   z.strictObject({
     kind: z.literal("import"),

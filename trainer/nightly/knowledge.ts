@@ -15,6 +15,7 @@ import { createHashEncoder, HashEncoder, type HashEncoderState } from "../knowle
 import type { KnowledgeEncoder } from "../knowledge/encoders/types.ts";
 import { createOpenAIChat, createWorkersAiChat } from "../knowledge/providers/chat.ts";
 import { generateKnowledge } from "../knowledge/providers/generate.ts";
+import { describeRetry, type RetryInfo } from "../knowledge/providers/http.ts";
 import { simulateKnowledge } from "../knowledge/simulator.ts";
 import { loadTexts, saveTexts } from "../knowledge/texts-io.ts";
 import { KNOWLEDGE_FIELDS, type KnowledgeField, type KnowledgeTexts } from "../knowledge/types.ts";
@@ -34,16 +35,28 @@ export interface KnowledgeSummary {
 
 export const bankDir = (runDir: string) => path.join(runDir, "knowledge", "bank");
 
-async function knowledgeTexts(config: NightlyConfig, raw: RawDataset, data: PreparedDataset): Promise<KnowledgeTexts> {
+async function knowledgeTexts(
+  config: NightlyConfig,
+  raw: RawDataset,
+  data: PreparedDataset,
+  log: (line: string) => void,
+): Promise<KnowledgeTexts> {
   const k = config.knowledge;
   if (k.kind === "simulator") return simulateKnowledge(raw, data, { seed: k.seed, chunksPerField: config.compress.chunks });
   if (k.kind === "import") return loadTexts(k.texts);
-  const client =
-    k.provider === "openai" ? createOpenAIChat({ model: k.model, baseUrl: k.baseUrl }) : createWorkersAiChat({ model: k.model });
+  const common = {
+    model: k.model,
+    policy: { timeoutMs: k.timeoutMs, retries: k.retries },
+    hooks: { onRetry: (info: RetryInfo) => log(describeRetry("provider", info)) },
+  };
+  const client = k.provider === "openai" ? createOpenAIChat({ ...common, baseUrl: k.baseUrl }) : createWorkersAiChat(common);
   // The cache lives beside the runs: entities answered on an earlier night are read from it, not requested again.
   const { texts, stats } = await generateKnowledge(raw, data, client, {
     concurrency: k.concurrency,
     cachePath: path.join(config.runsDir, "knowledge-cache.jsonl"),
+  }).catch((error) => {
+    // Exit code 3 means a failed publish to a nightly scheduler: a stopped provider is a failed run (1).
+    throw error instanceof UserFacingError ? new UserFacingError(error.message, 1) : error;
   });
   if (stats.failures.length)
     throw new UserFacingError(`knowledge provider failed for ${stats.failures.length} entities, e.g. ${stats.failures[0].error}`, 1);
@@ -115,7 +128,7 @@ export async function refreshKnowledge(
   const { chunks, dim, encoderDim } = config.compress;
   const ids = { user: raw.users.map((u) => u.id), item: raw.items.map((i) => i.id) };
   const prev = usablePrevious(previousRun, config);
-  const texts = await knowledgeTexts(config, raw, data);
+  const texts = await knowledgeTexts(config, raw, data, log);
   let bank: StoredBank;
   let added: Record<KnowledgeField, number>;
   if (!prev) {

@@ -470,9 +470,11 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
         if (!live) throw new StageError(EXIT.PUBLISH_FAILED, "publish-failed", "the live rollout config disappeared during the run");
         const r = config.rollout;
         const now = new Date().toISOString();
+        // Built from the live config: the candidate variant keeps its buckets (its users get the new model) and
+        // only trades users with the champion when rampPercent changes; other variants' users go to the champion.
         const next: RolloutConfig =
           r.rampPercent >= 100
-            ? buildConfig({ salt: live.salt, variants: [{ name: r.championVariant, modelId, weight: BUCKETS }], now })
+            ? buildConfig({ salt: live.salt, variants: [{ name: r.championVariant, modelId, weight: BUCKETS }], now, live })
             : buildConfig({
                 salt: live.salt,
                 variants: [
@@ -481,6 +483,7 @@ export async function runNightly(options: NightlyOptions): Promise<NightlyResult
                 ],
                 fallback: r.championVariant,
                 now,
+                live,
               });
         const done = await publishOrFail(() => runRollout(t, { kind: "set", config: next }, { print: (l) => log(`[rollout] ${l}`) }));
         await writeJsonAtomic(path.join(dir, "rollout.json"), { before: live, after: done.after, historyLength: done.historyLength });

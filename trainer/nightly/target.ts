@@ -25,6 +25,7 @@ export function failingAfter(inner: KvTarget, limit: number): KvTarget {
     description: `${inner.description} (failing after ${limit} writes)`,
     cheapReads: inner.cheapReads,
     get: (key) => inner.get(key),
+    ...(inner.getTexts ? { getTexts: (keys: string[]) => inner.getTexts!(keys) } : {}),
     list: (prefix) => inner.list(prefix),
     delete: (keys) => inner.delete(keys),
     close: () => inner.close(),

@@ -1,14 +1,19 @@
 /**
  * Publishes a KV bundle to a target, stage by stage (blob, data, manifest, pointer), so the pointers a reader
  * follows are written only after everything they point to is in place and verified. Any failure stops the run
- * before the pointer stage: the old rollout/config stays live. Re-running is safe: blobs are content-addressed
- * and skipped when already present, everything else is simply overwritten with the same bytes.
+ * before the pointer stage: the old rollout/config stays live.
+ *
+ * "Verified" means: every key of the bundle was read back from the target in this run and its bytes hash to the
+ * bundle's sha256. A blob already present is reused only after that read shows the same bytes (otherwise it is
+ * rewritten); every other key is written, then read back. Reads that come back missing or different are retried
+ * (KV is eventually consistent) up to verifyAttempts rounds; after that the publish fails with exit code 3.
+ * With verify: false nothing is read back and every blob is written: use it only on a target made for the run.
  * Every log line and error this module emits goes through the redactor.
  */
 
-import { hash32 } from "../../shared/hash.ts";
 import { kvKeys } from "../../shared/kv-keys.ts";
 import { parseRolloutConfig, type RolloutConfig } from "../../shared/rollout.ts";
+import { mapPool } from "../knowledge/providers/pool.ts";
 import { readRolloutConfig, recordInHistory } from "../rollout/store.ts";
 import { UserFacingError } from "../util/errors.ts";
 import { createRedactor, redactError } from "../util/redact.ts";
@@ -16,33 +21,30 @@ import { entriesByStage, type KvBundle, type KvEntry, STAGES, type Stage, sha256
 import type { KvTarget } from "./targets/types.ts";
 
 export interface PublishOptions {
-  /** Read written values back and compare sha256 (default true). */
+  /** Read every key back and compare sha256 (default true); false also rewrites every blob. */
   verify?: boolean;
   log?: (line: string) => void;
-  /** Data entries read back per publish when verifying; blobs, manifests and pointers are all read back. */
-  dataSample?: number;
   /** Values to mask in every message (the API token, for one). */
   secrets?: Iterable<string | undefined>;
   /** Called after each stage with (entries written so far, entries to write), for a progress bar. */
   onProgress?: (done: number, total: number) => void;
-  /** Read-back attempts per key: KV is eventually consistent, so a remote read can briefly lag the write. */
+  /** Read-back rounds per stage (default 1 where reads are cheap, else 4): a remote read can briefly lag the write. */
   verifyAttempts?: number;
+  /** Read-back requests in flight (default 8). */
+  verifyConcurrency?: number;
 }
 
 export interface PublishReport {
   written: Record<Stage, number>;
-  /** Blobs already present with the same bytes. */
+  /** Blobs already present whose bytes were read and matched: not written again. */
   skipped: number;
+  /** Keys read back with the expected sha256 (every key of the bundle when verifying). */
   verified: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const DEFAULT_VERIFY_CONCURRENCY = 8;
 
-/** A deterministic sample (by key hash) so a re-run checks the same keys and a failure can be reproduced. */
-function sample(entries: KvEntry[], n: number): KvEntry[] {
-  if (entries.length <= n) return entries;
-  return [...entries].sort((a, b) => hash32(`verify:${a.key}`) - hash32(`verify:${b.key}`)).slice(0, n);
-}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function publishBundle(bundle: KvBundle, target: KvTarget, options: PublishOptions = {}): Promise<PublishReport> {
   const redact = createRedactor(options.secrets ?? []);
@@ -59,34 +61,39 @@ export async function publishBundle(bundle: KvBundle, target: KvTarget, options:
     if (nextRollout) await requireManifests(nextRollout, stages.get("manifest")!, target);
     log(`publishing ${bundle.entries.length} entries to ${target.description}`);
 
+    const reads = {
+      attempts: options.verifyAttempts ?? (target.cheapReads ? 1 : 4),
+      concurrency: options.verifyConcurrency ?? DEFAULT_VERIFY_CONCURRENCY,
+    };
     for (const stage of STAGES) {
       let entries = stages.get(stage)!;
       if (entries.length === 0) continue;
-      if (stage === "blob") {
-        const before = entries.length;
-        entries = await blobsToWrite(entries, target);
-        report.skipped += before - entries.length;
-        if (before > entries.length) log(`blob: ${before - entries.length} already present, skipped`);
+      if (stage === "blob" && verify) {
+        const reusable = await blobsAlreadyThere(entries, target, reads.concurrency, log);
+        entries = entries.filter((e) => !reusable.has(e.key));
+        report.skipped += reusable.size;
+        report.verified += reusable.size;
       }
       if (stage === "pointer" && nextRollout) {
         // Keep the live config for `kser rollout rollback` before replacing it.
         await recordInHistory(target, await readRolloutConfig(target), nextRollout);
       }
-      await target.putMany(entries.map(({ key, value }) => ({ key, value })));
-      report.written[stage] += entries.length;
-      log(`${stage}: wrote ${entries.length}`);
+      if (entries.length > 0) {
+        await target.putMany(entries.map(({ key, value }) => ({ key, value })));
+        report.written[stage] += entries.length;
+        log(`${stage}: wrote ${entries.length}`);
+      }
       options.onProgress?.(
         STAGES.slice(0, STAGES.indexOf(stage) + 1).reduce((n, s) => n + stages.get(s)!.length, 0),
         bundle.entries.length,
       );
-      if (verify) {
-        const checked = stage === "data" ? sample(entries, options.dataSample ?? 64) : entries;
-        await verifyEntries(checked, target, options.verifyAttempts ?? (target.cheapReads ? 1 : 4));
-        report.verified += checked.length;
-        log(`${stage}: verified ${checked.length}`);
+      if (verify && entries.length > 0) {
+        await verifyEntries(entries, target, reads.attempts, reads.concurrency);
+        report.verified += entries.length;
+        log(`${stage}: verified ${entries.length}`);
       }
     }
-    log(`published: ${JSON.stringify(report.written)}, ${report.skipped} blobs skipped, ${report.verified} verified`);
+    log(`published: ${JSON.stringify(report.written)}, ${report.skipped} blobs already present, ${report.verified} verified`);
     return report;
   } catch (error) {
     const safe = redactError(error, redact);
@@ -111,35 +118,55 @@ async function requireManifests(config: RolloutConfig, manifests: KvEntry[], tar
     );
 }
 
-/** Blobs not yet in the target. Presence of blob/<sha256> means the same bytes (KV writes are whole-value);
- * where reads are cheap the bytes are compared anyway, to repair anything written outside this tool. */
-async function blobsToWrite(entries: KvEntry[], target: KvTarget): Promise<KvEntry[]> {
-  const present = new Set(await target.list("blob/"));
-  const out: KvEntry[] = [];
-  for (const e of entries) {
-    if (!present.has(e.key)) out.push(e);
-    else if (target.cheapReads) {
-      const existing = await target.get(e.key);
-      if (existing === null || sha256Hex(existing) !== sha256Hex(e.value)) out.push(e);
+/**
+ * The blobs already on the target with exactly the bundle's bytes (read and hashed here: a key alone proves
+ * nothing, since an earlier run may have been cut off or corrupted mid-write). Any other is written again.
+ */
+async function blobsAlreadyThere(entries: KvEntry[], target: KvTarget, concurrency: number, log: (line: string) => void) {
+  const got = await readHashes(entries, target, concurrency);
+  const same = new Set(entries.filter((e) => got.get(e.key) === sha256Hex(e.value)).map((e) => e.key));
+  const differ = entries.filter((e) => got.get(e.key) !== null && !same.has(e.key));
+  if (same.size) log(`blob: ${same.size} already present with the same sha256, not written again`);
+  if (differ.length) log(`blob: ${differ.length} present with other bytes, written again: ${differ.map((e) => e.key).join(", ")}`);
+  return same;
+}
+
+/** sha256 of each entry's stored value (null when absent); text values go through the target's bulk read if it has one. */
+async function readHashes(entries: KvEntry[], target: KvTarget, concurrency: number): Promise<Map<string, string | null>> {
+  const out = new Map<string, string | null>();
+  const texts = target.getTexts ? entries.filter((e) => typeof e.value === "string") : [];
+  if (texts.length) {
+    const values = await target.getTexts!(texts.map((e) => e.key));
+    for (const e of texts) {
+      const v = values.get(e.key);
+      out.set(e.key, v === undefined || v === null ? null : sha256Hex(v));
     }
   }
+  const rest = entries.filter((e) => !out.has(e.key));
+  await mapPool(rest, concurrency, async (e) => {
+    const v = await target.get(e.key);
+    out.set(e.key, v === null ? null : sha256Hex(v));
+  });
   return out;
 }
 
-async function verifyEntries(entries: KvEntry[], target: KvTarget, attempts: number): Promise<void> {
-  const bad: string[] = [];
-  for (const e of entries) {
-    const want = sha256Hex(e.value);
-    let problem = "";
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      const got = await target.get(e.key);
-      problem = got === null ? "missing" : sha256Hex(got) === want ? "" : "sha256 differs";
-      if (!problem) break;
-      if (attempt < attempts) await sleep(500 * 2 ** (attempt - 1));
+/** Reads every entry back, up to `attempts` rounds for the ones still missing or different; throws (exit 3) naming them. */
+async function verifyEntries(entries: KvEntry[], target: KvTarget, attempts: number, concurrency: number): Promise<void> {
+  const want = new Map(entries.map((e) => [e.key, sha256Hex(e.value)]));
+  let pending = entries;
+  const problems = new Map<string, string>();
+  for (let attempt = 1; attempt <= attempts && pending.length > 0; attempt++) {
+    if (attempt > 1) await sleep(500 * 2 ** (attempt - 2));
+    const got = await readHashes(pending, target, concurrency);
+    problems.clear();
+    for (const e of pending) {
+      const h = got.get(e.key);
+      if (h !== want.get(e.key)) problems.set(e.key, h === null || h === undefined ? "missing" : "sha256 differs");
     }
-    if (problem) bad.push(`${e.key} (${problem})`);
+    pending = pending.filter((e) => problems.has(e.key));
   }
-  if (bad.length) {
-    throw new UserFacingError(`verification failed for ${bad.length} of ${entries.length} keys: ${bad.slice(0, 10).join(", ")}`, 3);
+  if (problems.size) {
+    const named = [...problems].slice(0, 10).map(([key, why]) => `${key} (${why})`);
+    throw new UserFacingError(`verification failed for ${problems.size} of ${entries.length} keys: ${named.join(", ")}`, 3);
   }
 }

@@ -3,7 +3,8 @@
  * opens in a browser. Training curves, the candidate vs champion table, ESFNet gates per chunk, the gate checks,
  * the rollout state (variants, weights, bucket ranges) and run metadata.
  */
-import { variantRanges } from "../../shared/rollout.ts";
+import { formatRanges } from "../../shared/bucket-ranges.ts";
+import { parseRolloutConfig } from "../../shared/rollout.ts";
 import { barChart, escapeHtml as esc, lineChart } from "./svg-chart.ts";
 
 interface Epoch {
@@ -49,15 +50,9 @@ export interface ReportInput {
   };
   exported?: { modelId: string; modelBytes: number; parity: number; latencyMs: { p50: number; p95: number; candidates: number } };
   gate?: { passed: boolean; checks: { name: string; value: number; limit: number; op: string; passed: boolean }[] };
-  rollout?: { before: RolloutLike | null; after: RolloutLike | null };
+  /** rollout.json: configs as written (either rollout schema). */
+  rollout?: { before: unknown; after: unknown };
   lastError?: { at: string; exitCode: number; message: string };
-}
-
-interface RolloutLike {
-  salt: string;
-  updatedAt: string;
-  fallback?: string;
-  variants: { name: string; modelId: string; weight: number }[];
 }
 
 const KIND_COLORS: Record<string, string> = {
@@ -143,15 +138,23 @@ function gatesSection(g: NonNullable<NonNullable<ReportInput["metrics"]>["gates"
   return `<p>Gates of the candidate's knowledge extractor on the holdout samples: 1 keeps a chunk, 0 filters it out. Simulated knowledge knows each chunk's kind, so a working filter ranks informative chunks above hallucinated ones.</p><div class="charts">${parts.join("")}</div>`;
 }
 
-function rolloutSection(r: RolloutLike | null, title: string): string {
-  if (!r) return `<h3>${esc(title)}</h3><p>none</p>`;
-  const ranges = variantRanges(r);
+function rolloutSection(raw: unknown, title: string): string {
+  if (!raw) return `<h3>${esc(title)}</h3><p>none</p>`;
+  let r: ReturnType<typeof parseRolloutConfig>;
+  try {
+    r = parseRolloutConfig(raw);
+  } catch (error) {
+    return `<h3>${esc(title)}</h3><p>${esc((error as Error).message)}</p>`;
+  }
   return `<h3>${esc(title)}</h3><p>salt <code>${esc(r.salt)}</code>, updated ${esc(r.updatedAt)}${r.fallback ? `, fallback ${esc(r.fallback)}` : ""}</p>${table(
     ["variant", "model id", "weight", "share", "buckets"],
-    r.variants.map((v) => {
-      const range = ranges.find((x) => x.name === v.name)!;
-      return [esc(v.name), `<code>${esc(v.modelId)}</code>`, v.weight, `${(v.weight / 100).toFixed(2)}%`, `[${range.start}, ${range.end})`];
-    }),
+    r.variants.map((v) => [
+      esc(v.name),
+      `<code>${esc(v.modelId)}</code>`,
+      v.weight,
+      `${(v.weight / 100).toFixed(2)}%`,
+      esc(formatRanges(v.buckets)),
+    ]),
   )}`;
 }
 

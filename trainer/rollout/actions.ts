@@ -1,17 +1,19 @@
 /**
- * The rollout operations behind `kser rollout status|set|ramp|promote|rollback`, against any KvTarget.
- * Each computes the next config from the live one (trainer/rollout/plan.ts), shows what changes
+ * The rollout operations behind `kser rollout status|set|ramp|remove|promote|rollback`, against any KvTarget.
+ * Each computes the next config from the live one (trainer/rollout/plan.ts), shows what changes and whom it moves
  * (trainer/rollout/diff.ts), and unless it is a dry run writes it with the history kept for rollback
  * (trainer/rollout/store.ts), then reads it back to confirm. A config that names a model without a published
  * manifest is refused: the worker could not serve that variant (publish writes manifests before pointers for the
- * same reason).
+ * same reason). A `set` that would reshuffle users of variants other than the champion (a new salt, or buckets
+ * given explicitly in a file) is refused unless allowReshuffle; ramp and remove never reshuffle, nor does a set by
+ * weights that keeps the live salt.
  */
 import { kvKeys } from "../../shared/kv-keys.ts";
 import { parseRolloutConfig, type RolloutConfig } from "../../shared/rollout.ts";
 import type { KvTarget } from "../publish/targets/types.ts";
 import { UserFacingError } from "../util/errors.ts";
 import { describeConfig, describeRolloutChange, type RolloutChange, syntheticUserIds } from "./diff.ts";
-import { promoteVariant, rampVariant } from "./plan.ts";
+import { promoteVariant, rampVariant, removeVariant } from "./plan.ts";
 import {
   applyRolloutConfig,
   readRolloutConfig,
@@ -23,8 +25,9 @@ import {
 
 export type RolloutAction =
   | { kind: "status" }
-  | { kind: "set"; config: unknown }
-  | { kind: "ramp"; variant: string; weight: number; modelId?: string; allowReshuffle?: boolean }
+  | { kind: "set"; config: unknown; allowReshuffle?: boolean }
+  | { kind: "ramp"; variant: string; weight: number; modelId?: string }
+  | { kind: "remove"; variant: string }
   | { kind: "promote"; variant: string }
   | { kind: "rollback" };
 
@@ -84,13 +87,9 @@ export async function runRollout(target: KvTarget, action: RolloutAction, option
 
   let next: RolloutConfig;
   if (action.kind === "set") next = configForSet(action.config, now);
-  else if (action.kind === "ramp") {
-    next = rampVariant(requireLive(live), action.variant, action.weight, {
-      modelId: action.modelId,
-      allowReshuffle: action.allowReshuffle,
-      now,
-    });
-  } else if (action.kind === "promote") next = promoteVariant(requireLive(live), action.variant, now);
+  else if (action.kind === "ramp") next = rampVariant(requireLive(live), action.variant, action.weight, { modelId: action.modelId, now });
+  else if (action.kind === "remove") next = removeVariant(requireLive(live), action.variant, now);
+  else if (action.kind === "promote") next = promoteVariant(requireLive(live), action.variant, now);
   else {
     const candidate = await rollbackCandidate(target);
     if (!candidate) throw new UserFacingError("nothing to roll back to: the rollout history is empty");
@@ -100,6 +99,12 @@ export async function runRollout(target: KvTarget, action: RolloutAction, option
   const change = describeRolloutChange(live, next, options.sampleIds ?? syntheticUserIds());
   print(`${options.dryRun ? "dry run: would apply" : "applying"} ${action.kind} on ${target.description}`);
   for (const line of change.lines) print(line);
+  const reshuffled = change.moves?.reshuffled ?? [];
+  if (action.kind === "set" && reshuffled.length && !action.allowReshuffle) {
+    const what = `this config reshuffles the users of ${reshuffled.join(", ")}`;
+    if (options.dryRun) print(`warning: ${what}; the change would be refused without --allow-reshuffle`);
+    else throw new UserFacingError(`${what}: pass --allow-reshuffle to accept that (nothing written)`);
+  }
   const missing = await unpublishedModels(target, next);
   if (missing.length) {
     const what = `${missing.map((id) => `model ${id}`).join(", ")} ${missing.length > 1 ? "are" : "is"} not published on ${target.description}`;

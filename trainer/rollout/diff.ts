@@ -1,9 +1,12 @@
 /**
- * What a rollout change does, for --dry-run and for the log of a real change: variants, weights and bucket ranges
- * before and after, and the share of users who would switch variant, computed with the worker's own bucketing
- * (shared/rollout.ts assignVariant) over a sample of user ids.
+ * What a rollout change does, for --dry-run and for the log of a real change: variants, weights and buckets before
+ * and after; the exact share of users moving into and out of each variant (trainer/rollout/moves.ts, by bucket);
+ * and the number of sampled user ids who would switch, computed with the worker's own bucketing
+ * (shared/rollout.ts assignVariant).
  */
-import { assignVariant, type RolloutConfig, variantRanges } from "../../shared/rollout.ts";
+import { formatRanges } from "../../shared/bucket-ranges.ts";
+import { assignVariant, BUCKETS, type RolloutConfig } from "../../shared/rollout.ts";
+import { type BucketMoves, bucketMoves } from "./moves.ts";
 import { weightToPercent } from "./plan.ts";
 
 export interface RolloutChange {
@@ -12,6 +15,8 @@ export interface RolloutChange {
   switched: number;
   /** "from -> to": count, for switched users only. */
   transitions: Record<string, number>;
+  /** Exact moves by bucket; null when there is no config before. */
+  moves: BucketMoves | null;
   lines: string[];
 }
 
@@ -20,17 +25,35 @@ export function syntheticUserIds(n = 20_000): string[] {
   return Array.from({ length: n }, (_, i) => String(i + 1));
 }
 
-/** Salt, variants, weights and bucket ranges, one line each. */
+/** Salt, then each variant with its model, share and buckets, one line each. */
 export function describeConfig(config: RolloutConfig | null): string[] {
   if (!config) return ["  (none)"];
-  const ranges = new Map(variantRanges(config).map((r) => [r.name, r]));
   return [
     `  salt ${config.salt}${config.fallback ? `, fallback ${config.fallback}` : ""}, updated ${config.updatedAt}`,
-    ...config.variants.map((v) => {
-      const r = ranges.get(v.name)!;
-      return `  ${v.name.padEnd(16)} ${v.modelId.padEnd(24)} ${weightToPercent(v.weight).padStart(7)}  buckets [${r.start}, ${r.end})`;
-    }),
+    ...config.variants.map(
+      (v) => `  ${v.name.padEnd(16)} ${v.modelId.padEnd(24)} ${weightToPercent(v.weight).padStart(7)}  buckets ${formatRanges(v.buckets)}`,
+    ),
   ];
+}
+
+const share = (buckets: number) => `${((100 * buckets) / BUCKETS).toFixed(2)}%`;
+
+/** The exact moves as lines: per variant in/out, then each from -> to. */
+function describeMoves(before: RolloutConfig, after: RolloutConfig, moves: BucketMoves): string[] {
+  if (moves.saltChanged)
+    return ["note: the salt changes, so assignment is re-randomised for everyone (only the sample below can tell who moves)"];
+  const lines = ["users moving in/out of each variant (share of buckets = share of users):"];
+  for (const m of moves.variants) {
+    const what = m.in === 0 && m.out === 0 ? (m.before > 0 ? "keeps all its users" : "no users") : `in ${share(m.in)}, out ${share(m.out)}`;
+    lines.push(`  ${m.name.padEnd(16)} ${share(m.before).padStart(7)} -> ${share(m.after).padStart(7)}  ${what}`);
+  }
+  for (const [t, n] of Object.entries(moves.transitions).sort((a, b) => b[1] - a[1])) lines.push(`  ${t}: ${share(n)}`);
+  for (const v of after.variants) {
+    const old = before.variants.find((w) => w.name === v.name);
+    if (old && old.modelId !== v.modelId)
+      lines.push(`  ${v.name} changes model ${old.modelId} -> ${v.modelId}: its users get the new model`);
+  }
+  return lines;
 }
 
 export function describeRolloutChange(before: RolloutConfig | null, after: RolloutConfig, userIds: string[]): RolloutChange {
@@ -46,19 +69,20 @@ export function describeRolloutChange(before: RolloutConfig | null, after: Rollo
       }
     }
   }
-  const share = userIds.length ? ((100 * switched) / userIds.length).toFixed(2) : "0";
+  const moves = before ? bucketMoves(before, after) : null;
+  const sampled = userIds.length ? ((100 * switched) / userIds.length).toFixed(2) : "0";
   const lines = [
     "before:",
     ...describeConfig(before),
     "after:",
     ...describeConfig(after),
-    before
-      ? `users who would switch variant: ${switched} of ${userIds.length} sampled (${share}%)`
-      : "no live config: every user starts on the new one",
+    ...(before && moves ? describeMoves(before, after, moves) : ["no live config: every user starts on the new one"]),
+    ...(before ? [`sampled users who would switch variant: ${switched} of ${userIds.length} (${sampled}%)`] : []),
     ...Object.entries(transitions)
       .sort((a, b) => b[1] - a[1])
       .map(([t, n]) => `  ${t}: ${n}`),
   ];
-  if (before && before.salt !== after.salt) lines.push("note: the salt changes, so assignment is re-randomised for everyone");
-  return { sampleSize: userIds.length, switched, transitions, lines };
+  if (moves?.reshuffled.length)
+    lines.push(`reshuffles the users of ${moves.reshuffled.join(", ")} (not only between a changed variant and the champion)`);
+  return { sampleSize: userIds.length, switched, transitions, moves, lines };
 }

@@ -1,6 +1,6 @@
 /**
  * Joins CTR samples to the knowledge bank: a sample's user chunks come from bank.user by its user id, its item
- * chunks from bank.item by the raw id of its target item. An entity missing from the bank points at an extra
+ * chunks from bank.item by the raw id of its target item (also for an item out of the vocabulary). An entity missing from the bank points at an extra
  * all-masked row at the end of the bank tensors.
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -41,11 +41,13 @@ export function joinSplit(data: PreparedDataset, bank: KnowledgeBank, split: Sam
   const Fi = data.spec.itemFields.length;
   const userRow = new Int32Array(split.count);
   const itemRow = new Int32Array(split.count);
+  const byRawId = split.targetItem && data.itemIds ? { rows: split.targetItem, ids: data.itemIds } : null;
   for (let s = 0; s < split.count; s++) {
     userRow[s] = userIndex.get(data.userIds[split.userIndex[s]]) ?? bank.user.ids.length;
-    const itemId = itemVocab[split.itemFeats[s * Fi]];
-    // Row 0 of the vocabulary is the OOV token, never a real item.
-    itemRow[s] = (split.itemFeats[s * Fi] > 0 ? itemIndex.get(itemId) : undefined) ?? bank.item.ids.length;
+    // By the raw id when the dataset has it (a new item out of the vocabulary still has knowledge, as in serving);
+    // else by the vocabulary, whose row 0 is the OOV token, never a real item.
+    const itemId = byRawId ? byRawId.ids[byRawId.rows[s]] : split.itemFeats[s * Fi] > 0 ? itemVocab[split.itemFeats[s * Fi]] : undefined;
+    itemRow[s] = (itemId !== undefined ? itemIndex.get(itemId) : undefined) ?? bank.item.ids.length;
   }
   return { userRow, itemRow };
 }

@@ -16,6 +16,8 @@ export interface EpochRecord {
   trainLoss: number;
   validAuc: number;
   validLogloss: number;
+  /** Mean per-user AUC on validation (absent in runs saved before it was recorded). */
+  validGauc?: number;
 }
 
 export interface TrainedModel {

@@ -34,8 +34,13 @@ export interface TrainOptions {
   seed?: number;
   /** Probability of masking a whole entity's knowledge in a training sample (per side). */
   knowledgeDropout?: number;
-  /** Epochs without a better validation AUC before stopping. */
+  /** Epochs without a better validation score before stopping. */
   patience?: number;
+  /**
+   * Validation score that picks the best epoch: "auc" (default) or "gauc" (mean per-user AUC), for data whose
+   * users' base rates differ between train and test so that only the ranking within a user carries over.
+   */
+  selectBy?: SelectionMetric;
   /** Learning-rate schedule over all steps of the run (default: constant). */
   schedule?: LrSchedule;
   strategy?: Strategy;
@@ -75,6 +80,8 @@ export interface TrainResult extends TrainedModel {
   /** Epoch the run resumed after (0 = fresh start). */
   resumedFrom: number;
 }
+
+export type SelectionMetric = "auc" | "gauc";
 
 export class TrainingStoppedError extends Error {
   constructor(readonly epoch: number) {
@@ -206,6 +213,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   const dropout = opts.knowledgeDropout ?? 0.1;
   const schedule: LrSchedule = opts.schedule ?? { kind: "constant" };
   const strategy = opts.strategy ?? "all-params";
+  const selectBy = opts.selectBy ?? "auc";
   if (!(lr > 0) || !(wd >= 0) || !(batchSize >= 1))
     throw new Error(`bad hyperparameters: learningRate ${lr}, weightDecay ${wd}, batchSize ${batchSize}`);
   getBackbone(opts.backbone);
@@ -284,6 +292,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
       epochs,
       patience,
       embeddingUpdates: lazy ? "lazy" : "dense",
+      ...(selectBy !== "auc" ? { selectBy } : {}),
     });
 
     let random = mulberry32(seed);
@@ -363,20 +372,22 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
       lossSum.dispose();
       const validScores = predictSplit(params, cfg, data, data.valid, knowledge, knowledge?.valid ?? null);
       if (validScores.some((s) => !Number.isFinite(s))) throw new TrainingDivergedError(epoch, steps, Number.NaN);
-      const record = {
+      const record: EpochRecord = {
         epoch,
         trainLoss,
         validAuc: auc(data.valid.labels, validScores),
         validLogloss: logloss(data.valid.labels, validScores),
+        validGauc: gauc(data.valid.labels, validScores, data.valid.userIndex),
       };
+      const score = selectBy === "gauc" ? record.validGauc! : record.validAuc;
       history.push(record);
       const rate = Math.round(timing.examples / ((Date.now() - started) / 1000));
       log(
-        `epoch ${epoch}: train loss ${trainLoss.toFixed(4)}, valid AUC ${record.validAuc.toFixed(4)}, logloss ${record.validLogloss.toFixed(4)} (${rate} examples/s)`,
+        `epoch ${epoch}: train loss ${trainLoss.toFixed(4)}, valid AUC ${record.validAuc.toFixed(4)}, GAUC ${record.validGauc!.toFixed(4)}, logloss ${record.validLogloss.toFixed(4)} (${rate} examples/s)`,
       );
-      if (!best || record.validAuc > best.auc) best = { auc: record.validAuc, epoch, weights: params.snapshot() };
+      if (!best || score > best.auc) best = { auc: score, epoch, weights: params.snapshot() };
       else if (epoch - best.epoch >= patience) {
-        log(`early stop: no better valid AUC since epoch ${best.epoch}`);
+        log(`early stop: no better valid ${selectBy.toUpperCase()} since epoch ${best.epoch}`);
         stopped = true;
       }
       if (opts.runDir) {

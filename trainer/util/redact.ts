@@ -34,6 +34,13 @@ export function createRedactor(secrets: Iterable<string | undefined> = []): Reda
   };
 }
 
+/** Values of environment variables whose names say they hold a credential (…TOKEN, …API_KEY, …SECRET, …PASSWORD). */
+export function secretsFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  return Object.entries(env)
+    .filter(([name, value]) => value && /TOKEN|API_KEY|SECRET|PASSWORD/i.test(name))
+    .map(([, value]) => value as string);
+}
+
 /**
  * A copy of an error with its message and stack redacted. The cause chain is folded into the message and dropped,
  * because a cause from fetch or a server can carry request details. A UserFacingError stays one (same exit code).

@@ -1,6 +1,8 @@
 /**
  * Users' stored profiles (attributes, recent history) from KV, kept per isolate for a short time. A missing or
- * corrupt profile counts as empty (and is cached as absent too: the KV read costs the same).
+ * corrupt profile counts as empty (and is cached as absent too: the KV read costs the same). Profiles are read from
+ * the profile set the serving model's manifest names (manifest.profiles.set): a publish in progress writes a new
+ * set, never the one a live model reads. A model without a set has no stored profiles.
  *
  * Why a cache: a user's requests come in bursts (a feed page, then the next), and each profile read is a KV round
  * trip (~1.3 ms of a ~6 ms request under wrangler dev) and a billed read. What it costs: a profile changed in KV is
@@ -10,7 +12,7 @@
  */
 
 import { kvKeys } from "../../shared/kv-keys.ts";
-import { formatIssues } from "../../shared/manifest.ts";
+import { formatIssues, type ModelManifest } from "../../shared/manifest.ts";
 import { type UserProfile, userProfileSchema } from "../../shared/user-profile.ts";
 import { ByteLru } from "./byte-lru.ts";
 import { errorMessage, logEvent, logRepeated } from "./log.ts";
@@ -27,16 +29,17 @@ export class ProfileStore {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  async get(kv: KVNamespace, userId: string, ttlMs: number): Promise<UserProfile | null> {
+  async get(kv: KVNamespace, profiles: ModelManifest["profiles"], userId: string, ttlMs: number): Promise<UserProfile | null> {
+    if (!profiles) return null;
+    const key = kvKeys.userProfile(profiles.set, userId);
     if (ttlMs > 0) {
-      const hit = this.cache.get(userId);
+      const hit = this.cache.get(key);
       if (hit && this.now() - hit.at < ttlMs) {
         this.hits++;
         return hit.profile;
       }
     }
     this.kvReads++;
-    const key = kvKeys.userProfile(userId);
     let text: string | null;
     try {
       text = await kv.get(key, "text");
@@ -46,8 +49,8 @@ export class ProfileStore {
       return null;
     }
     const profile = text === null ? null : parseProfile(key, text);
-    // Keyed by user id; the bytes count the id too, so a flood of unknown ids cannot outgrow the budget.
-    if (ttlMs > 0) this.cache.set(userId, { profile, at: this.now() }, (text?.length ?? 0) + userId.length + 64);
+    // Keyed by KV key; the bytes count the key too, so a flood of unknown ids cannot outgrow the budget.
+    if (ttlMs > 0) this.cache.set(key, { profile, at: this.now() }, (text?.length ?? 0) + key.length + 64);
     return profile;
   }
 

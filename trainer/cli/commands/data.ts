@@ -57,9 +57,8 @@ export function register(program: Command): void {
     .option("--history-length <n>", "history window L", integer(1), 5)
     .option(
       "--knowledge-prefix <n>",
-      "interactions per user used only for knowledge (count, or fraction < 1)",
+      `interactions per user used only for knowledge (count, or fraction < 1; default ${DEFAULT_KNOWLEDGE_PREFIX}, dbbook 0)`,
       prefix,
-      DEFAULT_KNOWLEDGE_PREFIX,
     )
     .option("--splits <a,b,c>", "train,valid,test shares of users", splits, [0.8, 0.1, 0.1])
     .option("--users <n>", "synthetic: number of users", integer(1))

@@ -20,11 +20,18 @@ import { importKlg } from "../../knowledge/import-klg.ts";
 import { bankFromVectors, importVectors, type VectorFileFormat } from "../../knowledge/import-vectors.ts";
 import { createOpenAIChat, createWorkersAiChat } from "../../knowledge/providers/chat.ts";
 import { generateKnowledge } from "../../knowledge/providers/generate.ts";
-import type { RetryPolicy } from "../../knowledge/providers/http.ts";
+import {
+  DEFAULT_RETRY_POLICY,
+  describeRetry,
+  PROVIDER_EXIT_CODE,
+  ProviderError,
+  type RequestHooks,
+  type RetryPolicy,
+} from "../../knowledge/providers/http.ts";
 import { simulateKnowledge } from "../../knowledge/simulator.ts";
 import { loadTexts, saveTexts } from "../../knowledge/texts-io.ts";
 import type { KnowledgeField } from "../../knowledge/types.ts";
-import { UserFacingError } from "../../util/errors.ts";
+import { InputFormatError, UserFacingError } from "../../util/errors.ts";
 
 function integer(min: number) {
   return (value: string) => {
@@ -114,6 +121,23 @@ function policy(opts: { timeoutMs: number; retries: number }): RetryPolicy {
   return { timeoutMs: opts.timeoutMs, retries: opts.retries };
 }
 
+/** Each retry says on stderr what failed and how long the client waits (the message is already redacted). */
+function retryLog(what: string): RequestHooks {
+  return { onRetry: (info) => console.error(describeRetry(what, info)) };
+}
+
+/** --timeout-ms and --retries, the same for every remote client. */
+function retryOptions(cmd: Command): Command {
+  return cmd
+    .option("--timeout-ms <n>", "per-attempt timeout of a request", integer(1), DEFAULT_RETRY_POLICY.timeoutMs)
+    .option(
+      "--retries <n>",
+      "retries after the first attempt on 408/425/429/5xx, timeouts, network errors and malformed answers (400/401/402/403/404 stop the run)",
+      integer(0),
+      DEFAULT_RETRY_POLICY.retries,
+    );
+}
+
 function describeBank(bank: StoredBank): string {
   const line = (f: "user" | "item") => {
     const field = bank[f];
@@ -168,7 +192,9 @@ export function register(program: Command): void {
       console.log(`saved to ${opts.out}\nnext: kser knowledge encode --texts ${opts.out} --out <bank dir>`);
     });
 
-  datasetOptions(knowledge.command("generate").description("ask an LLM for user-preference and item-fact knowledge (resumable)"))
+  retryOptions(
+    datasetOptions(knowledge.command("generate").description("ask an LLM for user-preference and item-fact knowledge (resumable)")),
+  )
     .addOption(new Option("--provider <name>", "chat API").choices(["openai", "workers-ai"]).default("openai"))
     .option("--model <name>", "model name", "gpt-4o-mini")
     .option("--base-url <url>", "OpenAI-compatible base URL (…/v1) or the Cloudflare API base")
@@ -176,8 +202,6 @@ export function register(program: Command): void {
     .option("--account-id <id>", "Cloudflare account (default CLOUDFLARE_ACCOUNT_ID)")
     .option("--fields <list>", "user,item", fields, ["user", "item"])
     .option("--concurrency <n>", "requests in flight", integer(1), 4)
-    .option("--timeout-ms <n>", "per-request timeout", integer(1), 60_000)
-    .option("--retries <n>", "retries on 429/5xx/timeouts/malformed answers", integer(0), 5)
     .option("--max-tokens <n>", "answer length limit", integer(16), 800)
     .option("--cache <file>", "JSONL cache; a rerun resumes from it", ".kser/knowledge-cache.jsonl")
     .option("--limit <n>", "only the first n entities per field", integer(1))
@@ -190,7 +214,7 @@ export function register(program: Command): void {
         return;
       }
       if (!opts.out) throw new UserFacingError("generate needs --out <file> (or --dry-run)");
-      const common = { model: opts.model, maxTokens: opts.maxTokens, policy: policy(opts) };
+      const common = { model: opts.model, maxTokens: opts.maxTokens, policy: policy(opts), hooks: retryLog("generate") };
       const client =
         opts.provider === "openai"
           ? createOpenAIChat({ ...common, baseUrl: opts.baseUrl, apiKeyEnv: opts.apiKeyEnv })
@@ -202,14 +226,18 @@ export function register(program: Command): void {
         limit: opts.limit,
         progress: true,
       });
-      saveTexts(opts.out, texts);
-      console.log(
-        `${stats.requested} prompts: ${stats.fromCache} from cache, ${stats.generated} generated, ${stats.failures.length} failed; saved to ${opts.out}`,
-      );
+      const summary = `${stats.requested} prompts: ${stats.fromCache} from cache, ${stats.generated} generated, ${stats.failures.length} failed`;
       if (stats.failures.length > 0) {
+        // A partial file would replace a complete one from an earlier run: --out is written only when all succeeded.
+        console.log(summary);
         for (const f of stats.failures.slice(0, 5)) console.error(`  ${f.field} ${f.id}: ${f.error}`);
-        throw new UserFacingError(`${stats.failures.length} entities have no knowledge yet; rerun the same command to resume`, 3);
+        throw new UserFacingError(
+          `${stats.failures.length} entities have no knowledge yet; ${opts.out} was not written; rerun the same command to resume`,
+          PROVIDER_EXIT_CODE,
+        );
       }
+      saveTexts(opts.out, texts);
+      console.log(`${summary}; saved to ${opts.out}`);
     });
 
   knowledge
@@ -246,9 +274,7 @@ export function register(program: Command): void {
       console.log(`${describeBank(bank)}; saved to ${opts.out}`);
     });
 
-  knowledge
-    .command("encode")
-    .description("chunk knowledge texts and encode them into a bank")
+  retryOptions(knowledge.command("encode").description("chunk knowledge texts and encode them into a bank"))
     .requiredOption("--texts <file>", "knowledge texts (JSONL from simulate/generate/import)")
     .addOption(new Option("--encoder <name>", "text encoder").choices(["hash", "openai", "workers-ai"]).default("hash"))
     .option("--dim <n>", "dimension (hash: buckets, default 128; openai: required for unknown models)", integer(1))
@@ -260,18 +286,19 @@ export function register(program: Command): void {
       new Option("--pooling <name>", "workers-ai pooling (mean and cls are not compatible)").choices(["mean", "cls"]).default("mean"),
     )
     .option("--concurrency <n>", "requests in flight", integer(1), 4)
-    .option("--timeout-ms <n>", "per-request timeout", integer(1), 60_000)
-    .option("--retries <n>", "retries on 429/5xx/timeouts/malformed answers", integer(0), 5)
     .option("--cache <file>", "JSONL cache of remote vectors; a rerun resumes from it")
     .option("--chunks <k>", "chunks per entity", integer(1), 6)
     .requiredOption("--out <dir>", "bank folder")
     .action(async (opts) => {
       const texts = loadTexts(opts.texts);
+      if (texts.user.size + texts.item.size === 0)
+        throw new InputFormatError(opts.texts, undefined, undefined, "holds no knowledge texts (a header only): nothing to encode");
       const bar = progressBar("encode");
       const remote = {
         concurrency: opts.concurrency,
         cachePath: opts.cache,
         policy: policy(opts),
+        hooks: retryLog("encode"),
         onProgress: bar.update,
         baseUrl: opts.baseUrl,
       };
@@ -295,7 +322,13 @@ export function register(program: Command): void {
         });
       }
       const started = performance.now();
-      const bank = await buildBank(texts, encoder, { chunks: opts.chunks }).finally(() => bar.stop());
+      const bank = await buildBank(texts, encoder, { chunks: opts.chunks })
+        .catch((error) => {
+          if (error instanceof ProviderError)
+            throw new UserFacingError(`encode stopped, ${opts.out} not written: ${error.message}`, error.exitCode);
+          throw error;
+        })
+        .finally(() => bar.stop());
       saveBank(opts.out, bank);
       console.log(`${describeBank(bank)}; encoded in ${((performance.now() - started) / 1000).toFixed(1)} s; saved to ${opts.out}`);
       if (bank.user.kinds) {

@@ -1,11 +1,13 @@
 /**
  * `kser publish --bundle DIR --target local|cloudflare`: uploads a KV bundle stage by stage (blobs, data,
- * manifests, then pointers), verifying as it goes. For local, the state lands where
+ * manifests, then pointers), reading every key back as it goes (docs/publish.md). For local, the state lands where
  * `wrangler dev --persist-to <dir>` (or plain `wrangler dev` next to --config) will read it.
  */
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { readBundle } from "../../publish/kv-bundle.ts";
-import { publishBundle } from "../../publish/publish.ts";
+import { DEFAULT_VERIFY_CONCURRENCY, publishBundle } from "../../publish/publish.ts";
+import { ENV, KV_CLIENT_DEFAULTS } from "../../publish/targets/cloudflare.ts";
+import { LOCAL_ATTEMPTS } from "../../publish/targets/local.ts";
 import { openTarget, TARGET_KINDS, type TargetKind } from "../../publish/targets/open.ts";
 import { createRedactor, redactError } from "../../util/redact.ts";
 
@@ -24,11 +26,24 @@ export function register(program: Command): void {
     .option("--config <file>", "wrangler config with the KSER_KV binding (local target)", "wrangler.toml")
     .option("--persist-to <dir>", "the --persist-to directory `wrangler dev` uses (local target; default <config dir>/.wrangler/state)")
     .option("--env <name>", "wrangler environment (local target)")
-    .option("--no-verify", "skip reading values back")
-    .option("--data-sample <n>", "data entries read back when verifying", positiveInt, 64)
+    .option("--no-verify", "read nothing back and rewrite every blob (only for a namespace made for this run)")
+    .option("--verify-attempts <n>", "read-back rounds for keys still missing or different (default: local 1, cloudflare 4)", positiveInt)
+    .option("--verify-concurrency <n>", "read-back requests in flight", positiveInt, DEFAULT_VERIFY_CONCURRENCY)
+    .option(
+      "--kv-attempts <n>",
+      `attempts per KV request, the first included (default: ${ENV.maxAttempts}, else cloudflare ${KV_CLIENT_DEFAULTS.maxAttempts}, local ${LOCAL_ATTEMPTS})`,
+      positiveInt,
+    )
+    .option(
+      "--kv-timeout-ms <n>",
+      `cloudflare: per-attempt timeout (default: ${ENV.requestTimeoutMs}, else ${KV_CLIENT_DEFAULTS.requestTimeoutMs})`,
+      positiveInt,
+    )
     .addHelpText(
       "after",
-      "\nCloudflare target: set CLOUDFLARE_ACCOUNT_ID, KSER_KV_NAMESPACE_ID and CLOUDFLARE_API_TOKEN (Workers KV Storage Write).",
+      `\nCloudflare target: set ${ENV.accountId}, ${ENV.namespaceId} and ${ENV.apiToken} (Workers KV Storage Write);` +
+        ` ${ENV.baseUrl} points the client at another API base. Exit 3: the KV API failed or a read-back differed;` +
+        " the live rollout/config was not changed. See docs/publish.md.",
     )
     .action(
       async (opts: {
@@ -38,7 +53,10 @@ export function register(program: Command): void {
         persistTo?: string;
         env?: string;
         verify: boolean;
-        dataSample: number;
+        verifyAttempts?: number;
+        verifyConcurrency: number;
+        kvAttempts?: number;
+        kvTimeoutMs?: number;
       }) => {
         const log = (line: string) => console.log(line);
         let redact = createRedactor([]);
@@ -48,13 +66,21 @@ export function register(program: Command): void {
           configPath: opts.config,
           persistTo: opts.persistTo,
           environment: opts.env,
+          maxAttempts: opts.kvAttempts,
+          requestTimeoutMs: opts.kvTimeoutMs,
           log,
         }).catch((error) => {
           throw redactError(error, redact);
         });
         redact = createRedactor(secrets);
         try {
-          await publishBundle(bundle, target, { verify: opts.verify, dataSample: opts.dataSample, log, secrets });
+          await publishBundle(bundle, target, {
+            verify: opts.verify,
+            verifyAttempts: opts.verifyAttempts,
+            verifyConcurrency: opts.verifyConcurrency,
+            log,
+            secrets,
+          });
         } catch (error) {
           throw redactError(error, redact);
         } finally {

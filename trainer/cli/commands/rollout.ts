@@ -1,7 +1,8 @@
 /**
- * `kser rollout status|set|ramp|promote|rollback`: edits the live rollout config (which model each user gets) in
- * local wrangler state or Cloudflare KV. Every change prints variants, weights and bucket ranges before/after and
- * the share of sampled users who would switch; --dry-run stops there.
+ * `kser rollout status|set|ramp|remove|promote|rollback`: edits the live rollout config (which model each user
+ * gets) in local wrangler state or Cloudflare KV. Every change prints variants, weights and buckets before/after,
+ * the exact share of users moving into and out of each variant, and how many sampled users would switch;
+ * --dry-run stops there.
  */
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -77,12 +78,14 @@ async function execute(
 export function register(program: Command): void {
   const rollout = program
     .command("rollout")
-    .description("roll extractor/model versions out to users: status, set, ramp, promote, rollback")
+    .description("roll extractor/model versions out to users: status, set, ramp, remove, promote, rollback")
     .addHelpText(
       "after",
-      "\nRamping is sticky: raising a candidate's weight only adds buckets to it, so nobody already in it moves\n" +
-        "(as long as variants listed before it keep their weights; variants after it move, see --allow-reshuffle).\n" +
-        "Every write keeps the previous config in rollout/history (last 20) for `kser rollout rollback`.",
+      "\nThe config records which of the 10,000 user buckets each variant owns. A ramp or remove moves users only\n" +
+        "between that variant and the champion (the first variant): every other variant keeps all its users, and a\n" +
+        "ramp up keeps everyone already in the ramped variant. A set by --variant keeps each variant's buckets as far\n" +
+        "as its new weight allows. Every write keeps the previous config in rollout/history (last 20) for\n" +
+        "`kser rollout rollback`, which restores it exactly.",
     );
 
   withCommon(rollout.command("status").description("show the live config, bucket ranges and history size"), false).action(
@@ -93,36 +96,41 @@ export function register(program: Command): void {
     rollout
       .command("set")
       .description("replace the live config (from --file, or from --variant specs)")
-      .option("--file <json>", "a complete rollout config (kser-rollout/1)")
+      .option("--file <json>", "a complete rollout config (kser-rollout/2 with buckets, or kser-rollout/1 weights in its fixed layout)")
       .option("--variant <name:modelId[:percent]>", "a variant; repeat; the first (champion) gets what the others leave", collect, [])
       .option("--salt <salt>", "bucketing salt (default: keep the live one; a new salt re-randomises everyone)")
-      .option("--fallback <name>", "variant served when the assigned one cannot be"),
-  ).action(async (opts: CommonOptions & { file?: string; variant: string[]; salt?: string; fallback?: string }) => {
-    if (opts.file && opts.variant.length) throw new UserFacingError("give either --file or --variant, not both");
-    if (opts.file) {
-      const text = await readFile(opts.file, "utf8").catch(() => {
-        throw new UserFacingError(`cannot read ${opts.file}`);
-      });
-      let config: unknown;
-      try {
-        config = JSON.parse(text);
-      } catch (error) {
-        throw new UserFacingError(`${opts.file}: not JSON (${(error as Error).message})`);
+      .option("--fallback <name>", "variant served when the assigned one cannot be")
+      .option("--allow-reshuffle", "accept moving users of variants other than the champion (a new salt, or --file buckets)"),
+  ).action(
+    async (opts: CommonOptions & { file?: string; variant: string[]; salt?: string; fallback?: string; allowReshuffle?: boolean }) => {
+      if (opts.file && opts.variant.length) throw new UserFacingError("give either --file or --variant, not both");
+      if (opts.file) {
+        const text = await readFile(opts.file, "utf8").catch(() => {
+          throw new UserFacingError(`cannot read ${opts.file}`);
+        });
+        let config: unknown;
+        try {
+          config = JSON.parse(text);
+        } catch (error) {
+          throw new UserFacingError(`${opts.file}: not JSON (${(error as Error).message})`);
+        }
+        return execute(opts, { kind: "set", config, allowReshuffle: opts.allowReshuffle });
       }
-      return execute(opts, { kind: "set", config });
-    }
-    if (!opts.variant.length) throw new UserFacingError("give --file or at least one --variant name:modelId[:percent]");
-    const variants = opts.variant.map(parseVariantSpec);
-    return execute(opts, (live) => ({
-      kind: "set",
-      config: buildConfig({
-        salt: opts.salt ?? live?.salt ?? `exp-${randomBytes(4).toString("hex")}`,
-        variants,
-        fallback: opts.fallback,
-        now: new Date().toISOString(),
-      }),
-    }));
-  });
+      if (!opts.variant.length) throw new UserFacingError("give --file or at least one --variant name:modelId[:percent]");
+      const variants = opts.variant.map(parseVariantSpec);
+      return execute(opts, (live) => ({
+        kind: "set",
+        config: buildConfig({
+          salt: opts.salt ?? live?.salt ?? `exp-${randomBytes(4).toString("hex")}`,
+          variants,
+          fallback: opts.fallback,
+          now: new Date().toISOString(),
+          live,
+        }),
+        allowReshuffle: opts.allowReshuffle,
+      }));
+    },
+  );
 
   withCommon(
     rollout
@@ -130,24 +138,19 @@ export function register(program: Command): void {
       .description("set a candidate's share of users (adding it with --model); the champion gives or takes the difference")
       .addArgument(new Argument("<variant>", "candidate variant name"))
       .addArgument(new Argument("<percent>", "its new share, 0-100"))
-      .option("--model <modelId>", "model of a new candidate")
-      .option("--allow-reshuffle", "accept moving users of variants listed after this one"),
-  ).action((variant: string, percent: string, opts: CommonOptions & { model?: string; allowReshuffle?: boolean }) =>
-    execute(opts, {
-      kind: "ramp",
-      variant,
-      weight: percentToWeight(Number(percent)),
-      modelId: opts.model,
-      allowReshuffle: opts.allowReshuffle,
-    }),
+      .option("--model <modelId>", "model of a new candidate"),
+  ).action((variant: string, percent: string, opts: CommonOptions & { model?: string }) =>
+    execute(opts, { kind: "ramp", variant, weight: percentToWeight(Number(percent)), modelId: opts.model }),
   );
 
-  withCommon(
-    rollout
-      .command("promote")
-      .description("make a candidate the only variant (100%); the others are removed, the history keeps them")
-      .addArgument(new Argument("<variant>", "variant to promote")),
-  ).action((variant: string, opts: CommonOptions) => execute(opts, { kind: "promote", variant }));
+  for (const [kind, description, argument] of [
+    ["remove", "drop a candidate; its users go to the champion, every other variant keeps its users", "candidate variant name"],
+    ["promote", "make a candidate the only variant (100%); the others are removed, the history keeps them", "variant to promote"],
+  ] as const) {
+    withCommon(rollout.command(kind).description(description).addArgument(new Argument("<variant>", argument))).action(
+      (variant: string, opts: CommonOptions) => execute(opts, { kind, variant }),
+    );
+  }
 
   withCommon(rollout.command("rollback").description("restore the previous config exactly (from rollout/history)")).action(
     (opts: CommonOptions) => execute(opts, { kind: "rollback" }),

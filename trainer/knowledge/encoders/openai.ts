@@ -1,6 +1,6 @@
 /** Embeddings from an OpenAI-compatible /v1/embeddings endpoint (OpenAI, vLLM, Workers AI's /ai/v1, ...). */
 import { UserFacingError } from "../../util/errors.ts";
-import { MalformedResponseError, postJson } from "../providers/http.ts";
+import { MalformedResponseError } from "../providers/http.ts";
 import { createRemoteEncoder, type RemoteEncoderCallerOptions } from "./remote.ts";
 import type { KnowledgeEncoder } from "./types.ts";
 
@@ -38,18 +38,15 @@ export function createOpenAIEmbeddings(opts: OpenAIEmbeddingOptions): KnowledgeE
     cachePath: opts.cachePath,
     normalize: opts.normalize,
     onProgress: opts.onProgress,
-    call: (texts) =>
-      postJson(
-        { url: `${baseUrl}/embeddings`, headers, body: { model: opts.model, input: texts } },
-        (json) => {
-          const data = (json as { data?: { embedding?: unknown; index?: unknown }[] })?.data;
-          if (!Array.isArray(data)) throw new MalformedResponseError("embeddings answer has no data array");
-          // The API may return items out of order; index says where each belongs.
-          const sorted = data.slice().sort((a, b) => Number(a.index ?? 0) - Number(b.index ?? 0));
-          return sorted.map((item) => item.embedding as number[]);
-        },
-        opts.policy,
-        opts.hooks,
-      ),
+    policy: opts.policy,
+    hooks: opts.hooks,
+    request: (texts) => ({ url: `${baseUrl}/embeddings`, headers, body: { model: opts.model, input: texts } }),
+    vectors: (json) => {
+      const data = (json as { data?: { embedding?: unknown; index?: unknown }[] })?.data;
+      if (!Array.isArray(data)) throw new MalformedResponseError("embeddings answer has no data array");
+      // The API may return items out of order; index says where each belongs.
+      const sorted = data.slice().sort((a, b) => Number(a?.index ?? 0) - Number(b?.index ?? 0));
+      return sorted.map((item) => item?.embedding);
+    },
   });
 }

@@ -1,11 +1,12 @@
 /**
  * Shared machinery of the API-backed encoders: batches, bounded concurrency, a resumable JSONL cache keyed by
- * hash(model, text), dimension checks, and optional L2 normalisation (so remote vectors live on the same scale as
- * the hash encoder's).
+ * hash(model, text), answer checks (one vector of `dim` finite numbers per text) made inside the request so a bad
+ * answer is retried like a 5xx, and optional L2 normalisation (so remote vectors live on the same scale as the hash
+ * encoder's).
  */
 import { createHash } from "node:crypto";
 import { JsonlCache } from "../providers/cache.ts";
-import { MalformedResponseError, type RequestHooks, type RetryPolicy } from "../providers/http.ts";
+import { type JsonRequest, MalformedResponseError, postJson, type RequestHooks, type RetryPolicy } from "../providers/http.ts";
 import { mapPool } from "../providers/pool.ts";
 import type { KnowledgeEncoder } from "./types.ts";
 
@@ -32,8 +33,24 @@ export interface RemoteEncoderOptions {
   normalize?: boolean;
   /** Called after each finished batch with (texts done, texts due). */
   onProgress?: (done: number, total: number) => void;
-  /** One request: texts in, one vector per text out, in order. */
-  call(texts: string[]): Promise<number[][]>;
+  policy?: RetryPolicy;
+  hooks?: RequestHooks;
+  /** The request that embeds one batch of texts. */
+  request(texts: string[]): JsonRequest;
+  /** The answer's vectors, in input order; throws MalformedResponseError when the answer has none. */
+  vectors(json: unknown): unknown[];
+}
+
+/** The vectors of an answer to `count` texts, or MalformedResponseError (retried) naming what is wrong. */
+export function checkVectors(name: string, vectors: unknown[], count: number, dim: number): number[][] {
+  if (vectors.length !== count) throw new MalformedResponseError(`${name}: ${vectors.length} vectors for ${count} texts`);
+  vectors.forEach((v, b) => {
+    if (!Array.isArray(v) || v.length !== dim || !v.every((x) => typeof x === "number" && Number.isFinite(x))) {
+      const got = Array.isArray(v) ? `${v.length} values` : v === null ? "null" : typeof v;
+      throw new MalformedResponseError(`${name}: vector ${b} is not ${dim} finite numbers (got ${got})`);
+    }
+  });
+  return vectors as number[][];
 }
 
 export function createRemoteEncoder(opts: RemoteEncoderOptions): KnowledgeEncoder {
@@ -56,13 +73,13 @@ export function createRemoteEncoder(opts: RemoteEncoderOptions): KnowledgeEncode
         for (let s = 0; s < due.length; s += opts.batchSize) batches.push(due.slice(s, s + opts.batchSize));
         let done = 0;
         await mapPool(batches, opts.concurrency ?? 4, async (batch) => {
-          const vectors = await opts.call(batch.map((i) => texts[i]));
-          if (vectors.length !== batch.length)
-            throw new MalformedResponseError(`${opts.name}: ${vectors.length} vectors for ${batch.length} texts`);
+          const vectors = await postJson(
+            opts.request(batch.map((i) => texts[i])),
+            (json) => checkVectors(opts.name, opts.vectors(json), batch.length, d),
+            opts.policy,
+            opts.hooks,
+          );
           vectors.forEach((v, b) => {
-            if (!Array.isArray(v) || v.length !== d || !v.every(Number.isFinite)) {
-              throw new MalformedResponseError(`${opts.name}: vector ${b} is not ${d} finite numbers`);
-            }
             cache?.set(key(texts[batch[b]]), v);
             out.set(v, batch[b] * d);
           });

@@ -3,7 +3,7 @@
  * texts per request. mean and cls pooling give incompatible vectors, so the pooling is part of the encoder name.
  */
 import { cloudflareResult, workersAiTarget } from "../providers/chat.ts";
-import { MalformedResponseError, postJson } from "../providers/http.ts";
+import { MalformedResponseError } from "../providers/http.ts";
 import { createRemoteEncoder, type RemoteEncoderCallerOptions } from "./remote.ts";
 import type { KnowledgeEncoder } from "./types.ts";
 
@@ -30,16 +30,13 @@ export function createWorkersAiEmbeddings(opts: WorkersAiEmbeddingOptions = {}):
     cachePath: opts.cachePath,
     normalize: opts.normalize,
     onProgress: opts.onProgress,
-    call: (texts) =>
-      postJson(
-        { url: target.runUrl(model), headers: target.headers, body: { text: texts, pooling } },
-        (json) => {
-          const result = cloudflareResult(json) as { data?: unknown };
-          if (!Array.isArray(result.data)) throw new MalformedResponseError("Workers AI embedding answer has no result.data");
-          return result.data as number[][];
-        },
-        opts.policy,
-        opts.hooks,
-      ),
+    policy: opts.policy,
+    hooks: opts.hooks,
+    request: (texts) => ({ url: target.runUrl(model), headers: target.headers, body: { text: texts, pooling } }),
+    vectors: (json) => {
+      const result = cloudflareResult(json) as { data?: unknown };
+      if (!Array.isArray(result?.data)) throw new MalformedResponseError("Workers AI embedding answer has no result.data");
+      return result.data;
+    },
   });
 }

@@ -3,7 +3,7 @@
  * and Workers AI's native REST endpoint. API keys come from environment variables only.
  */
 import { UserFacingError } from "../../util/errors.ts";
-import { MalformedResponseError, postJson, type RequestHooks, type RetryPolicy } from "./http.ts";
+import { MalformedResponseError, ProviderRefusedError, postJson, type RequestHooks, type RetryPolicy } from "./http.ts";
 
 export interface ChatClient {
   /** Provider and model, e.g. "openai:gpt-4o-mini"; part of every cache key. */
@@ -101,12 +101,16 @@ export function workersAiTarget(opts: {
   return { runUrl: (model: string) => `${baseUrl}/accounts/${accountId}/ai/run/${model}`, headers: { authorization: `Bearer ${token}` } };
 }
 
-/** Unwraps Cloudflare's {result, success, errors} envelope. */
+/**
+ * Unwraps Cloudflare's {result, success, errors} envelope. success: false (even with HTTP 200) is a refusal no retry
+ * fixes; its messages may quote the request, so postJson redacts them like every other error.
+ */
 export function cloudflareResult(json: unknown): unknown {
-  const envelope = json as { result?: unknown; success?: boolean; errors?: { message?: string }[] };
+  const envelope = json as { result?: unknown; success?: boolean; errors?: { code?: unknown; message?: unknown }[] };
   if (envelope?.success === false) {
-    const why = (envelope.errors ?? []).map((e) => e.message).join("; ");
-    throw new Error(`Workers AI refused the request: ${why || "no reason given"}`);
+    const errors = Array.isArray(envelope.errors) ? envelope.errors : [];
+    const why = errors.map((e) => [e?.code, e?.message].filter((x) => x !== undefined).join(" ")).join("; ");
+    throw new ProviderRefusedError(`Workers AI refused the request: ${why.slice(0, 300) || "no reason given"}`);
   }
   if (envelope?.result === undefined) throw new MalformedResponseError("Workers AI answer has no result");
   return envelope.result;

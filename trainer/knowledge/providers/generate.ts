@@ -2,15 +2,18 @@
  * Asks an LLM for every user's preference knowledge and every item's facts, with bounded concurrency, retries (in
  * the client), a resumable JSONL cache keyed by field + entity + hash(model, prompt), and a progress bar. A dry run
  * prints the prompts and calls nothing. Entities that still fail after retries are reported and left out (the bank
- * masks them); rerunning resumes from the cache.
+ * masks them); rerunning resumes from the cache. A fatal answer (bad key, unknown model, bad request) stops the run
+ * at once: no further prompt is sent, since every one would be refused the same way.
  */
 import { createHash } from "node:crypto";
 import cliProgress from "cli-progress";
 import type { PreparedDataset, RawDataset } from "../../data/types.ts";
+import { UserFacingError } from "../../util/errors.ts";
 import { promptsFor } from "../prompts.ts";
 import { KNOWLEDGE_FIELDS, type KnowledgeField, type KnowledgeTexts } from "../types.ts";
 import { JsonlCache } from "./cache.ts";
 import type { ChatClient } from "./chat.ts";
+import { isFatal, PROVIDER_EXIT_CODE } from "./http.ts";
 import { mapPool } from "./pool.ts";
 
 export interface GenerateOptions {
@@ -123,10 +126,18 @@ export async function generateKnowledge(
         texts[job.field].set(job.id, { text: answer });
         stats.generated++;
       } catch (error) {
+        // Thrown out of the pool: no new prompt starts, the ones in flight finish (and are cached).
+        if (isFatal(error)) throw error;
         stats.failures.push({ field: job.field, id: job.id, error: (error as Error).message });
       }
       bar?.increment(1, { failed: stats.failures.length });
     });
+  } catch (error) {
+    if (!isFatal(error)) throw error;
+    throw new UserFacingError(
+      `${client.name} refused a request, run stopped (${stats.generated} new answers cached): ${(error as Error).message}`,
+      PROVIDER_EXIT_CODE,
+    );
   } finally {
     bar?.stop();
     cache?.close();

@@ -12,6 +12,8 @@ import type { KvPair, KvTarget } from "./types.ts";
 
 export const CLOUDFLARE_API_BASE = "https://api.cloudflare.com/client/v4";
 export const MAX_PAIRS_PER_BULK = 10_000;
+/** Keys per POST /bulk/get (text values only). */
+export const MAX_KEYS_PER_BULK_GET = 100;
 /** The documented limit is 100 MB per request; keep 1 MB of headroom for JSON framing we do not count exactly. */
 export const MAX_BULK_BODY_BYTES = 99_000_000;
 
@@ -32,25 +34,40 @@ export interface CloudflareTargetOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * Retry defaults of the KV client. One request that never answers costs at most
+ * maxAttempts x requestTimeoutMs plus the backoff between attempts (1 + 2 + ... + 64 s with these values):
+ * about ten minutes. maxDelayMs is high because the API answers an exceeded rate limit with a five-minute block.
+ */
+export const KV_CLIENT_DEFAULTS = { maxAttempts: 8, requestTimeoutMs: 60_000, baseDelayMs: 1000, maxDelayMs: 5 * 60_000 } as const;
+
 export const ENV = {
   accountId: "CLOUDFLARE_ACCOUNT_ID",
   apiToken: "CLOUDFLARE_API_TOKEN",
   namespaceId: "KSER_KV_NAMESPACE_ID",
+  /** API base URL (default CLOUDFLARE_API_BASE); plain http only to loopback, for local imitations of the API. */
   baseUrl: "KSER_CLOUDFLARE_API_BASE",
-  /** Attempts per request before giving up (default 8: about two minutes of backoff). */
+  /** Attempts per request, the first included (default KV_CLIENT_DEFAULTS.maxAttempts). */
   maxAttempts: "KSER_KV_MAX_ATTEMPTS",
+  /** Per-attempt timeout in ms (default KV_CLIENT_DEFAULTS.requestTimeoutMs). */
+  requestTimeoutMs: "KSER_KV_TIMEOUT_MS",
 } as const;
+
+function wholeNumberFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const text = env[name];
+  if (!text) return undefined;
+  const n = Number(text);
+  if (!(Number.isInteger(n) && n >= 1)) throw new UserFacingError(`${name} must be a whole number >= 1, got ${JSON.stringify(text)}`);
+  return n;
+}
 
 /** Reads account, namespace and token from the environment; names the missing variables (never their values). */
 export function cloudflareOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): CloudflareTargetOptions {
   const missing = (["accountId", "namespaceId", "apiToken"] as const).filter((k) => !env[ENV[k]]);
   if (missing.length) throw new UserFacingError(`set ${missing.map((k) => ENV[k]).join(", ")} to publish to Cloudflare KV`);
-  const attempts = env[ENV.maxAttempts] ? Number(env[ENV.maxAttempts]) : undefined;
-  if (attempts !== undefined && !(Number.isInteger(attempts) && attempts >= 1)) {
-    throw new UserFacingError(`${ENV.maxAttempts} must be a whole number >= 1`);
-  }
   return {
-    maxAttempts: attempts,
+    maxAttempts: wholeNumberFromEnv(env, ENV.maxAttempts),
+    requestTimeoutMs: wholeNumberFromEnv(env, ENV.requestTimeoutMs),
     accountId: env[ENV.accountId]!,
     namespaceId: env[ENV.namespaceId]!,
     apiToken: env[ENV.apiToken]!,
@@ -163,10 +180,10 @@ export class CloudflareKvTarget implements KvTarget {
       apiToken: options.apiToken,
       maxPairsPerRequest: Math.min(options.maxPairsPerRequest ?? MAX_PAIRS_PER_BULK, MAX_PAIRS_PER_BULK),
       maxBodyBytes: Math.min(options.maxBodyBytes ?? MAX_BULK_BODY_BYTES, MAX_BULK_BODY_BYTES),
-      maxAttempts: options.maxAttempts ?? 8,
-      baseDelayMs: options.baseDelayMs ?? 1000,
-      maxDelayMs: options.maxDelayMs ?? 5 * 60_000,
-      requestTimeoutMs: options.requestTimeoutMs ?? 300_000,
+      maxAttempts: options.maxAttempts ?? KV_CLIENT_DEFAULTS.maxAttempts,
+      baseDelayMs: options.baseDelayMs ?? KV_CLIENT_DEFAULTS.baseDelayMs,
+      maxDelayMs: options.maxDelayMs ?? KV_CLIENT_DEFAULTS.maxDelayMs,
+      requestTimeoutMs: options.requestTimeoutMs ?? KV_CLIENT_DEFAULTS.requestTimeoutMs,
       log: (line) => log(this.redact(line)),
     };
   }
@@ -193,7 +210,11 @@ export class CloudflareKvTarget implements KvTarget {
         lastProblem = `HTTP ${res.status} ${describeErrors(new TextDecoder().decode(bytes))}`;
         delay = parseRetryAfter(res.headers.get("retry-after"));
       } catch (error) {
-        lastProblem = `network error: ${(error as Error).message}`;
+        const err = error as Error;
+        lastProblem =
+          err.name === "TimeoutError" || err.name === "AbortError"
+            ? `no answer within ${this.opts.requestTimeoutMs} ms`
+            : `network error: ${err.message}${err.cause instanceof Error ? ` (${err.cause.message})` : ""}`;
       }
       if (attempt === this.opts.maxAttempts) break;
       const backoff = Math.min(this.opts.baseDelayMs * 2 ** (attempt - 1), this.opts.maxDelayMs);
@@ -206,7 +227,11 @@ export class CloudflareKvTarget implements KvTarget {
   }
 
   private async json<T>(method: string, path: string, body?: string): Promise<Envelope<T>> {
-    const res = await this.call(method, path, body);
+    return this.envelope<T>(method, path, await this.call(method, path, body));
+  }
+
+  /** The JSON envelope of an answer; an HTTP error, non-JSON or success: false is an error (redacted, exit 3). */
+  private envelope<T>(method: string, path: string, res: { status: number; bytes: Uint8Array }): Envelope<T> {
     const text = new TextDecoder().decode(res.bytes);
     if (res.status >= 400) {
       throw new UserFacingError(this.redact(`${method} ${path.split("?")[0]}: HTTP ${res.status} ${describeErrors(text)}`), 3);
@@ -234,6 +259,42 @@ export class CloudflareKvTarget implements KvTarget {
     } catch (error) {
       throw redactError(error, this.redact);
     }
+  }
+
+  /**
+   * Text values through POST /bulk/get (at most 100 keys a request; text only: binary values would not survive
+   * the JSON answer). A namespace API without that route (404) is read key by key instead.
+   */
+  async getTexts(keys: string[]): Promise<Map<string, string | null>> {
+    const out = new Map<string, string | null>();
+    try {
+      for (let i = 0; i < keys.length; i += MAX_KEYS_PER_BULK_GET) {
+        const batch = keys.slice(i, i + MAX_KEYS_PER_BULK_GET);
+        const res = await this.call("POST", "/bulk/get", JSON.stringify({ keys: batch, type: "text" }));
+        if (res.status === 404 && i === 0) return this.getTextsOneByOne(keys);
+        const env = this.envelope<{ values?: Record<string, unknown> }>("POST", "/bulk/get", res);
+        const values = env.result?.values;
+        if (!values || typeof values !== "object") throw new UserFacingError("POST /bulk/get: answer has no result.values", 3);
+        for (const key of batch) {
+          const v = values[key];
+          if (v !== null && v !== undefined && typeof v !== "string")
+            throw new UserFacingError(`POST /bulk/get: value of ${key} is not text`, 3);
+          out.set(key, v ?? null);
+        }
+      }
+      return out;
+    } catch (error) {
+      throw redactError(error, this.redact);
+    }
+  }
+
+  private async getTextsOneByOne(keys: string[]): Promise<Map<string, string | null>> {
+    const out = new Map<string, string | null>();
+    for (const key of keys) {
+      const bytes = await this.get(key);
+      out.set(key, bytes === null ? null : new TextDecoder().decode(bytes));
+    }
+    return out;
   }
 
   async putMany(pairs: KvPair[]): Promise<void> {

@@ -26,6 +26,8 @@ export interface LocalTargetOptions {
   binding?: string;
   /** A wrangler environment ([env.NAME]) whose bindings to use. */
   environment?: string;
+  /** Attempts per binding call (default LOCAL_ATTEMPTS). */
+  attempts?: number;
 }
 
 /** The persist path getPlatformProxy needs so that it shares state with `wrangler dev [--persist-to X]`. */
@@ -53,11 +55,16 @@ const CONCURRENCY = 16;
  * surfaced once, in a full parallel test run, as wrangler's bare `AssertionError: false == true`); every call here is
  * idempotent (puts of fixed values, gets, deletes), so a retry is safe, and the final error says which call failed.
  */
-const ATTEMPTS = 3;
+export const LOCAL_ATTEMPTS = 3;
 const RETRY_DELAY_MS = 200;
 
 /** Runs one binding call, retrying it; the error after the last attempt names the call. */
-export async function withRetries<T>(what: string, call: () => Promise<T>, attempts = ATTEMPTS, delayMs = RETRY_DELAY_MS): Promise<T> {
+export async function withRetries<T>(
+  what: string,
+  call: () => Promise<T>,
+  attempts = LOCAL_ATTEMPTS,
+  delayMs = RETRY_DELAY_MS,
+): Promise<T> {
   let last: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
@@ -97,32 +104,33 @@ export async function openLocalTarget(options: LocalTargetOptions): Promise<KvTa
     throw new UserFacingError(`${configPath} has no KV binding named ${bindingName}`);
   }
   let closed = false;
+  const attempts = options.attempts ?? LOCAL_ATTEMPTS;
   return {
     description: `local wrangler state ${persistPath} (binding ${bindingName})`,
     cheapReads: true,
     async get(key) {
-      const value = await withRetries(`get ${key}`, () => kv.get(key, "arrayBuffer"));
+      const value = await withRetries(`get ${key}`, () => kv.get(key, "arrayBuffer"), attempts);
       return value === null ? null : new Uint8Array(value);
     },
     async putMany(pairs: KvPair[]) {
       await inParallel(pairs, async ({ key, value }) => {
         // Copy into an exact ArrayBuffer: a Uint8Array may view a larger, shared buffer.
         const body = typeof value === "string" ? value : value.slice().buffer;
-        await withRetries(`put ${key}`, () => kv.put(key, body));
+        await withRetries(`put ${key}`, () => kv.put(key, body), attempts);
       });
     },
     async list(prefix) {
       const keys: string[] = [];
       let cursor: string | undefined;
       do {
-        const page = await withRetries(`list ${prefix}`, () => kv.list({ prefix, cursor, limit: 1000 }));
+        const page = await withRetries(`list ${prefix}`, () => kv.list({ prefix, cursor, limit: 1000 }), attempts);
         for (const k of page.keys) keys.push(k.name);
         cursor = page.list_complete ? undefined : page.cursor;
       } while (cursor);
       return keys;
     },
     async delete(keys) {
-      await inParallel(keys, (key) => withRetries(`delete ${key}`, () => kv.delete(key)));
+      await inParallel(keys, (key) => withRetries(`delete ${key}`, () => kv.delete(key), attempts));
     },
     async close() {
       if (closed) return;

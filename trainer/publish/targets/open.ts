@@ -14,6 +14,10 @@ export interface TargetChoice {
   persistTo?: string;
   /** local: a wrangler environment. */
   environment?: string;
+  /** Attempts per KV call (cloudflare: per HTTP request; local: per binding call); default from the environment, then the target's own. */
+  maxAttempts?: number;
+  /** cloudflare: per-attempt timeout in ms; default from KSER_KV_TIMEOUT_MS, then KV_CLIENT_DEFAULTS. */
+  requestTimeoutMs?: number;
   log?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
 }
@@ -24,11 +28,16 @@ export async function openTarget(choice: TargetChoice): Promise<{ target: KvTarg
       configPath: choice.configPath ?? "wrangler.toml",
       persistTo: choice.persistTo,
       environment: choice.environment,
+      attempts: choice.maxAttempts,
     });
     return { target, secrets: [] };
   }
   const options = cloudflareOptionsFromEnv(choice.env ?? process.env);
-  return { target: createCloudflareTarget({ ...options, log: choice.log }), secrets: [options.apiToken] };
+  const overrides = {
+    maxAttempts: choice.maxAttempts ?? options.maxAttempts,
+    requestTimeoutMs: choice.requestTimeoutMs ?? options.requestTimeoutMs,
+  };
+  return { target: createCloudflareTarget({ ...options, ...overrides, log: choice.log }), secrets: [options.apiToken] };
 }
 
 /** Opens a target, runs `fn`, and always closes it (stopping the local workerd), e.g. for the demo:

@@ -71,14 +71,14 @@ adminRoutes.post("/v1/admin/bench/backbone", jsonBodyLimit, async (c) => {
   const kv = c.env.KSER_KV;
   const reads = new RequestReads();
   const modelId = body.modelId ?? chooseVariant(await rollout.get(kv, settings.rolloutCacheMs), body.userId).variant.modelId;
-  const profile = await profiles.get(kv, body.userId, settings.profileCacheMs);
-  const input = {
-    userId: body.userId,
-    attributes: profile?.attributes ?? {},
-    history: profile?.history ?? [],
-    candidates: body.candidates,
-  };
   const timed = async (model: LoadedModel) => {
+    const profile = await profiles.get(kv, model.manifest.profiles, body.userId, settings.profileCacheMs);
+    const input = {
+      userId: body.userId,
+      attributes: profile?.attributes ?? {},
+      history: profile?.history ?? [],
+      candidates: body.candidates,
+    };
     const { feeds } = await backboneInputs(model, kv, reads, shards, input);
     const started = Date.now();
     let checksum = 0;
@@ -97,7 +97,7 @@ adminRoutes.post("/v1/admin/bench/backbone", jsonBodyLimit, async (c) => {
     throw new ServiceError(503, "model_unavailable", e.message);
   }
   const { stage, repeats } = body;
-  return c.json({ modelId, stage, candidates: input.candidates.length, repeats, ...result });
+  return c.json({ modelId, stage, candidates: body.candidates.length, repeats, ...result });
 });
 
 adminRoutes.post("/v1/admin/cache/flush", async (c) => {

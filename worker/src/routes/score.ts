@@ -1,7 +1,9 @@
 /** POST /v1/score: validate, pick the variant, load its model (or the fallback's), score, log the exposure. */
 import { Hono } from "hono";
+import type { ModelManifest } from "../../../shared/manifest.ts";
 import type { RolloutConfig, RolloutVariant } from "../../../shared/rollout.ts";
 import { MODEL_HEADER, OVERRIDE_HEADER, type ScoreResponse, scoreRequestSchema, VARIANT_HEADER } from "../../../shared/score-api.ts";
+import type { UserProfile } from "../../../shared/user-profile.ts";
 import { type AppEnv, hasAdminToken } from "../admin-auth.ts";
 import { settingsOf } from "../env.ts";
 import { ServiceError } from "../errors.ts";
@@ -52,32 +54,40 @@ scoreRoutes.post("/v1/score", jsonBodyLimit, async (c) => {
     throw new ServiceError(403, "forbidden", `${OVERRIDE_HEADER} is honoured only with a valid admin bearer token`);
   }
 
-  const [config, profile] = await Promise.all([
-    rollout.get(kv, settings.rolloutCacheMs),
-    req.attributes !== undefined && req.history !== undefined ? null : profiles.get(kv, req.userId, settings.profileCacheMs),
-  ]);
+  const config = await rollout.get(kv, settings.rolloutCacheMs);
   const choice = chooseVariant(config, req.userId, forcedName);
-  const input = {
-    userId: req.userId,
-    attributes: { ...(profile?.attributes ?? {}), ...(req.attributes ?? {}) },
-    history: req.history ?? profile?.history ?? [],
-    candidates: req.candidates,
-  };
+  const needsProfile = req.attributes === undefined || req.history === undefined;
   timer.mark("context");
 
-  const { served, result, fellBack } = await scoreWithFallback(config, choice, (variant) =>
-    models.use(
+  const attempt = (variant: RolloutVariant): Promise<ScoreResult> => {
+    // The profile comes from the set this model's manifest names; read once per attempt, started as early as possible.
+    let profileRead: Promise<UserProfile | null> | undefined;
+    const readProfile = (m: ModelManifest) =>
+      (profileRead ??= needsProfile ? profiles.get(kv, m.profiles, req.userId, settings.profileCacheMs) : Promise.resolve(null));
+    return models.use(
       kv,
       variant.modelId,
       reads,
-      (model) => {
+      async (model) => {
+        const profile = await readProfile(model.manifest);
         timer.mark("model");
+        const input = {
+          userId: req.userId,
+          attributes: { ...(profile?.attributes ?? {}), ...(req.attributes ?? {}) },
+          history: req.history ?? profile?.history ?? [],
+          candidates: req.candidates,
+        };
         return scoreCandidates(model, kv, reads, shards, input, timer);
       },
-      // A cold model: its manifest is enough to start this request's knowledge reads while the sessions are created.
-      (manifest) => warmKnowledge(manifest, kv, reads, shards, input.userId, input.candidates),
-    ),
-  );
+      // A cold model: its manifest is enough to start this request's profile and knowledge reads while the
+      // sessions are created.
+      (manifest) => {
+        warmKnowledge(manifest, kv, reads, shards, req.userId, req.candidates);
+        readProfile(manifest).catch(() => undefined);
+      },
+    );
+  };
+  const { served, result, fellBack } = await scoreWithFallback(config, choice, attempt);
   const text = JSON.stringify(responseBody(req.candidates, served, result));
   timer.mark("respond");
   const waitUntil = waitUntilOf(c);

@@ -1,6 +1,6 @@
 /**
- * The HTML report opened in headless Chromium (/usr/bin/chromium through playwright-core): no console errors, no
- * failed requests (it must be self-contained), and every chart has plotted points.
+ * The HTML report opened in headless Chromium (found by find-chromium.ts, driven by playwright-core): no console
+ * errors, no failed requests (it must be self-contained), and every chart has plotted points.
  */
 import { rm } from "node:fs/promises";
 import path from "node:path";
@@ -9,7 +9,8 @@ import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseNightlyConfig } from "../../trainer/nightly/config.ts";
 import { EXIT, runNightly } from "../../trainer/nightly/run.ts";
-import { smallConfig, tempRoot } from "./nightly-fixtures.ts";
+import { smallConfig, tempRoot } from "../node/nightly-fixtures.ts";
+import { CHROMIUM_HELP, findChromium } from "./find-chromium.ts";
 
 let root: string;
 beforeAll(async () => {
@@ -21,12 +22,15 @@ afterAll(async () => {
 
 describe("nightly HTML report", () => {
   it("renders in headless Chromium without console errors and with non-empty charts", async () => {
+    const found = findChromium();
+    if (!found) throw new Error(`No Chromium found. ${CHROMIUM_HELP}`);
+    console.log(`Chromium: ${found.executable} (${found.via})`);
     const result = await runNightly({ config: parseNightlyConfig(smallConfig(root), "nightly.json"), print: () => {} });
     expect(result.exitCode, result.message).toBe(EXIT.OK);
     const file = path.join(result.runDir!, "report.html");
 
     const browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
+      executablePath: found.executable,
       args: [
         "--headless",
         "--no-sandbox",
