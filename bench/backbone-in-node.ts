@@ -6,6 +6,7 @@
 import onnxProto from "onnx-proto";
 import * as ortNode from "onnxruntime-node";
 import * as ortWeb from "onnxruntime-web";
+import { itemFeatureWidth, userFeatureWidth } from "../shared/feature-encoding.ts";
 import type { UserProfile } from "../shared/user-profile.ts";
 import type { KnowledgeBank } from "../trainer/data/types.ts";
 import { requestBatch } from "../trainer/export/request-batch.ts";
@@ -66,8 +67,8 @@ async function backboneFeeds(
   const batch = requestBatch(model, bank, { ...profile, candidates });
   const n = batch.count;
   const spec = model.spec;
-  const Fi = spec.itemFields.length;
-  const Fu = spec.userFields.length;
+  const Fi = itemFeatureWidth(spec);
+  const Fu = userFeatureWidth(spec);
   const L = spec.historyLength;
   const feeds: Feeds = {
     item_feats: new ortNode.Tensor("int32", batch.itemFeats.slice(0, n * Fi), [n, Fi]),

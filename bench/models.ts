@@ -6,6 +6,7 @@
  * Last line: JSON.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { itemFeatureWidth, userFeatureWidth } from "../shared/feature-encoding.ts";
 import type { FeatureSpec } from "../shared/manifest.ts";
 import type { ModelConfig } from "../trainer/models/config.ts";
 import { backboneNames, getExtractor } from "../trainer/models/registry.ts";
@@ -43,8 +44,8 @@ const knowledge = { user: { chunks: 4, dim: 128 }, item: { chunks: 4, dim: 128 }
 
 function randomFeeds(r: () => number): Map<string, tf.Tensor> {
   const L = spec.historyLength;
-  const Fi = spec.itemFields.length;
-  const Fu = spec.userFields.length;
+  const Fi = itemFeatureWidth(spec);
+  const Fu = userFeatureWidth(spec);
   const int = (n: number) => Math.floor(r() * n);
   const feeds = featureFeeds(spec, {
     count: B,

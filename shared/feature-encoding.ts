@@ -2,17 +2,64 @@
  * Maps raw ids and attributes to model input indices exactly as training does. Both the trainer (dataset
  * preparation, parity checks) and the worker (requests) use this, so an id means the same row on both sides.
  *
- * Layout of one row (one candidate):
+ * Layout of one row (one candidate); Fi and Fu are slot counts (itemFeatureWidth, userFeatureWidth): one slot per
+ * field, `bag.size` slots for a multi-valued field (its known values in the order given, then 0s):
  *   item_feats   int32 [Fi]      indices of the item fields (itemFields order), item id first; 0 = out of vocabulary
  *   user_feats   int32 [Fu]      indices of the user fields (userFields order)
  *   hist_feats   int32 [L, Fi]   item-field indices of the last L history items, oldest first, left-padded with 0
- *   hist_ratings int32 [L]       rating index (0 = padding/unknown, r for rating r, clamped to ratingVocab - 1)
+ *   hist_ratings int32 [L]       rating index (shared/rating.ts: 0 = padding/unknown)
  *   hist_mask    float32 [L]     1 for a real history position, 0 for padding
  */
-import type { FeatureSpec, VocabularyBlob } from "./manifest.ts";
+import type { CategoricalField, FeatureSpec, VocabularyBlob } from "./manifest.ts";
+import { ratingIndex } from "./rating.ts";
 import type { HistoryEntry } from "./user-profile.ts";
 
 export const ITEM_ID_FIELD = "item_id";
+
+/** Slots a field takes in a row. */
+export function fieldWidth(field: CategoricalField): number {
+  return field.bag?.size ?? 1;
+}
+
+/** Slots of a list of fields, and where each starts. */
+export function fieldOffsets(fields: readonly CategoricalField[]): { offsets: number[]; width: number } {
+  const offsets: number[] = [];
+  let width = 0;
+  for (const f of fields) {
+    offsets.push(width);
+    width += fieldWidth(f);
+  }
+  return { offsets, width };
+}
+
+export const itemFeatureWidth = (spec: FeatureSpec) => fieldOffsets(spec.itemFields).width;
+export const userFeatureWidth = (spec: FeatureSpec) => fieldOffsets(spec.userFields).width;
+
+/** The values of a multi-valued raw value: split at the separator, trimmed, empty and repeated values dropped. */
+export function splitBag(raw: string, separator: string): string[] {
+  const out: string[] = [];
+  for (const part of raw.split(separator)) {
+    const v = part.trim();
+    if (v && !out.includes(v)) out.push(v);
+  }
+  return out;
+}
+
+/**
+ * A field's slots for a raw value: its index (0 when unknown or absent), or for a bag the indices of its known
+ * values in the order given, at most bag.size of them, 0-padded.
+ */
+export function encodeField(field: CategoricalField, raw: string | undefined, index: (value: string) => number): number[] {
+  if (!field.bag) return [raw === undefined ? 0 : index(raw)];
+  const slots = new Array<number>(field.bag.size).fill(0);
+  if (raw === undefined) return slots;
+  let n = 0;
+  for (const value of splitBag(raw, field.bag.separator)) {
+    const i = index(value);
+    if (i > 0 && n < slots.length) slots[n++] = i;
+  }
+  return slots;
+}
 
 export interface EncodedRows {
   count: number;
@@ -41,6 +88,9 @@ export class FeatureEncoder {
         `vocabulary.itemFeatures has ${vocabulary.itemFeatures.length} rows, item_id vocabulary has ${spec.itemFields[0].vocabSize}`,
       );
     }
+    const Fi = itemFeatureWidth(spec);
+    const bad = vocabulary.itemFeatures.findIndex((row) => row.length !== Fi);
+    if (bad >= 0) throw new Error(`vocabulary.itemFeatures row ${bad} has ${vocabulary.itemFeatures[bad].length} slots, the spec ${Fi}`);
   }
 
   /** Index of a raw value in a field's vocabulary; 0 (OOV) when unknown. */
@@ -67,18 +117,17 @@ export class FeatureEncoder {
   }
 
   ratingIndex(rating: number | undefined): number {
-    if (rating === undefined || !Number.isFinite(rating)) return 0;
-    return Math.max(0, Math.min(this.spec.ratingVocab - 1, Math.round(rating)));
+    return ratingIndex(rating, this.spec);
   }
 
   /** Encodes one user's context against many candidate items (one row per candidate). */
   encode(input: { attributes: Record<string, string>; history: HistoryEntry[]; candidates: string[] }): EncodedRows {
     const { spec } = this;
     const n = input.candidates.length;
-    const Fi = spec.itemFields.length;
-    const Fu = spec.userFields.length;
+    const Fi = itemFeatureWidth(spec);
+    const Fu = userFeatureWidth(spec);
     const L = spec.historyLength;
-    const userRow = spec.userFields.map((f) => this.index(f.name, input.attributes[f.name]));
+    const userRow = spec.userFields.flatMap((f) => encodeField(f, input.attributes[f.name], (v) => this.index(f.name, v)));
     const histFeatsRow = new Int32Array(L * Fi);
     const histRatingsRow = new Int32Array(L);
     const histMaskRow = new Float32Array(L);

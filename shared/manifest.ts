@@ -13,6 +13,11 @@ export const categoricalFieldSchema = z.object({
   name: identifier,
   /** Rows in the embedding table; index 0 is the out-of-vocabulary row. */
   vocabSize: z.number().int().min(2),
+  /**
+   * A multi-valued field (genres "Action|Comedy"): `size` slots of value indices per row (known values in the order
+   * given, 0-padded), pooled by mean in the model; a raw value is split at `separator`. Absent: one value, one slot.
+   */
+  bag: z.object({ size: z.number().int().min(1).max(64), separator: z.string().min(1).max(8) }).optional(),
 });
 
 export const featureSpecSchema = z.object({
@@ -22,8 +27,10 @@ export const featureSpecSchema = z.object({
   itemFields: z.array(categoricalFieldSchema).min(1),
   /** User-side categorical fields (demographics); may be empty. */
   userFields: z.array(categoricalFieldSchema),
-  /** Rating vocabulary for history ratings: 0 = padding/unknown, 1..ratingLevels. */
+  /** Rating vocabulary for history ratings: 0 = padding/unknown, then one row per rating step (shared/rating.ts). */
   ratingVocab: z.number().int().min(2),
+  /** Size of one rating step (0.5 = half stars); absent = 1. */
+  ratingStep: z.number().positive().optional(),
 });
 
 export const knowledgeFieldSpecSchema = z.object({

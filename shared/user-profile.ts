@@ -4,8 +4,8 @@ import { idSchema } from "./ids.ts";
 
 export const historyEntrySchema = z.object({
   itemId: idSchema,
-  /** Explicit rating when known (1..5 on MovieLens); omitted means unknown. */
-  rating: z.number().int().min(0).max(100).optional(),
+  /** Explicit rating when known (1..5 on MovieLens, 0.5..5 in half stars on its latest releases); omitted means unknown. */
+  rating: z.number().min(0).max(100).optional(),
 });
 
 export const userProfileSchema = z.object({

@@ -67,7 +67,8 @@ async function encode(
 ): Promise<BuiltBank> {
   const encoded = await buildBank(texts, createHashEncoder({ dim: s.encoderDim }), { chunks: s.chunks, ids: opts.ids });
   const { bank, report } = compressBank(encoded, { dim: s.pcaDim, codec: "i8", seed: s.dataSeed });
-  const meanCosine = { user: report.user.total.meanCosine, item: report.item.total.meanCosine };
+  // A field without knowledge (none in these banks) has no compression report: NaN says so in the summary.
+  const meanCosine = { user: report.user?.total.meanCosine ?? Number.NaN, item: report.item?.total.meanCosine ?? Number.NaN };
   return { bank, summary: summarise(bank, proportions, meanCosine, opts.slotNames) };
 }
 

@@ -3,6 +3,7 @@
  * split (the floor a model must clear), and, where the same users are in train and test, how a user's positive
  * rate carries over between the two (with a split that is not random per user, cross-user AUC can mislead).
  */
+import { itemFeatureWidth } from "../../shared/feature-encoding.ts";
 import type { PreparedDataset, SampleSplit } from "../../trainer/data/types.ts";
 import { auc, gauc } from "../../trainer/eval/metrics.ts";
 import { pearson } from "./stats.ts";
@@ -11,7 +12,7 @@ import type { Baselines, DataFacts } from "./types.ts";
 /** The target item of each sample: its raw id index when recorded (new items too), else its vocabulary index. */
 function targets(data: PreparedDataset, split: SampleSplit): Int32Array {
   if (split.targetItem) return split.targetItem;
-  const Fi = data.spec.itemFields.length;
+  const Fi = itemFeatureWidth(data.spec);
   return Int32Array.from({ length: split.count }, (_, s) => split.itemFeats[s * Fi]);
 }
 

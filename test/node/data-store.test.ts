@@ -30,6 +30,17 @@ describe("prepared dataset store", () => {
     expect(readdirSync(temp.dir).filter((n) => n.includes(".tmp-") || n.includes(".old-"))).toEqual([]);
   });
 
+  it("never replaces a file or a folder with other files in it", async () => {
+    const file = join(temp.dir, "ratings.csv");
+    writeFileSync(file, "userId,movieId\n");
+    await expect(saveDataset(file, prepared)).rejects.toThrow(`--out ${file} is a file; give a folder for the prepared dataset`);
+    expect(readFileSync(file, "utf8")).toBe("userId,movieId\n");
+    const busy = join(temp.dir, "busy");
+    await saveDataset(join(busy, "inner"), prepared);
+    await expect(saveDataset(busy, prepared)).rejects.toThrow(/busy is a folder with other files in it/);
+    expect(existsSync(join(busy, "inner", "meta.json"))).toBe(true);
+  });
+
   it("leaves the previous dataset intact when a save fails half-way", async () => {
     const dir = join(temp.dir, "atomic");
     await saveDataset(dir, prepared);

@@ -77,6 +77,6 @@ describe("kser knowledge", () => {
   it("reports bad input in one line with exit code 2", async () => {
     const error = await kser(["encode", "--texts", join(dir, "missing.jsonl"), "--out", join(dir, "x")]).catch((e) => e);
     expect(error.code).toBe(2);
-    expect(error.stderr.trim()).toMatch(/^kser: knowledge texts not found: /);
+    expect(error.stderr.trim()).toMatch(/^kser: knowledge texts file not found: /);
   });
 });

@@ -90,7 +90,7 @@ describe("compressBank", () => {
     expect([...small.user.mask]).toEqual([...bank.user.mask]);
     expect(small.user.kinds).toEqual(bank.user.kinds);
     for (const f of ["user", "item"] as const) {
-      const r = report[f];
+      const r = report[f]!;
       console.log(
         `${f}: explained ${r.explainedVariance.toFixed(3)}, pca relMSE ${r.pca.relativeMse.toFixed(4)}, +i8 relMSE ${r.total.relativeMse.toFixed(4)}, cos ${r.total.meanCosine.toFixed(4)}`,
       );
@@ -115,7 +115,7 @@ describe("compressBank", () => {
         worst = Math.max(worst, Math.abs(loaded.item.values[i] - small.item.values[i]) / (Math.abs(small.item.values[i]) + 1e-9));
       }
       expect(worst).toBeLessThan(1e-6);
-      expect((loaded.extra!.compression as typeof report).user.total.meanCosine).toBeCloseTo(report.user.total.meanCosine, 10);
+      expect((loaded.extra!.compression as typeof report).user!.total.meanCosine).toBeCloseTo(report.user!.total.meanCosine, 10);
       expect(finishBank({ ...small }).bankId).toBe(small.bankId);
     } finally {
       rmSync(dir, { recursive: true, force: true });

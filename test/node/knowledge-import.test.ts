@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { toFloat16Bits } from "../../shared/float16.ts";
 import { buildBank, loadBank, saveBank } from "../../trainer/knowledge/bank.ts";
 import { HashEncoder } from "../../trainer/knowledge/encoders/hash.ts";
-import { importKlg } from "../../trainer/knowledge/import-klg.ts";
+import { factorsOf, importKlg } from "../../trainer/knowledge/import-klg.ts";
 import { bankFromVectors, importVectors } from "../../trainer/knowledge/import-vectors.ts";
 import { simulateKnowledge } from "../../trainer/knowledge/simulator.ts";
 import { loadTexts, saveTexts } from "../../trainer/knowledge/texts-io.ts";
@@ -45,7 +45,7 @@ describe("KAR .klg import", () => {
       }),
     );
     writeFileSync(itemPath, JSON.stringify({ "10": { prompt: "Introduce...", ans: "Genre: Western.\nDirectors: Unknown." } }));
-    const texts = importKlg({ user: userPath, item: itemPath }, "movies");
+    const texts = importKlg({ user: userPath, item: itemPath }, factorsOf("movies"));
     expect(texts.user.get("1")!.text).toMatch(/^Genre: The user likes thrillers/);
     expect(texts.factors.user).toContain("production quality");
     const bank = await buildBank(texts, new HashEncoder({ dim: 16 }), { chunks: 4 });
@@ -57,10 +57,10 @@ describe("KAR .klg import", () => {
   it("names the file and entry of a bad record", () => {
     const path = join(dir, "bad.klg");
     writeFileSync(path, JSON.stringify({ "7": { prompt: "p" } }));
-    expect(() => importKlg({ user: path }, "movies")).toThrow(InputFormatError);
-    expect(() => importKlg({ user: path }, "movies")).toThrow(/bad\.klg \(field 7\.ans\)/);
+    expect(() => importKlg({ user: path }, factorsOf("movies"))).toThrow(InputFormatError);
+    expect(() => importKlg({ user: path }, factorsOf("movies"))).toThrow(/bad\.klg \(field 7\.ans\)/);
     writeFileSync(path, "{ truncated");
-    expect(() => importKlg({ user: path }, "movies")).toThrow(/not valid JSON/);
+    expect(() => importKlg({ user: path }, factorsOf("movies"))).toThrow(/not valid JSON/);
   });
 });
 

@@ -4,6 +4,7 @@
  * random valid inputs, and the tfjs forward pass returning every graph output.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { fieldWidth } from "../../shared/feature-encoding.ts";
 import type { ModelConfig } from "../../trainer/models/config.ts";
 import { getExtractor } from "../../trainer/models/registry.ts";
 import { ParamStore, paramSeed, TfOps } from "../../trainer/ops/tf-ops.ts";
@@ -32,15 +33,18 @@ export function configFor(backbone: string, extractor: string, seed = 5): ModelC
 export function randomBatch(cfg: ModelConfig, count: number, seed: number): PredictBatch {
   const r = mulberry32(seed);
   const { spec } = cfg;
-  const Fi = spec.itemFields.length;
-  const Fu = spec.userFields.length;
+  // One vocabulary size per slot: a multi-valued field (bag) has several slots.
+  const itemSlots = spec.itemFields.flatMap((f) => new Array<number>(fieldWidth(f)).fill(f.vocabSize));
+  const userSlots = spec.userFields.flatMap((f) => new Array<number>(fieldWidth(f)).fill(f.vocabSize));
+  const Fi = itemSlots.length;
+  const Fu = userSlots.length;
   const L = spec.historyLength;
   const int = (n: number) => Math.floor(r() * n);
   const batch: PredictBatch = {
     count,
-    itemFeats: Int32Array.from({ length: count * Fi }, (_, i) => int(spec.itemFields[i % Fi].vocabSize)),
-    userFeats: Int32Array.from({ length: count * Fu }, (_, i) => int(spec.userFields[i % Fu].vocabSize)),
-    histFeats: Int32Array.from({ length: count * L * Fi }, (_, i) => int(spec.itemFields[i % Fi].vocabSize)),
+    itemFeats: Int32Array.from({ length: count * Fi }, (_, i) => int(itemSlots[i % Fi])),
+    userFeats: Int32Array.from({ length: count * Fu }, (_, i) => int(userSlots[i % Fu])),
+    histFeats: Int32Array.from({ length: count * L * Fi }, (_, i) => int(itemSlots[i % Fi])),
     histRatings: Int32Array.from({ length: count * L }, () => int(spec.ratingVocab)),
     // Row 3 (when present) has an empty history.
     histMask: Float32Array.from({ length: count * L }, (_, i) => (Math.floor(i / L) === 3 ? 0 : r() < 0.7 ? 1 : 0)),

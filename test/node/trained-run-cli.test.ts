@@ -164,15 +164,47 @@ describe("kser export", () => {
   });
 });
 
+describe("kser export with another bank", () => {
+  it("is refused naming both bank ids; with --allow-other-bank it is another model id", async () => {
+    const out = path.join(dir, "other-bank-bundle");
+    const args = ["--model", main.runDir, "--data", main.dataDir, "--out", out];
+    const own = await kser([...args, "--bank", main.bankDir]);
+    expect(own.code, own.out).toBe(0);
+    const ownId = JSON.parse(own.stdout.trim().split("\n").at(-1)!).modelId;
+    await rm(out, { recursive: true });
+    const refused = await kser([...args, "--bank", other.bankDir]);
+    expect(refused.code).toBe(2);
+    expect(refused.out.trim()).toMatch(
+      /^kser: .*other-bank is bank [0-9a-f]{12}, .*main-run\/model was trained with bank [0-9a-f]{12}; give --allow-other-bank to use it anyway$/,
+    );
+    expect(existsSync(out)).toBe(false);
+    const allowed = await kser([...args, "--bank", other.bankDir, "--allow-other-bank"]);
+    expect(allowed.code, allowed.out).toBe(0);
+    const otherId = JSON.parse(allowed.stdout.trim().split("\n").at(-1)!).modelId;
+    expect(otherId).toMatch(/^deepfm-kser-[0-9a-f]{12}$/);
+    expect(otherId).not.toBe(ownId);
+  });
+});
+
 describe("kser eval", () => {
   it("gives a run's own test and validation metrics back, and scores a model of another vocabulary on the same split", async () => {
     const recorded = JSON.parse(await readFile(path.join(main.runDir, "metrics.json"), "utf8"));
     const out = path.join(dir, "eval.json");
-    const r = await kser(
-      ["--model", main.runDir, "--model", other.runDir, "--data", main.dataDir, "--bank", main.bankDir, "--out", out],
-      "eval",
+    const args = ["--model", main.runDir, "--model", other.runDir, "--data", main.dataDir, "--bank", main.bankDir, "--out", out];
+    // The other run was trained with its own bank: refused, naming both ids, unless told to.
+    const refused = await kser(args, "eval");
+    expect(refused.code).toBe(2);
+    const [mainBank, otherBank] = await Promise.all(
+      [main, other].map(async (run) => JSON.parse(await readFile(path.join(run.bankDir, "manifest.json"), "utf8")).bankId),
     );
+    expect(refused.out.trim()).toBe(
+      `kser: ${main.bankDir} is bank ${mainBank}, ${path.join(other.runDir, "model")} was trained with bank ${otherBank}; give --allow-other-bank to use it anyway`,
+    );
+    const r = await kser([...args, "--allow-other-bank"], "eval");
     expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain(
+      `note: ${main.bankDir} is bank ${mainBank}, ${path.join(other.runDir, "model")} was trained with bank ${otherBank} (--allow-other-bank)`,
+    );
     const summary = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
     expect(JSON.parse(await readFile(out, "utf8"))).toEqual(summary);
     expect(summary.split).toBe("test");

@@ -25,6 +25,17 @@ const registrations: Array<() => Promise<{ register(program: Command): void }>> 
 ];
 for (const load of registrations) (await load()).register(program);
 
+/** What a file-system error caused by a path the user gave means, in words. */
+const FILE_ERRORS: Record<string, string> = {
+  ENOENT: "no such file or folder",
+  EISDIR: "is a folder, a file was expected",
+  ENOTDIR: "is not a folder",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  ENOSPC: "no space left on the device",
+  EEXIST: "already exists",
+};
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
@@ -32,6 +43,12 @@ try {
   if (error instanceof UserFacingError) {
     console.error(`kser: ${redact(error.message)}`);
     process.exit(error.exitCode);
+  }
+  // A path from the command line that is missing or of the wrong kind is the user's to fix: one line, exit 2.
+  const fsError = error as NodeJS.ErrnoException;
+  if (typeof fsError?.code === "string" && fsError.code in FILE_ERRORS) {
+    console.error(`kser: ${fsError.path ? `${fsError.path}: ${FILE_ERRORS[fsError.code]} (${fsError.code})` : fsError.message}`);
+    process.exit(2);
   }
   // Printed here rather than rethrown: tfjs-backend-wasm rethrows uncaught errors from its own (minified) file,
   // which would bury the message under a one-line dump of that file.

@@ -1,88 +1,46 @@
 /**
- * Generic interaction logs (CSV with a header row, or Parquet) described by a JSON column-mapping config:
+ * Generic interaction logs (CSV with a header row, or Parquet) described by a JSON column-mapping config
+ * (generic-config.ts; the reference with worked examples is docs/data.md):
  *
- *   { "name": "shop", "file": "events.csv", "format": "csv", "delimiter": ",",
- *     "columns": { "user": "uid", "item": "sku", "timestamp": "ts", "rating": "stars" },   // or "label": "clicked"
- *     "minPositiveRating": 4, "ratingLevels": 5,
- *     "itemFeatures": ["category"], "userFeatures": ["country"], "itemTitle": "name" }
+ *   { "file": "ratings.csv", "columns": { "user": "userId", "item": "movieId", "timestamp": "timestamp", "rating": "rating" },
+ *     "minPositiveRating": 4, "ratingStep": 0.5, "itemFeatures": ["genres"], "itemTitle": "title",
+ *     "multiValued": { "genres": { "separator": "|" } }, "items": { "file": "movies.csv", "id": "movieId" } }
  *
  * With a rating column the label is rating >= minPositiveRating; with a 0/1 label column the label is the column and
- * history ratings become 1 (negative) / 2 (positive). Side-feature columns become model fields named like the column;
- * an item's (user's) features are taken from its first row. Timestamps: numbers (any monotone clock) or ISO dates.
+ * history ratings become 1 (negative) / 2 (positive). Side-feature columns become model fields named like the column,
+ * from an items (users) table joined by id, or else from an item's (user's) first row. Timestamps: numbers (any
+ * monotone clock) or ISO dates. A split column or split files give the split; otherwise prepare splits by user.
  */
-import { readFile } from "node:fs/promises";
-import { dirname, extname, resolve } from "node:path";
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from "hyparquet";
-import { z } from "zod";
-import { ITEM_ID_FIELD } from "../../shared/feature-encoding.ts";
+import { dirname, resolve } from "node:path";
+import { splitBag } from "../../shared/feature-encoding.ts";
+import { onRatingGrid } from "../../shared/rating.ts";
 import { InputFormatError } from "../util/errors.ts";
-import { assertReadable, parseIdField, parseNumberField, readLines } from "./lines.ts";
+import { type GenericConfig, readGenericConfig } from "./generic-config.ts";
+import { parseIdField, parseNumberField } from "./lines.ts";
+import { type Row, readTable, type TableSource } from "./tables.ts";
 import type { RawDataset, RawInteraction, RawItem, RawUser } from "./types.ts";
 
-const fieldName = z
-  .string()
-  .regex(/^[A-Za-z0-9._-]{1,100}$/, "must be 1-100 of A-Z a-z 0-9 . _ - (it becomes a model field name)")
-  .refine((s) => s !== ITEM_ID_FIELD, `${ITEM_ID_FIELD} is reserved`);
+type Split = NonNullable<RawInteraction["split"]>;
 
-export const genericConfigSchema = z
-  .object({
-    name: z.string().min(1).default("generic"),
-    /** Interaction file, relative to the config file; --data overrides it. */
-    file: z.string().min(1).optional(),
-    format: z.enum(["csv", "parquet"]).optional(),
-    delimiter: z.string().length(1).default(","),
-    columns: z.strictObject({
-      user: z.string().min(1),
-      item: z.string().min(1),
-      timestamp: z.string().min(1),
-      rating: z.string().min(1).optional(),
-      label: z.string().min(1).optional(),
-    }),
-    minPositiveRating: z.number().optional(),
-    ratingLevels: z.number().int().min(1).max(100).default(5),
-    itemFeatures: z.array(fieldName).default([]),
-    userFeatures: z.array(fieldName).default([]),
-    itemTitle: z.string().min(1).optional(),
-  })
-  .strict()
-  .superRefine((c, ctx) => {
-    if ((c.columns.rating === undefined) === (c.columns.label === undefined)) {
-      ctx.addIssue({ code: "custom", path: ["columns"], message: "give exactly one of rating or label" });
-    }
-    if (c.columns.rating !== undefined && c.minPositiveRating === undefined) {
-      ctx.addIssue({ code: "custom", path: ["minPositiveRating"], message: "is required with a rating column (the label rule)" });
-    }
-    const all = [...c.itemFeatures, ...c.userFeatures];
-    if (new Set(all).size !== all.length) ctx.addIssue({ code: "custom", path: ["itemFeatures"], message: "a column is listed twice" });
-  });
-export type GenericConfig = z.infer<typeof genericConfigSchema>;
-
-export async function readGenericConfig(file: string): Promise<GenericConfig> {
-  await assertReadable(file);
-  let value: unknown;
-  try {
-    value = JSON.parse(await readFile(file, "utf8"));
-  } catch (error) {
-    throw new InputFormatError(file, undefined, undefined, `not valid JSON (${(error as Error).message})`);
-  }
-  const result = genericConfigSchema.safeParse(value);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    throw new InputFormatError(file, undefined, issue.path.map(String).join(".") || "(root)", issue.message);
-  }
-  return result.data;
-}
+export { type GenericConfig, genericConfigSchema, readGenericConfig } from "./generic-config.ts";
+export { parseCsvLine } from "./tables.ts";
 
 /** Loads a log described by `configFile`; `dataFile` (when given) replaces the config's `file`. */
 export async function loadGeneric(configFile: string, dataFile?: string): Promise<RawDataset> {
   const config = await readGenericConfig(configFile);
   if (!dataFile && !config.file)
     throw new InputFormatError(configFile, undefined, "file", "no interaction file: set it here or pass --data");
-  const file = dataFile ?? resolve(dirname(configFile), config.file!);
-  const format = config.format ?? (extname(file).toLowerCase() === ".parquet" ? "parquet" : "csv");
-  const builder = new Builder(file, config);
-  if (format === "csv") await readCsv(file, config, builder);
-  else await readParquet(file, config, builder);
+  const near = (file: string) => resolve(dirname(configFile), file);
+  const source = (file: string, format = config.format, delimiter = config.delimiter): TableSource => ({ file, format, delimiter });
+  const builder = new Builder(config);
+  if (config.items) await builder.readSideTable("item", source(near(config.items.file), config.items.format, config.items.delimiter));
+  if (config.users) await builder.readSideTable("user", source(near(config.users.file), config.users.format, config.users.delimiter));
+  const files: [string, Split | undefined][] = [[dataFile ?? near(config.file!), config.splitFiles ? "train" : undefined]];
+  if (config.splitFiles) files.push([near(config.splitFiles.valid), "valid"], [near(config.splitFiles.test), "test"]);
+  for (const [file, split] of files) {
+    const src = source(file);
+    await readTable(src, builder.interactionColumns(), (row, line) => builder.add(file, row, line, split));
+  }
   return builder.result();
 }
 
@@ -91,162 +49,150 @@ class Builder {
   private readonly interactions: RawInteraction[] = [];
   private readonly users = new Map<string, RawUser>();
   private readonly items = new Map<string, RawItem>();
+  /** Ids of an items (users) table: their features come from it, not from the interaction rows. */
+  private readonly tables = { item: false, user: false };
   private readonly labelMode: boolean;
+  private readonly splitOf: Map<string, Split>;
+  private missing = { item: 0, user: 0 };
+  private readonly active = new Set<string>();
+  private truncated = new Map<string, number>();
 
-  constructor(
-    private readonly file: string,
-    private readonly config: GenericConfig,
-  ) {
+  constructor(private readonly config: GenericConfig) {
     this.labelMode = config.columns.label !== undefined;
+    const v = config.splitValues;
+    this.splitOf = new Map<string, Split>([
+      [v.train, "train"],
+      [v.valid, "valid"],
+      [v.test, "test"],
+    ]);
   }
 
-  add(row: (column: string) => unknown, line: number): void {
-    const { file, config } = this;
+  /** Columns the interaction file must have. */
+  interactionColumns(): string[] {
+    const { config } = this;
+    const c = config.columns;
+    return [
+      c.user,
+      c.item,
+      c.timestamp,
+      ...[c.rating, c.label, c.split].filter((x): x is string => x !== undefined),
+      ...(config.items ? [] : [...config.itemFeatures, ...(config.itemTitle ? [config.itemTitle] : [])]),
+      ...(config.users ? [] : config.userFeatures),
+    ];
+  }
+
+  async readSideTable(side: "item" | "user", source: TableSource): Promise<void> {
+    const { config } = this;
+    const table = side === "item" ? config.items! : config.users!;
+    const features = side === "item" ? config.itemFeatures : config.userFeatures;
+    const title = side === "item" ? config.itemTitle : undefined;
+    const columns = [table.id, ...features, ...(title ? [title] : [])];
+    const lines = new Map<string, number>();
+    await readTable(source, columns, (row, line) => {
+      const id = parseIdField(source.file, line, table.id, idText(row(table.id)));
+      const first = lines.get(id);
+      if (first !== undefined)
+        throw new InputFormatError(source.file, line, table.id, `id ${JSON.stringify(id)} is already on line ${first}`);
+      lines.set(id, line);
+      if (side === "item") this.items.set(id, this.item(id, row));
+      else this.users.set(id, { id, attributes: this.features(row, features) });
+    });
+    this.tables[side] = true;
+  }
+
+  add(file: string, row: Row, line: number, givenSplit: Split | undefined): void {
+    const { config } = this;
     const c = config.columns;
     const userId = parseIdField(file, line, c.user, idText(row(c.user)));
     const itemId = parseIdField(file, line, c.item, idText(row(c.item)));
     const timestamp = parseTimestamp(file, line, c.timestamp, row(c.timestamp));
-    let rating: number;
-    if (this.labelMode) {
-      const v = row(c.label!);
-      const label =
-        v === true || v === 1 || v === 1n || v === "1" || v === "true"
-          ? 1
-          : v === false || v === 0 || v === 0n || v === "0" || v === "false"
-            ? 0
-            : -1;
-      if (label < 0) throw new InputFormatError(file, line, c.label, `must be 0 or 1, got ${JSON.stringify(String(v))}`);
-      rating = label + 1;
-    } else {
-      rating = parseNumberField(file, line, c.rating!, row(c.rating!), { min: 0, max: config.ratingLevels });
+    const rating = this.labelMode ? parseLabel(file, line, c.label!, row(c.label!)) + 1 : this.rating(file, line, row(c.rating!));
+    const split = c.split !== undefined ? this.split(file, line, row(c.split)) : givenSplit;
+    this.interactions.push({ userId, itemId, rating, timestamp, ...(split !== undefined ? { split } : {}) });
+    this.active.add(userId);
+    if (!this.users.has(userId)) {
+      if (this.tables.user) this.missing.user++;
+      this.users.set(userId, { id: userId, attributes: this.tables.user ? {} : this.features(row, config.userFeatures) });
     }
-    this.interactions.push({ userId, itemId, rating, timestamp });
-    if (!this.users.has(userId)) this.users.set(userId, { id: userId, attributes: this.features(row, config.userFeatures) });
     if (!this.items.has(itemId)) {
-      const title = config.itemTitle ? idText(row(config.itemTitle)) : undefined;
-      const attributes = this.features(row, config.itemFeatures);
-      const first = config.itemFeatures.map((f) => attributes[f]).find((v) => v !== undefined);
-      this.items.set(itemId, { id: itemId, title: title || itemId, genres: first ? [first] : [], attributes });
+      if (this.tables.item) this.missing.item++;
+      this.items.set(itemId, this.tables.item ? { id: itemId, title: itemId, genres: [], attributes: {} } : this.item(itemId, row));
     }
   }
 
-  private features(row: (column: string) => unknown, columns: string[]): Record<string, string> {
+  private rating(file: string, line: number, value: unknown): number {
+    const { config } = this;
+    const rating = parseNumberField(file, line, config.columns.rating!, value, { min: 0, max: config.ratingLevels });
+    if (!onRatingGrid(rating, config.ratingStep))
+      throw new InputFormatError(file, line, config.columns.rating, `${rating} is not a multiple of ratingStep ${config.ratingStep}`);
+    return rating;
+  }
+
+  private split(file: string, line: number, value: unknown): Split {
+    const text = idText(value)?.trim() ?? "";
+    const split = this.splitOf.get(text);
+    if (split === undefined) {
+      const expected = [...this.splitOf.keys()].map((k) => JSON.stringify(k)).join(", ");
+      throw new InputFormatError(file, line, this.config.columns.split, `${JSON.stringify(text)} is not one of ${expected}`);
+    }
+    return split;
+  }
+
+  private item(id: string, row: Row): RawItem {
+    const { config } = this;
+    const title = config.itemTitle ? idText(row(config.itemTitle))?.trim() : undefined;
+    const attributes = this.features(row, config.itemFeatures);
+    const first = config.itemFeatures.find((f) => attributes[f] !== undefined);
+    const rule = first ? config.multiValued[first] : undefined;
+    const genres = first ? (rule ? splitBag(attributes[first], rule.separator) : [attributes[first]]) : [];
+    return { id, title: title || id, genres, attributes };
+  }
+
+  private features(row: Row, columns: string[]): Record<string, string> {
     const out: Record<string, string> = {};
     for (const col of columns) {
       const v = idText(row(col))?.trim();
-      if (v) out[col] = v; // an empty cell is a missing value (OOV), not an error
+      if (!v) continue; // an empty cell is a missing value (OOV), not an error
+      out[col] = v;
+      const rule = this.config.multiValued[col];
+      if (rule && splitBag(v, rule.separator).length > rule.maxValues) this.truncated.set(col, (this.truncated.get(col) ?? 0) + 1);
     }
     return out;
   }
 
   result(): RawDataset {
     const { config } = this;
+    const notes: string[] = [];
+    for (const side of ["item", "user"] as const) {
+      if (this.missing[side] > 0)
+        notes.push(`${this.missing[side]} ${side}s of the interactions are not in the ${side}s table: their features are unknown (OOV)`);
+    }
+    for (const [col, n] of this.truncated)
+      notes.push(
+        `${n} rows have more than ${config.multiValued[col].maxValues} values in ${col}: the first ${config.multiValued[col].maxValues} are kept`,
+      );
     return {
       name: config.name,
       domain: "generic",
-      users: [...this.users.values()],
+      // A users table may list users without interactions: they would only take places in the split.
+      users: [...this.users.values()].filter((u) => this.active.has(u.id)),
       items: [...this.items.values()],
       interactions: this.interactions,
       userFieldNames: config.userFeatures,
       itemFieldNames: config.itemFeatures,
       minPositiveRating: this.labelMode ? 2 : config.minPositiveRating!,
       ratingLevels: this.labelMode ? 2 : config.ratingLevels,
+      ...(!this.labelMode && config.ratingStep !== 1 ? { ratingStep: config.ratingStep } : {}),
+      ...(Object.keys(config.multiValued).length > 0 ? { multiValued: config.multiValued } : {}),
+      ...(notes.length > 0 ? { notes } : {}),
     };
   }
 }
 
-function requiredColumns(config: GenericConfig): string[] {
-  const c = config.columns;
-  return [
-    c.user,
-    c.item,
-    c.timestamp,
-    ...(c.rating ? [c.rating] : []),
-    ...(c.label ? [c.label] : []),
-    ...config.itemFeatures,
-    ...config.userFeatures,
-    ...(config.itemTitle ? [config.itemTitle] : []),
-  ];
-}
-
-async function readCsv(file: string, config: GenericConfig, builder: Builder): Promise<void> {
-  let index: Map<string, number> | undefined;
-  for await (const line of readLines(file)) {
-    if (line.text.trim() === "") continue;
-    const cells = parseCsvLine(file, line.number, line.text, config.delimiter);
-    if (!index) {
-      index = new Map(cells.map((name, i) => [name.trim(), i]));
-      for (const col of requiredColumns(config))
-        if (!index.has(col)) throw new InputFormatError(file, line.number, col, "column not found in the header row");
-      continue;
-    }
-    if (cells.length !== index.size)
-      throw new InputFormatError(file, line.number, undefined, `expected ${index.size} cells, found ${cells.length}`);
-    const at = index;
-    builder.add((col) => cells[at.get(col)!], line.number);
-  }
-  if (!index) throw new InputFormatError(file, 1, undefined, "empty file: expected a header row");
-}
-
-/** One CSV record on one line (RFC 4180 quoting with "" escapes; quoted newlines are not supported). */
-export function parseCsvLine(file: string, lineNumber: number, text: string, delimiter: string): string[] {
-  const cells: string[] = [];
-  let i = 0;
-  for (;;) {
-    if (text[i] === '"') {
-      let value = "";
-      i++;
-      for (;;) {
-        const q = text.indexOf('"', i);
-        if (q < 0) throw new InputFormatError(file, lineNumber, `column ${cells.length + 1}`, "unterminated quoted cell");
-        value += text.slice(i, q);
-        if (text[q + 1] === '"') {
-          value += '"';
-          i = q + 2;
-        } else {
-          i = q + 1;
-          break;
-        }
-      }
-      if (i < text.length && text[i] !== delimiter)
-        throw new InputFormatError(file, lineNumber, `column ${cells.length + 1}`, "text after a closing quote");
-      cells.push(value);
-    } else {
-      const d = text.indexOf(delimiter, i);
-      const end = d < 0 ? text.length : d;
-      cells.push(text.slice(i, end));
-      i = end;
-    }
-    if (i >= text.length) return cells;
-    i++; // skip the delimiter
-    if (i === text.length) {
-      cells.push("");
-      return cells;
-    }
-  }
-}
-
-async function readParquet(file: string, config: GenericConfig, builder: Builder): Promise<void> {
-  await assertReadable(file);
-  const buffer = await asyncBufferFromFile(file);
-  let metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>;
-  try {
-    metadata = await parquetMetadataAsync(buffer);
-  } catch (error) {
-    throw new InputFormatError(file, undefined, undefined, `not a readable Parquet file (${(error as Error).message})`);
-  }
-  const present = new Set(parquetSchema(metadata).children.map((c) => c.element.name));
-  const columns = [...new Set(requiredColumns(config))];
-  for (const col of columns)
-    if (!present.has(col)) throw new InputFormatError(file, undefined, col, "column not found in the Parquet schema");
-  // One row group at a time keeps memory bounded by the largest group. Line numbers are 1-based row numbers.
-  let rowStart = 0;
-  for (const group of metadata.row_groups) {
-    const rowEnd = rowStart + Number(group.num_rows);
-    const rows = await parquetReadObjects({ file: buffer, metadata, columns, rowStart, rowEnd });
-    for (let k = 0; k < rows.length; k++) builder.add((col) => rows[k][col], rowStart + k + 1);
-    rowStart = rowEnd;
-  }
+function parseLabel(file: string, line: number, column: string, v: unknown): 0 | 1 {
+  if (v === true || v === 1 || v === 1n || v === "1" || v === "true") return 1;
+  if (v === false || v === 0 || v === 0n || v === "0" || v === "false") return 0;
+  throw new InputFormatError(file, line, column, `must be 0 or 1, got ${JSON.stringify(String(v))}`);
 }
 
 function idText(value: unknown): string | undefined {

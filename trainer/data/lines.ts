@@ -3,7 +3,7 @@
  * and the small parsing helpers the loaders share so every bad value is reported the same way.
  */
 import { createReadStream } from "node:fs";
-import { access } from "node:fs/promises";
+import { access, stat } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
 import { InputFormatError } from "../util/errors.ts";
@@ -37,6 +37,7 @@ export async function assertReadable(file: string): Promise<void> {
   } catch {
     throw new InputFormatError(file, undefined, undefined, "file not found or not readable");
   }
+  if ((await stat(file)).isDirectory()) throw new InputFormatError(file, undefined, undefined, "is a folder; give the file itself");
 }
 
 /** Splits a line into exactly `names.length` fields, or throws naming the first missing one. */

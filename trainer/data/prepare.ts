@@ -3,15 +3,17 @@
  * - each user's interactions in time order; the first `knowledgePrefix` of them only feed that user's knowledge and
  *   never become samples (no label leakage into user knowledge); they may still appear as history of later samples;
  * - one sample per later interaction: target item fields, user fields, L history interactions (item fields +
- *   rating, oldest first, left-padded), label = rating >= minPositiveRating;
+ *   rating, oldest first, left-padded), label = rating >= minPositiveRating (one rating rule: shared/rating.ts);
  * - splits: by user (a seeded shuffle of the ids, exact shares: test users are new users), or as the data gives them
  *   (`split: "given"`, each interaction's own `split`: a user with train rows takes history only from them, so a
  *   test row never sees another test label; validation is carved from train users when the data marks none);
  * - vocabularies from the training data only (row 0 = OOV), so valid/test see unknown values as 0 exactly as
- *   serving does. The arrays match shared/feature-encoding.ts row for row.
+ *   serving does; a multi-valued field's vocabulary holds its single values and its rows a bag of them. The arrays
+ *   match shared/feature-encoding.ts row for row.
  */
-import { ITEM_ID_FIELD } from "../../shared/feature-encoding.ts";
-import { type FeatureSpec, OOV_TOKEN, type VocabularyBlob } from "../../shared/manifest.ts";
+import { encodeField, ITEM_ID_FIELD, itemFeatureWidth, splitBag, userFeatureWidth } from "../../shared/feature-encoding.ts";
+import { type CategoricalField, type FeatureSpec, OOV_TOKEN, type VocabularyBlob } from "../../shared/manifest.ts";
+import { isPositive, ratingIndex, ratingVocabFor } from "../../shared/rating.ts";
 import type { UserProfile } from "../../shared/user-profile.ts";
 import { Rng } from "./rng.ts";
 import type { PreparedDataset, RawDataset, RawInteraction, SampleSplit } from "./types.ts";
@@ -85,14 +87,13 @@ export function prepareDataset(raw: RawDataset, options: PrepareOptions): Prepar
       ? givenSplit(userIds, byUser, prefixLength, validShare, seed)
       : userSplit(userIds, byUser, prefixLength, splits, seed);
 
-  const { vocabulary, spec, itemIndex, userFieldLookups } = buildVocabulary(raw, users, L);
-  const Fi = spec.itemFields.length;
-  const Fu = spec.userFields.length;
+  const { vocabulary, spec, itemIndex, userRowOf } = buildVocabulary(raw, users, L);
+  const Fi = itemFeatureWidth(spec);
+  const Fu = userFeatureWidth(spec);
   const counts = [0, 0, 0];
   for (const u of users) for (const role of u.roles) if (role !== PREFIX) counts[role]++;
   const out = counts.map((c) => allocateSplit(c, Fi, Fu, L));
   const cursor = [0, 0, 0];
-  const ratingIndex = (r: number) => Math.max(0, Math.min(spec.ratingVocab - 1, Math.round(r)));
   const usersById = new Map(raw.users.map((u) => [u.id, u]));
   const rowOf = (itemId: string) => vocabulary.itemFeatures[itemIndex.get(itemId) ?? 0];
   const itemIds = [...new Set([...raw.items.map((i) => i.id), ...raw.interactions.map((it) => it.itemId)])].sort(compareIds);
@@ -109,9 +110,9 @@ export function prepareDataset(raw: RawDataset, options: PrepareOptions): Prepar
     profiles.push({
       userId: user.id,
       attributes: profileAttributes,
-      history: list.slice(-profileHistory).map((it) => ({ itemId: it.itemId, rating: Math.max(0, Math.min(100, Math.round(it.rating))) })),
+      history: list.slice(-profileHistory).map((it) => ({ itemId: it.itemId, rating: Math.max(0, Math.min(100, it.rating)) })),
     });
-    const userRow = raw.userFieldNames.map((f, k) => userFieldLookups[k].get(attrs[f] as string) ?? 0);
+    const userRow = userRowOf(attrs);
     const histories = historyRows(user, L, historyMode);
     for (let t = 0; t < list.length; t++) {
       const role = user.roles[t];
@@ -125,10 +126,10 @@ export function prepareDataset(raw: RawDataset, options: PrepareOptions): Prepar
       history.forEach((h, i) => {
         const pos = offset + i;
         split.histFeats.set(rowOf(list[h].itemId), (s * L + pos) * Fi);
-        split.histRatings[s * L + pos] = ratingIndex(list[h].rating);
+        split.histRatings[s * L + pos] = ratingIndex(list[h].rating, spec);
         split.histMask[s * L + pos] = 1;
       });
-      split.labels[s] = list[t].rating >= raw.minPositiveRating ? 1 : 0;
+      split.labels[s] = isPositive(list[t].rating, raw.minPositiveRating) ? 1 : 0;
       split.userIndex[s] = u;
       split.targetItem![s] = itemPosition.get(list[t].itemId)!;
     }
@@ -247,10 +248,19 @@ function historyRows(user: UserRows, L: number, mode: HistoryMode): number[][] {
   });
 }
 
-/** Vocabularies (train rows only, by frequency), the item feature table and the feature spec. */
+/** Vocabularies (train rows only, by frequency), the item feature table, the feature spec and the user row encoder. */
 function buildVocabulary(raw: RawDataset, users: UserRows[], L: number) {
   const itemsById = new Map(raw.items.map((i) => [i.id, i]));
   const usersById = new Map(raw.users.map((u) => [u.id, u]));
+  // A multi-valued field counts each of its values; its bag size is the most values an entity has (up to maxValues).
+  const bagSizes = new Map<string, number>();
+  const countValues = (field: string, counts: Map<string, number>, value: string | undefined, weight: number) => {
+    if (value === undefined) return;
+    const rule = raw.multiValued?.[field];
+    const values = rule ? splitBag(value, rule.separator) : [value];
+    for (const v of values) counts.set(v, (counts.get(v) ?? 0) + weight);
+    bagSizes.set(field, Math.max(bagSizes.get(field) ?? 1, values.length));
+  };
   const itemCounts = new Map<string, number>();
   const userFieldCounts = raw.userFieldNames.map(() => new Map<string, number>());
   for (const user of users) {
@@ -259,8 +269,7 @@ function buildVocabulary(raw: RawDataset, users: UserRows[], L: number) {
     for (const it of trainRows) itemCounts.set(it.itemId, (itemCounts.get(it.itemId) ?? 0) + 1);
     const attrs = usersById.get(user.id)?.attributes ?? {};
     raw.userFieldNames.forEach((f, k) => {
-      const v = attrs[f];
-      if (v !== undefined) userFieldCounts[k].set(v, (userFieldCounts[k].get(v) ?? 0) + 1);
+      countValues(f, userFieldCounts[k], attrs[f], 1);
     });
   }
   const itemVocab = vocabularyFrom(itemCounts);
@@ -268,8 +277,7 @@ function buildVocabulary(raw: RawDataset, users: UserRows[], L: number) {
   for (const [itemId, count] of itemCounts) {
     const attrs = itemsById.get(itemId)?.attributes ?? {};
     raw.itemFieldNames.forEach((f, k) => {
-      const v = attrs[f];
-      if (v !== undefined) itemFieldCounts[k].set(v, (itemFieldCounts[k].get(v) ?? 0) + count);
+      countValues(f, itemFieldCounts[k], attrs[f], count);
     });
   }
   const fields: Record<string, string[]> = { [ITEM_ID_FIELD]: itemVocab };
@@ -279,24 +287,35 @@ function buildVocabulary(raw: RawDataset, users: UserRows[], L: number) {
   raw.userFieldNames.forEach((f, k) => {
     fields[f] = vocabularyFrom(userFieldCounts[k]);
   });
-  const lookup = (field: string) => new Map(fields[field].map((v, i) => [v, i] as [string, number]).slice(1));
-  const itemIndex = lookup(ITEM_ID_FIELD);
-  const itemFieldLookups = raw.itemFieldNames.map(lookup);
-  const userFieldLookups = raw.userFieldNames.map(lookup);
-  const Fi = 1 + raw.itemFieldNames.length;
-  const itemFeatures: number[][] = itemVocab.map((id, index) => {
-    if (index === 0) return new Array(Fi).fill(0);
-    const attrs = itemsById.get(id)?.attributes ?? {};
-    return [index, ...raw.itemFieldNames.map((f, k) => itemFieldLookups[k].get(attrs[f] as string) ?? 0)];
-  });
-  const vocabulary: VocabularyBlob = { fields, itemFeatures };
+  const fieldSpec = (name: string): CategoricalField => {
+    const rule = raw.multiValued?.[name];
+    const field: CategoricalField = { name, vocabSize: fields[name].length };
+    if (rule) field.bag = { size: Math.min(rule.maxValues, bagSizes.get(name) ?? 1), separator: rule.separator };
+    return field;
+  };
   const spec: FeatureSpec = {
     historyLength: L,
-    itemFields: [ITEM_ID_FIELD, ...raw.itemFieldNames].map((name) => ({ name, vocabSize: fields[name].length })),
-    userFields: raw.userFieldNames.map((name) => ({ name, vocabSize: fields[name].length })),
-    ratingVocab: raw.ratingLevels + 1,
+    itemFields: [ITEM_ID_FIELD, ...raw.itemFieldNames].map(fieldSpec),
+    userFields: raw.userFieldNames.map(fieldSpec),
+    ratingVocab: ratingVocabFor(raw.ratingLevels, raw.ratingStep),
+    ...(raw.ratingStep !== undefined && raw.ratingStep !== 1 ? { ratingStep: raw.ratingStep } : {}),
   };
-  return { vocabulary, spec, itemIndex, userFieldLookups };
+  const lookup = (field: string) => new Map(fields[field].map((v, i) => [v, i] as [string, number]).slice(1));
+  const lookups = new Map([...spec.itemFields, ...spec.userFields].map((f) => [f.name, lookup(f.name)]));
+  const rowOf = (specFields: CategoricalField[], attrs: Record<string, string>) =>
+    specFields.flatMap((f) => encodeField(f, attrs[f.name], (v) => lookups.get(f.name)!.get(v) ?? 0));
+  const itemFeatures: number[][] = itemVocab.map((id, index) =>
+    index === 0
+      ? new Array(itemFeatureWidth(spec)).fill(0)
+      : [index, ...rowOf(spec.itemFields.slice(1), itemsById.get(id)?.attributes ?? {})],
+  );
+  const vocabulary: VocabularyBlob = { fields, itemFeatures };
+  return {
+    vocabulary,
+    spec,
+    itemIndex: lookups.get(ITEM_ID_FIELD)!,
+    userRowOf: (attrs: Record<string, string>) => rowOf(spec.userFields, attrs),
+  };
 }
 
 /** Raw values ordered by count (descending) then value, after the OOV row. */

@@ -3,9 +3,10 @@
  * split and array, with a CRC-32 each), everything else as JSON. Everything is written into a temporary sibling
  * directory which is renamed into place at the end, so a crash or an error never leaves a half-written dataset.
  */
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { endianness } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
+import { itemFeatureWidth, userFeatureWidth } from "../../shared/feature-encoding.ts";
 import { crc32 } from "../../shared/hash.ts";
 import { featureSpecSchema, vocabularyBlobSchema } from "../../shared/manifest.ts";
 import { UserFacingError } from "../util/errors.ts";
@@ -39,7 +40,20 @@ interface Meta {
 
 if (endianness() !== "LE") throw new Error("the prepared-dataset format is little-endian; this machine is big-endian");
 
+/** `--out` is replaced as a whole: only a new path, an empty folder or a previous prepared dataset may be named. */
+async function checkOut(dir: string): Promise<void> {
+  const info = await stat(dir).catch(() => undefined);
+  if (!info) return;
+  if (!info.isDirectory()) throw new UserFacingError(`--out ${dir} is a file; give a folder for the prepared dataset`);
+  const names = await readdir(dir);
+  if (names.length > 0 && !names.includes("meta.json"))
+    throw new UserFacingError(
+      `--out ${dir} is a folder with other files in it; give a new folder (a previous prepared dataset is replaced)`,
+    );
+}
+
 export async function saveDataset(dir: string, data: PreparedDataset): Promise<void> {
+  await checkOut(dir);
   const target = resolve(dir);
   await mkdir(dirname(target), { recursive: true });
   const stamp = `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
@@ -106,8 +120,8 @@ export async function loadDataset(dir: string): Promise<PreparedDataset> {
   const spec = featureSpecSchema.parse(meta.spec);
   const vocabulary = vocabularyBlobSchema.parse(await readJson("vocabulary.json"));
   const users = (await readJson("users.json")) as Pick<PreparedDataset, "userIds" | "itemIds" | "profiles" | "knowledgePrefix">;
-  const Fi = spec.itemFields.length;
-  const Fu = spec.userFields.length;
+  const Fi = itemFeatureWidth(spec);
+  const Fu = userFeatureWidth(spec);
   const L = spec.historyLength;
   const width: Record<ArrayName, number> = {
     itemFeats: Fi,

@@ -31,6 +31,12 @@ export interface RawInteraction {
   split?: "train" | "valid" | "test";
 }
 
+/** How a multi-valued field's raw value is split into values, and how many of them a row keeps. */
+export interface MultiValuedRule {
+  separator: string;
+  maxValues: number;
+}
+
 export interface RawDataset {
   name: string;
   domain: "movies" | "books" | "generic";
@@ -43,8 +49,14 @@ export interface RawDataset {
   itemFieldNames: string[];
   /** Label rule: positive when rating >= minPositiveRating (MovieLens: > 3 means >= 4). */
   minPositiveRating: number;
-  /** Highest rating value; ratings are 1..ratingLevels. */
+  /** Highest rating value; ratings are 1..ratingLevels (in steps of ratingStep). */
   ratingLevels: number;
+  /** Size of one rating step (0.5 = half stars); absent = 1. Ratings are whole multiples of it (shared/rating.ts). */
+  ratingStep?: number;
+  /** Multi-valued fields (item or user side) by field name: their raw values hold several values. */
+  multiValued?: Record<string, MultiValuedRule>;
+  /** What the loader changed or could not use, for the person running it (printed by `kser data prepare`). */
+  notes?: string[];
   /** The source's own knowledge prefix, when it differs from KAR's (dbbook: 0, its profiles come from all train rows). */
   knowledgePrefix?: number;
 }

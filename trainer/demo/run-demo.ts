@@ -79,7 +79,7 @@ export async function runDemo(options: DemoOptions): Promise<{ parity: number; s
   const { bank, report } = compressBank(encoded, { dim: 32, codec: "i8", seed });
   log(
     `[knowledge] simulated and encoded ${bank.user.ids.length} user + ${bank.item.ids.length} item knowledge texts, 6 chunks each; ` +
-      `PCA 128->32 + int8: mean cosine ${report.user.total.meanCosine.toFixed(3)} (user), ${report.item.total.meanCosine.toFixed(3)} (item) (${seconds(t)})`,
+      `PCA 128->32 + int8: mean cosine ${report.user?.total.meanCosine.toFixed(3)} (user), ${report.item?.total.meanCosine.toFixed(3)} (item) (${seconds(t)})`,
   );
 
   const backend = await initBackend(options.backend ?? "auto", (line) => log(`[backend] ${line}`));

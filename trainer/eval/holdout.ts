@@ -6,8 +6,8 @@
  * gates are read per chunk on the same samples and averaged per chunk kind.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { ITEM_ID_FIELD } from "../../shared/feature-encoding.ts";
-import type { FeatureSpec } from "../../shared/manifest.ts";
+import { fieldWidth, ITEM_ID_FIELD, itemFeatureWidth, userFeatureWidth } from "../../shared/feature-encoding.ts";
+import type { CategoricalField, FeatureSpec } from "../../shared/manifest.ts";
 import { CHUNK_KINDS, type KnowledgeBank, type KnowledgeBankField, type PreparedDataset, type SampleSplit } from "../data/types.ts";
 import { getExtractor } from "../models/registry.ts";
 import { ParamStore, TfOps } from "../ops/tf-ops.ts";
@@ -45,18 +45,20 @@ function splitFor(model: TrainedModel, data: PreparedDataset, split: SampleSplit
     throw new UserFacingError(
       `the model was trained with history length ${model.spec.historyLength}, the dataset has ${data.spec.historyLength}`,
     );
-  const maps = (fields: { name: string }[], own: { name: string }[]) =>
-    own.map((f) => {
+  // One map per slot: a multi-valued field's slots all map through its vocabulary.
+  const maps = (fields: CategoricalField[], own: CategoricalField[]) =>
+    own.flatMap((f) => {
       const source = data.vocabulary.fields[f.name];
-      if (!source || !fields.some((g) => g.name === f.name))
-        throw new UserFacingError(`the model's field ${f.name} is missing from the dataset`);
-      return remap(source, model.vocabulary.fields[f.name]);
+      const theirs = fields.find((g) => g.name === f.name);
+      if (!source || !theirs) throw new UserFacingError(`the model's field ${f.name} is missing from the dataset`);
+      if (fieldWidth(theirs) !== fieldWidth(f))
+        throw new UserFacingError(`the model's field ${f.name} has ${fieldWidth(f)} slots, the dataset's ${fieldWidth(theirs)}`);
+      return new Array<Int32Array>(fieldWidth(f)).fill(remap(source, model.vocabulary.fields[f.name]));
     });
   const itemMaps = maps(data.spec.itemFields, model.spec.itemFields);
   const userMaps = maps(data.spec.userFields, model.spec.userFields);
-  const Fi = itemMaps.length;
   const Fu = userMaps.length;
-  if (Fi !== data.spec.itemFields.length || Fu !== data.spec.userFields.length)
+  if (itemMaps.length !== itemFeatureWidth(data.spec) || Fu !== userFeatureWidth(data.spec))
     throw new UserFacingError("the model's feature fields differ from the dataset's");
   const map = (arr: Int32Array, m: Int32Array[]) => Int32Array.from(arr, (v, i) => m[i % m.length][v]);
   return {
@@ -83,8 +85,8 @@ export function gatherChunks(field: KnowledgeBankField, rows: Int32Array): { val
 
 /** Samples start..end of a split as model inputs (views, no copies). */
 export function splitBatch(spec: FeatureSpec, split: SampleSplit, start: number, end: number): PredictBatch {
-  const Fi = spec.itemFields.length;
-  const Fu = spec.userFields.length;
+  const Fi = itemFeatureWidth(spec);
+  const Fu = userFeatureWidth(spec);
   const L = spec.historyLength;
   return {
     count: end - start,
@@ -119,7 +121,7 @@ export async function evaluateOnHoldout(
   const cfg = model.config;
   const usesKnowledge = getExtractor(cfg.extractor).usesKnowledge && cfg.knowledge !== null;
   if (usesKnowledge && !bank) throw new UserFacingError(`model ${cfg.backbone}+${cfg.extractor} needs the knowledge bank`);
-  const Fi = data.spec.itemFields.length;
+  const Fi = itemFeatureWidth(data.spec);
   const itemVocab = data.vocabulary.fields[ITEM_ID_FIELD];
   const scores = new Float32Array(split.count);
   const sums = {

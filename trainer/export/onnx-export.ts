@@ -3,7 +3,7 @@
  * item extractor's output for every item of a knowledge bank (publish time).
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { ITEM_ID_FIELD } from "../../shared/feature-encoding.ts";
+import { ITEM_ID_FIELD, itemFeatureWidth } from "../../shared/feature-encoding.ts";
 import type { KnowledgeBank } from "../data/types.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { backboneGraph, itemExtractorGraph, userExtractorGraph } from "../models/graphs.ts";
@@ -69,7 +69,7 @@ export function computeItemVectors(model: TrainedModel, bank: KnowledgeBank): Ma
   if (bank.item.chunks !== K || bank.item.dim !== d)
     throw new Error(`bank item chunks ${bank.item.chunks}x${bank.item.dim} do not match the model's ${K}x${d}`);
   const E = cfg.embeddingDim;
-  const Fi = cfg.spec.itemFields.length;
+  const Fi = itemFeatureWidth(cfg.spec);
   const params = ParamStore.fromValues(model.params);
   try {
     const ids = bank.item.ids;
@@ -98,7 +98,7 @@ export function computeItemVectors(model: TrainedModel, bank: KnowledgeBank): Ma
 /** Item-field indices of a raw item id, from the vocabulary the model was trained with. */
 function itemFeatureRowOf(model: TrainedModel, itemId: string): number[] {
   const cache = itemRowCache.get(model) ?? buildItemRowCache(model);
-  return cache.get(itemId) ?? new Array(model.spec.itemFields.length).fill(0);
+  return cache.get(itemId) ?? new Array(itemFeatureWidth(model.spec)).fill(0);
 }
 
 const itemRowCache = new WeakMap<TrainedModel, Map<string, number[]>>();

@@ -3,6 +3,8 @@
  * backbone) with any ONNX Runtime flavour, and compares the result with the tfjs scores: the parity check the demo
  * and the nightly gate run before anything is published.
  */
+
+import { itemFeatureWidth, userFeatureWidth } from "../../shared/feature-encoding.ts";
 import type { PredictBatch, TrainedModel } from "../train/model.ts";
 import { predictTf } from "../train/model.ts";
 import type { ExportedGraph } from "./onnx-export.ts";
@@ -38,11 +40,11 @@ export async function openPipeline(
 export async function predictOnnx(ort: OrtLike, pipeline: OnnxPipeline, model: TrainedModel, b: PredictBatch): Promise<Float32Array> {
   const { spec, config } = model;
   const n = b.count;
-  const Fi = spec.itemFields.length;
+  const Fi = itemFeatureWidth(spec);
   const L = spec.historyLength;
   const feeds: Record<string, unknown> = {
     item_feats: new ort.Tensor("int32", b.itemFeats.subarray(0, n * Fi), [n, Fi]),
-    user_feats: new ort.Tensor("int32", b.userFeats.subarray(0, n * spec.userFields.length), [n, spec.userFields.length]),
+    user_feats: new ort.Tensor("int32", b.userFeats.subarray(0, n * userFeatureWidth(spec)), [n, userFeatureWidth(spec)]),
     hist_feats: new ort.Tensor("int32", b.histFeats.subarray(0, n * L * Fi), [n, L, Fi]),
     hist_ratings: new ort.Tensor("int32", b.histRatings.subarray(0, n * L), [n, L]),
     hist_mask: new ort.Tensor("float32", b.histMask.subarray(0, n * L), [n, L]),

@@ -9,12 +9,14 @@
  * the same weights with newer profiles is a new model/<id>, not a change to the live one.
  */
 
+import { createHash } from "node:crypto";
 import { kvKeys, shardOf } from "../../shared/kv-keys.ts";
-import { type GraphRef, MANIFEST_SCHEMA, type ModelManifest, parseManifest } from "../../shared/manifest.ts";
+import { type FeatureSpec, type GraphRef, MANIFEST_SCHEMA, type ModelManifest, parseManifest } from "../../shared/manifest.ts";
 import { parseRolloutConfig, type RolloutConfig } from "../../shared/rollout.ts";
 import type { UserProfile } from "../../shared/user-profile.ts";
 import { encodeShard, type VectorCodec } from "../../shared/vector-codec.ts";
 import type { KnowledgeBank, KnowledgeBankField, PreparedDataset } from "../data/types.ts";
+import type { ModelConfig } from "../models/config.ts";
 import { blobEntry, jsonEntry, type KvBundle, type KvEntry, sha256Hex } from "../publish/kv-bundle.ts";
 import type { TrainedModel } from "../train/model.ts";
 import { computeItemVectors, type ExportedGraph, exportOnnx } from "./onnx-export.ts";
@@ -93,6 +95,51 @@ function* bankEntities(field: KnowledgeBankField) {
   }
 }
 
+interface IdInputs {
+  graphs: ModelManifest["graphs"];
+  vocabularyBytes: Uint8Array;
+  /** The user profile set the model reads (absent: published without profiles). */
+  profileSet?: string;
+  spec: FeatureSpec;
+  knowledge: ModelManifest["knowledge"];
+  itemVectors: ModelManifest["itemVectors"];
+  vectors: Map<string, Float32Array> | null;
+  itemVectorCodec: VectorCodec;
+}
+
+/**
+ * The id covers everything the served model depends on: the exact graphs and the vocabulary (which fix the fields,
+ * sizes and history length), the profile set it reads, the parts of the feature spec they do not show (the rating
+ * step, bag separators), and
+ * for a knowledge model the bank (its id, codec and sharding) and the precomputed item vectors. A model retrained with
+ * other weights, or exported with another bank, is another version. A model without knowledge or such spec parts keeps
+ * the id it had before these were added.
+ */
+function modelIdOf(cfg: ModelConfig, inputs: IdInputs): string {
+  const { graphs, spec } = inputs;
+  const parts: (string | undefined)[] = [
+    graphs.backbone.blob,
+    graphs.userExtractor?.blob,
+    graphs.itemExtractor?.blob,
+    sha256Hex(inputs.vocabularyBytes),
+  ];
+  const bags = [...spec.itemFields, ...spec.userFields].filter((f) => f.bag).map((f) => [f.name, f.bag!.separator]);
+  if (spec.ratingStep !== undefined || bags.length > 0) parts.push(`spec:${JSON.stringify({ ratingStep: spec.ratingStep, bags })}`);
+  if (inputs.knowledge) {
+    const vectors = createHash("sha256").update(inputs.itemVectorCodec);
+    for (const [id, values] of inputs.vectors ?? [])
+      vectors
+        .update(id)
+        .update("\u0000")
+        .update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+    parts.push(
+      `knowledge:${JSON.stringify(inputs.knowledge)}`,
+      `itemVectors:${JSON.stringify(inputs.itemVectors)}:${vectors.digest("hex")}`,
+    );
+  }
+  return `${cfg.backbone}-${cfg.extractor}-${sha256Hex(parts.join(":")).slice(0, 12)}`;
+}
+
 export function buildServingBundle(options: ServingBundleOptions): ServingBundle {
   const { model, data, bank } = options;
   const cfg = model.config;
@@ -111,55 +158,46 @@ export function buildServingBundle(options: ServingBundleOptions): ServingBundle
     itemExtractor: graphs.itemExtractor ? graphRef(graphs.itemExtractor) : null,
   };
   const profiles = options.includeProfiles ? { set: profileSetId(data.profiles), count: data.profiles.length } : null;
-  // The id names the exact graphs (a retrained model with different weights is a different version) and the
-  // profile set it reads, so a published model/<id> never has to change.
-  const identity = [graphRefs.backbone.blob, graphRefs.userExtractor?.blob, graphRefs.itemExtractor?.blob, sha256Hex(vocabularyBytes)];
-  if (profiles) identity.push(profiles.set);
-  const digest = sha256Hex(identity.join(":"));
-  const modelId = `${cfg.backbone}-${cfg.extractor}-${digest.slice(0, 12)}`;
-
   let knowledge: ModelManifest["knowledge"] = null;
   let itemVectors: ModelManifest["itemVectors"] = null;
-  if (cfg.knowledge && bank) {
-    const userShards = shardCount(bank.user.ids.length, perShard);
-    const itemShards = shardCount(bank.item.ids.length, perShard);
+  const vectors = cfg.knowledge && bank ? computeItemVectors(model, bank) : null;
+  if (cfg.knowledge && bank && vectors) {
     knowledge = {
       bankId: bank.bankId,
-      user: { chunks: bank.user.chunks, dim: bank.user.dim, codec: knowledgeCodec, shards: userShards },
-      item: { chunks: bank.item.chunks, dim: bank.item.dim, codec: knowledgeCodec, shards: itemShards },
+      user: { chunks: bank.user.chunks, dim: bank.user.dim, codec: knowledgeCodec, shards: shardCount(bank.user.ids.length, perShard) },
+      item: { chunks: bank.item.chunks, dim: bank.item.dim, codec: knowledgeCodec, shards: shardCount(bank.item.ids.length, perShard) },
     };
-    entries.push(
-      ...shardEntries(
-        (s) => kvKeys.knowledgeShard(bank.bankId, "user", s),
-        userShards,
-        knowledgeCodec,
-        bank.user.chunks,
-        bank.user.dim,
-        bankEntities(bank.user),
-      ),
-      ...shardEntries(
-        (s) => kvKeys.knowledgeShard(bank.bankId, "item", s),
-        itemShards,
-        knowledgeCodec,
-        bank.item.chunks,
-        bank.item.dim,
-        bankEntities(bank.item),
-      ),
-    );
-    const vectors = computeItemVectors(model, bank);
-    const vectorShards = shardCount(vectors.size, perShard);
+    itemVectors = { shards: shardCount(vectors.size, perShard), dim: cfg.embeddingDim, count: vectors.size };
+  }
+  const modelId = modelIdOf(cfg, {
+    graphs: graphRefs,
+    vocabularyBytes,
+    profileSet: profiles?.set,
+    spec: model.spec,
+    knowledge,
+    itemVectors,
+    vectors,
+    itemVectorCodec,
+  });
+
+  if (knowledge && bank && vectors && itemVectors) {
+    for (const side of ["user", "item"] as const) {
+      const field = bank[side];
+      const shards = knowledge[side].shards;
+      const keyOf = (s: number) => kvKeys.knowledgeShard(bank.bankId, side, s);
+      entries.push(...shardEntries(keyOf, shards, knowledgeCodec, field.chunks, field.dim, bankEntities(field)));
+    }
     const one = new Float32Array([1]);
     entries.push(
       ...shardEntries(
         (s) => kvKeys.itemVectorShard(modelId, s),
-        vectorShards,
+        itemVectors.shards,
         itemVectorCodec,
         1,
         cfg.embeddingDim,
         [...vectors].map(([id, values]) => ({ id, values, mask: one })),
       ),
     );
-    itemVectors = { shards: vectorShards, dim: cfg.embeddingDim, count: vectors.size };
   }
 
   const manifest = parseManifest({

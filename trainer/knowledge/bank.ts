@@ -151,7 +151,8 @@ export async function buildBank(texts: KnowledgeTexts, encoder: KnowledgeEncoder
       dim: d,
       values: quantizeLikeCodec(values, d, "f16"),
       mask: src.mask,
-      ...(src.kindsKnown ? { kinds: src.kinds } : {}),
+      // Kinds are known when every present chunk has one (simulated knowledge); a field without chunks records none.
+      ...(src.kindsKnown && src.mask.some((m) => m > 0) ? { kinds: src.kinds } : {}),
     };
   };
   const user = toField("user");

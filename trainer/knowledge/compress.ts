@@ -8,6 +8,7 @@
  */
 import { quantizeLikeCodec, type VectorCodec } from "../../shared/vector-codec.ts";
 import type { KnowledgeBankField } from "../data/types.ts";
+import { UserFacingError } from "../util/errors.ts";
 import { finishBank, type StoredBank } from "./bank.ts";
 import { mulberry32 } from "./random.ts";
 import { KNOWLEDGE_FIELDS, type KnowledgeField } from "./types.ts";
@@ -300,11 +301,13 @@ export interface CompressOptions {
 
 export interface CompressResult {
   bank: StoredBank;
-  pca: Record<KnowledgeField, PcaModel>;
-  report: Record<KnowledgeField, FieldCompressionReport>;
+  /** null for a field without knowledge (no present chunk): it stays empty at the new dimension. */
+  pca: Record<KnowledgeField, PcaModel | null>;
+  report: Record<KnowledgeField, FieldCompressionReport | null>;
 }
 
-function pcaState(model: PcaModel) {
+function pcaState(model: PcaModel | null) {
+  if (!model) return null;
   return {
     inputDim: model.inputDim,
     outputDim: model.outputDim,
@@ -317,11 +320,20 @@ function pcaState(model: PcaModel) {
 /** PCA per field to opts.dim, then quantisation like the codec; the new bank records both steps and the errors. */
 export function compressBank(bank: StoredBank, opts: CompressOptions): CompressResult {
   const codec = opts.codec ?? "i8";
-  const pca = {} as Record<KnowledgeField, PcaModel>;
-  const report = {} as Record<KnowledgeField, FieldCompressionReport>;
+  const pca = {} as CompressResult["pca"];
+  const report = {} as CompressResult["report"];
   const fields = {} as Record<KnowledgeField, KnowledgeBankField>;
   for (const f of KNOWLEDGE_FIELDS) {
     const field = bank[f];
+    const present = field.mask.reduce((a, b) => a + b, 0);
+    if (present === 0) {
+      // A bank with one knowledge field (item texts only, say): the other has nothing to fit or compress.
+      pca[f] = null;
+      report[f] = null;
+      fields[f] = { ...field, dim: opts.dim, values: new Float32Array(field.ids.length * field.chunks * opts.dim) };
+      continue;
+    }
+    if (present < 2) throw new UserFacingError(`the ${f} field has one present chunk; PCA needs at least two (or none)`);
     const model = fitPca(field.values, field.dim, opts.dim, { mask: field.mask, seed: opts.seed, maxSamples: opts.maxSamples });
     const projected = projectPca(model, field.values, field.mask);
     const stored = quantizeLikeCodec(projected, opts.dim, codec);

@@ -2,17 +2,17 @@
  * Import of KAR's released knowledge files (*.klg): JSON objects {id: {prompt, ans}}, one file per field. The
  * answers become knowledge texts (chunked later by the prompt factors of the dataset's domain).
  */
-import { existsSync, readFileSync } from "node:fs";
-import { InputFormatError, UserFacingError } from "../util/errors.ts";
+import { InputFormatError } from "../util/errors.ts";
+import { readInputText } from "../util/input-file.ts";
 import { type Domain, promptsFor } from "./prompts.ts";
 import type { EntityKnowledge, KnowledgeTexts } from "./types.ts";
 
 /** One .klg file as id -> knowledge text. */
 export function readKlg(path: string): Map<string, EntityKnowledge> {
-  if (!existsSync(path)) throw new UserFacingError(`knowledge file not found: ${path}`);
+  const text = readInputText(path, "knowledge file");
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(path, "utf8"));
+    json = JSON.parse(text);
   } catch (error) {
     throw new InputFormatError(path, undefined, undefined, `not valid JSON (${(error as Error).message})`);
   }
@@ -28,12 +28,20 @@ export function readKlg(path: string): Map<string, EntityKnowledge> {
   return out;
 }
 
-/** Both fields' .klg files as knowledge texts; factors come from the domain's prompts. */
-export function importKlg(paths: { user?: string; item?: string }, domain: Domain): KnowledgeTexts {
+/** The factors a domain's prompts ask about, per field: chunk headings for answers to those prompts. */
+export function factorsOf(domain: Domain): KnowledgeTexts["factors"] {
   const prompts = promptsFor(domain);
+  return { user: prompts.user.factors, item: prompts.item.factors };
+}
+
+/** Both fields' .klg files as knowledge texts; `factors` (a domain's, factorsOf) head chunks; default none. */
+export function importKlg(
+  paths: { user?: string; item?: string },
+  factors: KnowledgeTexts["factors"] = { user: [], item: [] },
+): KnowledgeTexts {
   return {
     source: "klg",
-    factors: { user: prompts.user.factors, item: prompts.item.factors },
+    factors,
     user: paths.user ? readKlg(paths.user) : new Map(),
     item: paths.item ? readKlg(paths.item) : new Map(),
   };

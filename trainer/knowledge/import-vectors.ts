@@ -5,12 +5,12 @@
  * - JSONL, one entity per line: {"id", "vector": [...]} (K = 1) or {"id", "chunks": [[...] | null, ...]};
  * - KAR's *_augment JSON: {id: vector} (or {id: [vector, ...]}).
  */
-import { existsSync, readFileSync } from "node:fs";
 import { extname } from "node:path";
 import { fromFloat16Bits } from "../../shared/float16.ts";
 import { quantizeLikeCodec } from "../../shared/vector-codec.ts";
 import type { KnowledgeBankField } from "../data/types.ts";
 import { InputFormatError, UserFacingError } from "../util/errors.ts";
+import { readInputFile, readInputText } from "../util/input-file.ts";
 import { finishBank, type StoredBank } from "./bank.ts";
 
 export type VectorFileFormat = "npy" | "jsonl" | "augment";
@@ -54,7 +54,7 @@ function assemble(path: string, entities: { id: string; chunks: (number[] | null
 }
 
 function readNpy(path: string, ids?: string[]): KnowledgeBankField {
-  const bytes = readFileSync(path);
+  const bytes = readInputFile(path, "vector file");
   if (bytes.length < 10 || bytes[0] !== 0x93 || bytes.toString("latin1", 1, 6) !== "NUMPY") {
     throw new InputFormatError(path, undefined, undefined, "not an .npy file (magic missing)");
   }
@@ -106,7 +106,7 @@ function readNpy(path: string, ids?: string[]): KnowledgeBankField {
 }
 
 function readJsonl(path: string): KnowledgeBankField {
-  const lines = readFileSync(path, "utf8").split("\n");
+  const lines = readInputText(path, "vector file").split("\n");
   const entities: { id: string; chunks: (number[] | null)[]; line: number }[] = [];
   lines.forEach((text, i) => {
     if (text.trim() === "") return;
@@ -127,7 +127,7 @@ function readJsonl(path: string): KnowledgeBankField {
 function readAugment(path: string): KnowledgeBankField {
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(path, "utf8"));
+    json = JSON.parse(readInputText(path, "vector file"));
   } catch (error) {
     throw new InputFormatError(path, undefined, undefined, `not valid JSON (${(error as Error).message})`);
   }
@@ -143,7 +143,7 @@ function readAugment(path: string): KnowledgeBankField {
 }
 
 export function importVectors(path: string, opts: ImportVectorsOptions = {}): KnowledgeBankField {
-  if (!existsSync(path)) throw new UserFacingError(`vector file not found: ${path}`);
+  readInputFile(path, "vector file"); // one line for a missing file or a folder, before any parsing
   const format = opts.format ?? guessFormat(path);
   if (format === "npy") return readNpy(path, opts.ids);
   if (format === "jsonl") return readJsonl(path);

@@ -2,8 +2,8 @@
  * Knowledge texts on disk as JSONL: a header line {"format", "source", "factors"}, then one line per entity
  * {"field", "id", "text", "chunks"?}. Written atomically; read with line-numbered errors.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { InputFormatError, UserFacingError } from "../util/errors.ts";
+import { InputFormatError } from "../util/errors.ts";
+import { readInputText } from "../util/input-file.ts";
 import { writeFileAtomic } from "./atomic-write.ts";
 import { KNOWLEDGE_FIELDS, type KnowledgeField, type KnowledgeTexts } from "./types.ts";
 
@@ -18,8 +18,7 @@ export function saveTexts(path: string, texts: KnowledgeTexts): void {
 }
 
 export function loadTexts(path: string): KnowledgeTexts {
-  if (!existsSync(path)) throw new UserFacingError(`knowledge texts not found: ${path}`);
-  const lines = readFileSync(path, "utf8").split("\n");
+  const lines = readInputText(path, "knowledge texts file").split("\n");
   let header: { format?: string; source?: string; factors?: KnowledgeTexts["factors"] };
   try {
     header = JSON.parse(lines[0]);

@@ -139,6 +139,23 @@ export class OnnxOps implements Ops<OnnxValue> {
     ]);
   }
 
+  embeddingBag(table: OnnxValue, ids: OnnxValue): OnnxValue {
+    const rows = this.gather(table, ids); // [..., M, D]
+    const isPad = this.node("Equal", [ids.name, this.int32Scalar(0)], ids.shape, "int32");
+    const present = this.node("Not", [isPad.name], ids.shape, "int32");
+    const weights = this.node("Cast", [present.name], ids.shape, "float32", [
+      { name: "to", type: onnx.AttributeProto.AttributeType.INT, i: onnx.TensorProto.DataType.FLOAT },
+    ]); // [..., M]
+    const sum = this.reduceSum(this.mul(rows, this.expandDims(weights, -1)), [-2], false);
+    const count = this.node(
+      "Max",
+      [this.reduceSum(weights, [-1], true).name, this.constant([1], []).name],
+      [...ids.shape.slice(0, -1), 1],
+      "float32",
+    );
+    return this.div(sum, count);
+  }
+
   mapOutOfRange(ids: OnnxValue, vocabSize: number): OnnxValue {
     const zero = this.int32Scalar(0);
     const atLeastZero = this.node("GreaterOrEqual", [ids.name, zero], ids.shape, "int32");

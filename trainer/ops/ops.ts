@@ -21,6 +21,11 @@ export interface Ops<T> {
 
   /** Rows of table (axis 0) at int32 ids of any shape: out shape = ids.shape + table.shape[1:]. */
   gather(table: T, ids: T): T;
+  /**
+   * A bag of rows pooled by mean: ids [..., M] int32 -> [..., D], the mean of table rows at the non-zero ids of each
+   * bag (id 0 is padding or an unknown value and is skipped); a bag of only 0s gives zeros. Multi-valued fields.
+   */
+  embeddingBag(table: T, ids: T): T;
   /** Ids outside [0, vocabSize) become 0, the out-of-vocabulary row. */
   mapOutOfRange(ids: T, vocabSize: number): T;
   /** x[..., index, ...] along axis (the axis is removed). Works on int32 and float32. */

@@ -100,6 +100,13 @@ export class TfOps implements Ops<tf.Tensor> {
   gather(table: tf.Tensor, ids: tf.Tensor) {
     return tf.gather(table, ids, 0);
   }
+  embeddingBag(table: tf.Tensor, ids: tf.Tensor) {
+    // Through this.gather, so training's sparse row gradients (sparse-embeddings.ts) cover bags too.
+    const rows = this.gather(table, ids); // [..., M, D]
+    const present = tf.cast(tf.notEqual(ids, tf.scalar(0, "int32")), "float32"); // [..., M]
+    const sum = tf.sum(tf.mul(rows, tf.expandDims(present, -1)), -2);
+    return tf.div(sum, tf.maximum(tf.sum(present, -1, true), tf.scalar(1)));
+  }
   mapOutOfRange(ids: tf.Tensor, vocabSize: number) {
     const inRange = tf.logicalAnd(tf.greaterEqual(ids, tf.scalar(0, "int32")), tf.less(ids, tf.scalar(vocabSize, "int32")));
     return tf.where(inRange, ids, tf.zerosLike(ids));

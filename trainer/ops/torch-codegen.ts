@@ -87,6 +87,12 @@ export class TorchCodegenOps implements Ops<string> {
     return this.emit(`${table}[${ids}.long()]`);
   }
 
+  embeddingBag(table: string, ids: string): string {
+    const rows = this.gather(table, ids);
+    const present = this.emit(`(${ids} != 0).float()`);
+    return this.emit(`(${rows} * ${present}.unsqueeze(-1)).sum(-2) / ${present}.sum(-1, keepdim=True).clamp(min=1.0)`);
+  }
+
   mapOutOfRange(ids: string, vocabSize: number): string {
     return this.emit(`torch.where((${ids} >= 0) & (${ids} < ${vocabSize}), ${ids}, torch.zeros_like(${ids}))`);
   }

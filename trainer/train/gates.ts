@@ -6,6 +6,7 @@
  * (out-of-vocabulary features, no history). Masked chunks have gate 0 and are left out of the summary.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { itemFeatureWidth, userFeatureWidth } from "../../shared/feature-encoding.ts";
 import type { KnowledgeBank, KnowledgeBankField, PreparedDataset, SampleSplit } from "../data/types.ts";
 import { CHUNK_KINDS } from "../data/types.ts";
 import { itemExtractorGraph, userExtractorGraph } from "../models/graphs.ts";
@@ -82,7 +83,7 @@ function runGate(params: ParamStore, model: TrainedModel, side: "user" | "item",
 function itemGates(params: ParamStore, model: TrainedModel, field: KnowledgeBankField): Float32Array {
   const K = field.chunks;
   const d = field.dim;
-  const Fi = model.spec.itemFields.length;
+  const Fi = itemFeatureWidth(model.spec);
   const rowOf = new Map(model.vocabulary.fields.item_id.map((id, i) => [id, i]));
   const gates = new Float32Array(field.ids.length * K);
   for (let start = 0; start < field.ids.length; start += BATCH) {
@@ -119,8 +120,8 @@ function userGates(params: ParamStore, model: TrainedModel, data: PreparedDatase
   }
   const emptyContext = field.ids.map((_, e) => ({ split: null, sample: 0, entity: e }));
   const spec = model.spec;
-  const Fi = spec.itemFields.length;
-  const Fu = spec.userFields.length;
+  const Fi = itemFeatureWidth(spec);
+  const Fu = userFeatureWidth(spec);
   const L = spec.historyLength;
   const pass = (list: typeof rows, accumulate: (entity: number, gates: Float32Array, offset: number) => void) => {
     for (let start = 0; start < list.length; start += BATCH) {

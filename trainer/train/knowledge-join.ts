@@ -4,7 +4,7 @@
  * all-masked row at the end of the bank tensors.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { ITEM_ID_FIELD } from "../../shared/feature-encoding.ts";
+import { ITEM_ID_FIELD, itemFeatureWidth } from "../../shared/feature-encoding.ts";
 import type { KnowledgeBank, KnowledgeBankField, PreparedDataset, SampleSplit } from "../data/types.ts";
 
 export interface BankTensors {
@@ -38,7 +38,7 @@ export function joinSplit(data: PreparedDataset, bank: KnowledgeBank, split: Sam
   const userIndex = new Map(bank.user.ids.map((id, i) => [id, i]));
   const itemIndex = new Map(bank.item.ids.map((id, i) => [id, i]));
   const itemVocab = data.vocabulary.fields[ITEM_ID_FIELD];
-  const Fi = data.spec.itemFields.length;
+  const Fi = itemFeatureWidth(data.spec);
   const userRow = new Int32Array(split.count);
   const itemRow = new Int32Array(split.count);
   const byRawId = split.targetItem && data.itemIds ? { rows: split.targetItem, ids: data.itemIds } : null;

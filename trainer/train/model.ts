@@ -3,6 +3,7 @@
  * export, chained user extractor -> item extractor -> backbone through one feeds map.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { itemFeatureWidth, userFeatureWidth } from "../../shared/feature-encoding.ts";
 import type { FeatureSpec, VocabularyBlob } from "../../shared/manifest.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { backboneGraph, itemExtractorGraph, userExtractorGraph } from "../models/graphs.ts";
@@ -28,6 +29,8 @@ export interface TrainedModel {
   params: ParamValues;
   metrics: { valid: { auc: number; logloss: number }; test: { auc: number; logloss: number; gauc: number } };
   history: EpochRecord[];
+  /** The knowledge bank the model was trained with (null: none); absent in models saved before it was recorded. */
+  bankId?: string | null;
 }
 
 /** Model inputs for a batch of rows (shared/feature-encoding.ts layout), with optional raw knowledge chunks. */
@@ -82,8 +85,8 @@ export function withAuxLoss(dataLoss: tf.Scalar, out: { auxLoss?: tf.Scalar }): 
 /** Feeds for the feature inputs of a batch (tensors owned by the caller's tidy scope). */
 export function featureFeeds(spec: FeatureSpec, b: PredictBatch): Map<string, tf.Tensor> {
   const n = b.count;
-  const Fi = spec.itemFields.length;
-  const Fu = spec.userFields.length;
+  const Fi = itemFeatureWidth(spec);
+  const Fu = userFeatureWidth(spec);
   const L = spec.historyLength;
   const feeds = new Map<string, tf.Tensor>([
     ["item_feats", tf.tensor2d(b.itemFeats.subarray(0, n * Fi), [n, Fi], "int32")],

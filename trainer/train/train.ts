@@ -6,6 +6,7 @@
  * directory from which a killed run resumes to the same result.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { itemFeatureWidth, userFeatureWidth } from "../../shared/feature-encoding.ts";
 import type { KnowledgeBank, PreparedDataset, SampleSplit } from "../data/types.ts";
 import { auc, gauc, logloss } from "../eval/metrics.ts";
 import type { ModelConfig } from "../models/config.ts";
@@ -120,8 +121,8 @@ interface Knowledge {
 /** Copies the rows of a split in `order[start, end)` into one contiguous batch. */
 function sliceRows(split: SampleSplit, order: Int32Array, start: number, end: number, data: PreparedDataset) {
   const n = end - start;
-  const Fi = data.spec.itemFields.length;
-  const Fu = data.spec.userFields.length;
+  const Fi = itemFeatureWidth(data.spec);
+  const Fu = userFeatureWidth(data.spec);
   const L = data.spec.historyLength;
   const b = {
     count: n,
@@ -425,6 +426,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
         },
       },
       history,
+      bankId: cfg.knowledge ? (bank?.bankId ?? null) : null,
       timing,
       backend,
       resumedFrom: firstEpoch - 1,

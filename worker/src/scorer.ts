@@ -6,6 +6,7 @@
  * Each graph gets exactly the inputs its GraphRef lists.
  */
 import type { EncodedRows } from "../../shared/feature-encoding.ts";
+import { itemFeatureWidth, userFeatureWidth } from "../../shared/feature-encoding.ts";
 import { kvKeys } from "../../shared/kv-keys.ts";
 import type { ModelManifest } from "../../shared/manifest.ts";
 import type { ScoreResponse } from "../../shared/score-api.ts";
@@ -90,8 +91,8 @@ export async function backboneInputs(
   const { manifest, encoder } = model;
   const spec = manifest.features;
   const n = input.candidates.length;
-  const Fi = spec.itemFields.length;
-  const Fu = spec.userFields.length;
+  const Fi = itemFeatureWidth(spec);
+  const Fu = userFeatureWidth(spec);
   const L = spec.historyLength;
   const E = manifest.embeddingDim;
   const rows = encoder.encode(input);
@@ -225,7 +226,7 @@ async function itemKnowledge(
     dim: spec.dim,
   });
   const m = pending.length;
-  const Fi = manifest.features.itemFields.length;
+  const Fi = itemFeatureWidth(manifest.features);
   const chunkSize = spec.chunks * spec.dim;
   const chunks = new Float32Array(m * chunkSize);
   const mask = new Float32Array(m * spec.chunks);

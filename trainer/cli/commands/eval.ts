@@ -16,6 +16,16 @@ import { backendOption } from "../options.ts";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
+interface EvalOptions {
+  model: string[];
+  data: string;
+  bank?: string;
+  allowOtherBank?: boolean;
+  split: "test" | "valid";
+  out?: string;
+  backend: string;
+}
+
 export function register(program: Command): void {
   program
     .command("eval")
@@ -23,15 +33,22 @@ export function register(program: Command): void {
     .requiredOption("--model <dir>", "a kser train run folder (or its model/ folder); repeat to compare models", collect, [])
     .requiredOption("--data <dir>", "prepared dataset whose split is scored (kser data prepare)")
     .option("--bank <dir>", "knowledge bank for knowledge models (the one they were trained with)")
+    .option("--allow-other-bank", "score with a bank other than the one a model was trained with")
     .addOption(new Option("--split <name>", "which split").choices(["test", "valid"]).default("test"))
     .option("--out <file>", "also write the results as JSON")
     .addOption(backendOption())
-    .action(async (opts: { model: string[]; data: string; bank?: string; split: "test" | "valid"; out?: string; backend: string }) => {
+    .action(async (opts: EvalOptions) => {
       if (opts.model.length === 0) throw new UserFacingError("give at least one --model DIR");
       const models = await Promise.all(opts.model.map((dir) => loadModelFolder(dir)));
       let loaded: StoredBank | undefined;
       const loadOnce = (dir: string) => (loaded ??= loadBank(dir));
-      const banks = models.map(({ model }) => knowledgeFor(model, opts.bank, (line) => console.log(line), loadOnce));
+      const banks = models.map(({ model, dir }) =>
+        knowledgeFor(model, opts.bank, (line) => console.log(line), {
+          load: loadOnce,
+          allowOtherBank: opts.allowOtherBank,
+          modelName: dir,
+        }),
+      );
       const data = await loadDataset(opts.data);
       if (data[opts.split].count === 0) throw new UserFacingError(`${opts.data}: the ${opts.split} split has no samples`);
       await initBackend(opts.backend as BackendPreference, (line) => console.log(line));

@@ -65,6 +65,7 @@ export function register(program: Command): void {
     .requiredOption("--model <dir>", "the kser train run folder (or its model/ folder)")
     .requiredOption("--data <dir>", "the prepared dataset the model was trained on (vocabulary, user profiles)")
     .option("--bank <dir>", "the knowledge bank it was trained with (needed by knowledge extractors)")
+    .option("--allow-other-bank", "export with a bank other than the one the model was trained with (another model id)")
     .requiredOption("--out <dir>", "bundle folder to write (new, empty, or a previous bundle, which is replaced)")
     .option("--onnx <dir>", "also write the graphs as backbone.onnx, user-extractor.onnx, item-extractor.onnx")
     .option("--latency-candidates <n>", "candidates per request when timing the ONNX chain", positive(true), 100)
@@ -76,6 +77,7 @@ export function register(program: Command): void {
         model: string;
         data: string;
         bank?: string;
+        allowOtherBank?: boolean;
         out: string;
         onnx?: string;
         latencyCandidates: number;
@@ -87,7 +89,10 @@ export function register(program: Command): void {
         const data = await loadDataset(opts.data);
         const mismatch = vocabularyMismatch(model.vocabulary.fields, data.vocabulary.fields);
         if (mismatch) throw new UserFacingError(`${opts.data} is not the dataset ${modelDir} was trained on (vocabulary ${mismatch})`);
-        const bank = knowledgeFor(model, opts.bank, (line) => console.log(line));
+        const bank = knowledgeFor(model, opts.bank, (line) => console.log(line), {
+          allowOtherBank: opts.allowOtherBank,
+          modelName: modelDir,
+        });
 
         const backend = await initBackend(opts.backend as BackendPreference, (m) => console.log(m));
         const strategy = await recordedStrategy(modelDir);

@@ -3,7 +3,6 @@
  * (or KAR's files), encoded into a chunk bank, optionally compressed for the edge.
  *   texts (JSONL) --encode--> bank dir --compress--> smaller bank dir; `import --vectors-*` goes straight to a bank.
  */
-import { readFileSync } from "node:fs";
 import cliProgress from "cli-progress";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { loadRawDataset, SOURCES, type SourceName } from "../../data/load.ts";
@@ -11,12 +10,14 @@ import { DEFAULT_KNOWLEDGE_PREFIX, prepareDataset } from "../../data/prepare.ts"
 import { loadDataset } from "../../data/store.ts";
 import { CHUNK_KINDS, type PreparedDataset, type RawDataset } from "../../data/types.ts";
 import { buildBank, loadBank, NO_KIND, type StoredBank, saveBank } from "../../knowledge/bank.ts";
+import { chunkReport, describeChunkReport } from "../../knowledge/chunk-report.ts";
 import { compressBank } from "../../knowledge/compress.ts";
 import { HashEncoder } from "../../knowledge/encoders/hash.ts";
 import { createOpenAIEmbeddings } from "../../knowledge/encoders/openai.ts";
 import type { KnowledgeEncoder } from "../../knowledge/encoders/types.ts";
 import { createWorkersAiEmbeddings } from "../../knowledge/encoders/workers-ai.ts";
-import { importKlg } from "../../knowledge/import-klg.ts";
+import { factorsOf, importKlg } from "../../knowledge/import-klg.ts";
+import { importPlainTexts } from "../../knowledge/import-texts.ts";
 import { bankFromVectors, importVectors, type VectorFileFormat } from "../../knowledge/import-vectors.ts";
 import { createOpenAIChat, createWorkersAiChat } from "../../knowledge/providers/chat.ts";
 import { generateKnowledge } from "../../knowledge/providers/generate.ts";
@@ -30,8 +31,9 @@ import {
 } from "../../knowledge/providers/http.ts";
 import { simulateKnowledge } from "../../knowledge/simulator.ts";
 import { loadTexts, saveTexts } from "../../knowledge/texts-io.ts";
-import type { KnowledgeField } from "../../knowledge/types.ts";
+import { KNOWLEDGE_FIELDS, type KnowledgeField, type KnowledgeTexts } from "../../knowledge/types.ts";
 import { InputFormatError, UserFacingError } from "../../util/errors.ts";
+import { readInputText } from "../../util/input-file.ts";
 
 function integer(min: number) {
   return (value: string) => {
@@ -147,9 +149,14 @@ function describeBank(bank: StoredBank): string {
   return `bank ${bank.bankId} (${bank.encoder}, ${bank.codec}) ${line("user")}; ${line("item")}`;
 }
 
+/** How chunking into k slots treats each field's texts (import: what encode --chunks k will do; encode: what it did). */
+function reportChunking(texts: KnowledgeTexts, k: number): void {
+  for (const f of KNOWLEDGE_FIELDS) if (texts[f].size > 0) console.log(describeChunkReport(f, k, chunkReport(texts, f, k)));
+}
+
 function readIds(path: string | undefined): string[] | undefined {
   if (!path) return undefined;
-  const text = readFileSync(path, "utf8").trim();
+  const text = readInputText(path, "ids file").trim();
   if (text.startsWith("[")) return (JSON.parse(text) as unknown[]).map(String);
   return text.split(/\r?\n/).map((s) => s.trim());
 }
@@ -242,13 +249,23 @@ export function register(program: Command): void {
 
   knowledge
     .command("import")
-    .description("import KAR's .klg files (to texts) or precomputed vectors (to a bank)")
+    .description("import plain texts (JSONL or CSV) or KAR's .klg files (to texts), or precomputed vectors (to a bank)")
+    .option("--texts <file>", 'plain knowledge: JSONL {"field","id","text"} per line, or CSV with a header field,id,text')
+    .addOption(
+      new Option("--field <name>", "--texts: every record is this field (the file needs no field column)").choices(["user", "item"]),
+    )
+    .option("--id-column <name>", "--texts: the id column / key (default id)")
+    .option("--text-column <name>", "--texts: the text column / key (default text)")
+    .option("--field-column <name>", "--texts: the field column / key (default field)")
+    .option("--delimiter <c>", "--texts CSV delimiter (default , or a tab for .tsv)")
+    .option("--chunks <k>", "--texts: chunks per entity to report the chunking for (what encode --chunks will do)", integer(1), 6)
     .option("--klg-user <file>", "KAR user knowledge {id: {prompt, ans}}")
     .option("--klg-item <file>", "KAR item knowledge {id: {prompt, ans}}")
     .addOption(
-      new Option("--domain <name>", "domain of the .klg prompts (chunking factors)")
-        .choices(["movies", "books", "generic"])
-        .default("movies"),
+      new Option(
+        "--domain <name>",
+        "chunk at this domain's prompt factors (Genre: ..., ...); default: each text's own headings, else sentences",
+      ).choices(["movies", "books", "generic"]),
     )
     .option("--vectors-user <file>", "user vectors: .npy, .jsonl, or KAR *_augment .json")
     .option("--vectors-item <file>", "item vectors: .npy, .jsonl, or KAR *_augment .json")
@@ -256,16 +273,48 @@ export function register(program: Command): void {
     .option("--user-ids <file>", "ids of the .npy user rows (JSON array or one per line)")
     .option("--item-ids <file>", "ids of the .npy item rows")
     .option("--encoder-name <name>", "what produced the vectors (recorded in the manifest)", "imported")
-    .requiredOption("--out <path>", "texts file (.klg import) or bank folder (vector import)")
+    .requiredOption("--out <path>", "texts file (--texts, .klg import) or bank folder (vector import)")
+    .addHelpText("after", `\nPlain texts (formats, chunking, a tags file as item knowledge): docs/data.md#knowledge-from-plain-files`)
     .action(async (opts) => {
+      if ([opts.texts, opts.klgUser || opts.klgItem, opts.vectorsUser || opts.vectorsItem].filter(Boolean).length > 1)
+        throw new UserFacingError("give one of --texts, --klg-user/--klg-item, or --vectors-user/--vectors-item");
+      const factors = opts.domain ? factorsOf(opts.domain) : undefined;
+      const noteChunking = () => {
+        if (!opts.domain)
+          console.log(
+            "chunking: at each text's own headings (Label: ...), else by sentences; --domain movies|books|generic uses those prompts' factors",
+          );
+      };
+      if (opts.texts) {
+        const { texts, stats } = importPlainTexts(opts.texts, {
+          field: opts.field,
+          idColumn: opts.idColumn,
+          textColumn: opts.textColumn,
+          fieldColumn: opts.fieldColumn,
+          delimiter: opts.delimiter,
+          factors,
+        });
+        noteChunking();
+        for (const f of KNOWLEDGE_FIELDS) {
+          if (stats.records[f] === 0) continue;
+          console.log(
+            `${f}: ${stats.records[f]} records -> ${stats.entities[f]} entities${stats.empty[f] ? `, ${stats.empty[f]} empty texts skipped` : ""}`,
+          );
+        }
+        reportChunking(texts, opts.chunks);
+        saveTexts(opts.out, texts);
+        console.log(`saved to ${opts.out}\nnext: kser knowledge encode --texts ${opts.out} --chunks ${opts.chunks} --out <bank dir>`);
+        return;
+      }
       if (opts.klgUser || opts.klgItem) {
-        const texts = importKlg({ user: opts.klgUser, item: opts.klgItem }, opts.domain);
+        const texts = importKlg({ user: opts.klgUser, item: opts.klgItem }, factors);
+        noteChunking();
         saveTexts(opts.out, texts);
         console.log(`imported ${texts.user.size} user and ${texts.item.size} item answers; saved to ${opts.out}`);
         return;
       }
       if (!opts.vectorsUser || !opts.vectorsItem)
-        throw new UserFacingError("import needs --klg-user/--klg-item, or both --vectors-user and --vectors-item");
+        throw new UserFacingError("import needs --texts FILE, --klg-user/--klg-item, or both --vectors-user and --vectors-item");
       const format = opts.format as VectorFileFormat | undefined;
       const user = importVectors(opts.vectorsUser, { format, ids: readIds(opts.userIds) });
       const item = importVectors(opts.vectorsItem, { format, ids: readIds(opts.itemIds) });
@@ -293,6 +342,7 @@ export function register(program: Command): void {
       const texts = loadTexts(opts.texts);
       if (texts.user.size + texts.item.size === 0)
         throw new InputFormatError(opts.texts, undefined, undefined, "holds no knowledge texts (a header only): nothing to encode");
+      reportChunking(texts, opts.chunks);
       const bar = progressBar("encode");
       const remote = {
         concurrency: opts.concurrency,
@@ -331,8 +381,9 @@ export function register(program: Command): void {
         .finally(() => bar.stop());
       saveBank(opts.out, bank);
       console.log(`${describeBank(bank)}; encoded in ${((performance.now() - started) / 1000).toFixed(1)} s; saved to ${opts.out}`);
-      if (bank.user.kinds) {
-        const counts = CHUNK_KINDS.map((k, i) => `${k} ${[...bank.user.kinds!, ...bank.item.kinds!].filter((x) => x === i).length}`);
+      const kinds = [bank.user.kinds, bank.item.kinds].flatMap((k) => (k ? [...k] : []));
+      if (kinds.length > 0) {
+        const counts = CHUNK_KINDS.map((k, i) => `${k} ${kinds.filter((x) => x === i).length}`);
         console.log(`true chunk kinds recorded (${counts.join(", ")}; masked slots hold ${NO_KIND})`);
       }
     });
@@ -347,12 +398,17 @@ export function register(program: Command): void {
     .requiredOption("--out <dir>", "compressed bank folder")
     .action(async (opts) => {
       const bank = loadBank(opts.bank);
-      const maxDim = Math.min(bank.user.dim, bank.item.dim);
+      const withKnowledge = (["user", "item"] as const).filter((f) => bank[f].mask.some((m) => m > 0));
+      const maxDim = Math.min(...withKnowledge.map((f) => bank[f].dim));
       if (opts.dim > maxDim) throw new UserFacingError(`--dim ${opts.dim} is larger than the bank's dimension ${maxDim}`);
       const { bank: small, report } = compressBank(bank, { dim: opts.dim, codec: opts.codec, seed: opts.seed });
       saveBank(opts.out, small);
       for (const f of ["user", "item"] as const) {
         const r = report[f];
+        if (!r) {
+          console.log(`${f}: no knowledge in this field; kept empty at dimension ${opts.dim}`);
+          continue;
+        }
         console.log(
           `${f}: ${r.inputDim} -> ${r.outputDim} ${r.codec}; variance kept ${(100 * r.explainedVariance).toFixed(1)}%; ` +
             `relative MSE ${r.pca.relativeMse.toFixed(4)} (PCA) / ${r.total.relativeMse.toFixed(4)} (+${r.codec}); mean cosine ${r.total.meanCosine.toFixed(4)}`,

@@ -42,6 +42,7 @@ export function register(program: Command): void {
     .addOption(backendOption())
     .requiredOption("--out <dir>", "run folder: checkpoint/, model/, metrics.json, gates.json")
     .action(async (opts) => {
+      const started = performance.now();
       if (!backboneNames().includes(opts.backbone))
         throw new UserFacingError(`unknown backbone ${opts.backbone} (${backboneNames().join(", ")})`);
       if (!extractorNames().includes(opts.extractor))
@@ -99,5 +100,6 @@ export function register(program: Command): void {
       const t = result.metrics.test;
       console.log(`test AUC ${t.auc.toFixed(4)}, LogLoss ${t.logloss.toFixed(4)}, GAUC ${t.gauc.toFixed(4)} (backend ${result.backend})`);
       console.log(`wrote ${opts.out}/model, metrics.json${bank ? ", gates.json" : ""}`);
+      console.log(`total time ${((performance.now() - started) / 1000).toFixed(1)} s (load, ${opts.epochs} epochs, evaluation, outputs)`);
     });
 }

@@ -5,10 +5,9 @@
  */
 import type { Ops } from "../../ops/ops.ts";
 import type { ModelConfig } from "../config.ts";
-import { historyEmbeddings, itemFieldEmbeddings, userFieldEmbeddings } from "../embedding.ts";
+import { historyEmbeddings, historyInputs, itemFieldEmbeddings, userFieldEmbeddings } from "../embedding.ts";
 import type { KnowledgeFields } from "./backbone.ts";
 
-const EMB_INIT = { kind: "normal", std: 0.01 } as const;
 const MASK_PENALTY = 1e9;
 
 /** Every field as a [B, E] vector: item fields, user fields, pooled history fields, then user/item knowledge. */
@@ -36,23 +35,12 @@ export interface HistorySequence<T> {
 
 /** The history as a sequence plus the target item as a query of the same width. Declares item_feats, hist_*. */
 export function historySequence<T>(ops: Ops<T>, cfg: ModelConfig): HistorySequence<T> {
-  const { spec, embeddingDim: E } = cfg;
-  const L = spec.historyLength;
-  const feats = ops.input("hist_feats", "int32", [-1, L, spec.itemFields.length]);
-  const ratings = ops.input("hist_ratings", "int32", [-1, L]);
-  const mask = ops.input("hist_mask", "float32", [-1, L]);
-  const lookup = (table: string, vocab: number, ids: T) =>
-    ops.gather(ops.param(table, [vocab, E], EMB_INIT), ops.mapOutOfRange(ids, vocab));
+  const history = historyInputs(ops, cfg);
   const items = ops.concat(
-    spec.itemFields.map((f, i) => lookup(`emb/item/${f.name}`, f.vocabSize, ops.select(feats, 2, i))),
+    cfg.spec.itemFields.map((_, i) => history.field(i)),
     2,
   );
-  return {
-    items,
-    ratings: lookup("emb/rating", spec.ratingVocab, ratings),
-    mask,
-    query: ops.concat(itemFieldEmbeddings(ops, cfg), 1),
-  };
+  return { items, ratings: history.ratings(), mask: history.mask, query: ops.concat(itemFieldEmbeddings(ops, cfg), 1) };
 }
 
 /** Softmax over the last axis of [B, N] restricted to mask = 1; an all-zero mask gives all-zero weights. */
