@@ -58,17 +58,20 @@ export function esfGate<T>(ops: Ops<T>, prefix: string, inputs: GateInputs<T>): 
   const heads = evidenceHeads(ops, prefix, inputs);
   const own = heads.of(chunks, othersMean(ops, chunks, mask, true), true); // content, consistency, coherence [B, K, H] each
   const belongs = heads.belongs(own);
-  const features = ops.concat([...own, ...redundancy(ops, chunks, mask, K)], 2); // [B, K, FEATURES]
-  const hidden = denseLayer(ops, `${prefix}/hidden`, features, FEATURES, HIDDEN, "relu");
+  const product = process.env.GATE_MODE === "product";
+  const features = product ? ops.concat([own[0], ...redundancy(ops, chunks, mask, K)], 2) : ops.concat([...own, ...redundancy(ops, chunks, mask, K)], 2); // [B, K, FEATURES]
+  const hidden = denseLayer(ops, `${prefix}/hidden`, features, product ? HEADS + 3 : FEATURES, HIDDEN, "relu");
   const z = ops.reshape(denseLayer(ops, `${prefix}/gate`, hidden, HIDDEN, 1, "linear"), [-1, K]);
   const slot = ops.param(`${prefix}/slot`, [K], { kind: "zeros" });
   const belongsScale = ops.param(`${prefix}/belongs/scale`, [1], { kind: "constant", value: 1 });
   const weighted = process.env.BSCALE ? ops.mul(belongs, belongsScale) : belongs;
   const pre = process.env.GATE_MODE === "belongs" ? belongs : process.env.GATE_MODE === "task" ? ops.add(z, slot) : ops.add(ops.add(z, slot), weighted);
-  const logit = ops.scale(ops.tanh(ops.scale(pre, 1 / LOGIT_BOUND)), LOGIT_BOUND);
+  const bound = (x: T) => ops.scale(ops.tanh(ops.scale(x, 1 / LOGIT_BOUND)), LOGIT_BOUND);
+  const logit = bound(pre);
   const everyOwn = othersMean(ops, chunks, mask, false);
+  const g = product ? ops.mul(ops.sigmoid(bound(ops.add(z, slot))), ops.sigmoid(bound(belongs))) : ops.sigmoid(logit);
   return {
-    gate: ops.mul(ops.sigmoid(logit), mask),
+    gate: ops.mul(g, mask),
     belongs,
     consistency: (other, detach) => heads.belongs(heads.of(other, everyOwn, false, detach(ctx))),
   };
