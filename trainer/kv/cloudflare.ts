@@ -5,9 +5,9 @@
  * unsuccessful are re-sent. The API token only ever goes into the Authorization header: every message this
  * module logs or throws passes through the redactor first.
  */
-import { UserFacingError } from "../../util/errors.ts";
-import { createRedactor, type Redactor, redactError } from "../../util/redact.ts";
-import { keyProblem, MAX_VALUE_BYTES } from "../kv-bundle.ts";
+import { UserFacingError } from "../util/errors.ts";
+import { createRedactor, type Redactor, redactError } from "../util/redact.ts";
+import { keyProblem, MAX_VALUE_BYTES } from "./limits.ts";
 import type { KvPair, KvTarget } from "./types.ts";
 
 export const CLOUDFLARE_API_BASE = "https://api.cloudflare.com/client/v4";

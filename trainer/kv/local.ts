@@ -12,7 +12,7 @@
  */
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { UserFacingError } from "../../util/errors.ts";
+import { UserFacingError } from "../util/errors.ts";
 import type { KvPair, KvTarget } from "./types.ts";
 
 export const DEFAULT_KV_BINDING = "KSER_KV";

@@ -2,8 +2,8 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { STAGES, writeFileAtomic } from "../nightly/run-dir.ts";
-import { type ReportInput, renderReport } from "./html.ts";
+import { type ReportInput, renderReport } from "./report-html.ts";
+import { STAGES, writeFileAtomic } from "./run-dir.ts";
 
 async function optional<T>(file: string): Promise<T | undefined> {
   return existsSync(file) ? (JSON.parse(await readFile(file, "utf8")) as T) : undefined;
