@@ -1,16 +1,15 @@
 /**
  * The AdamW update as a WebAssembly kernel on the tfjs wasm heap, in text we write here and assemble with wabt.
  *
- * Why: the update is a handful of flops per element, but the JS loop over the reference model's ~200k updated
- * elements per step (its dense layers plus the embedding rows a batch touched) took 3.9-4.4 ms; this kernel, four
- * elements per pass, two at a time in f64x2, takes 2.3-2.4 ms (docs/models.md). What is left is mostly cache misses
- * on the scattered embedding rows and their moments (reading the next rows ahead did not help).
+ * Why: the update is a handful of flops per element over every updated element of a step (the dense layers plus the
+ * embedding rows a batch touched); this kernel does four elements per pass, two at a time in f64x2. What is left is
+ * mostly cache misses on the scattered embedding rows and their moments (reading the next rows ahead does not help).
  *
  * The arithmetic is the JS loop's, operation for operation, in float64 (what JS computes in) with float32 loads and
  * stores (what the Float32Arrays round to): wasm's f64 add, multiply, divide and square root are IEEE-exact like
  * JS's, and neither fuses a multiply with an add, so the results are bit-identical to the JS update (tested).
  */
-import { assembleWat, heapImport, joinLow, promoteHigh, promoteLow } from "./wat.ts";
+import { assembleWat, heapImport, joinLow, promoteHigh, promoteLow } from "../wasm/wat.ts";
 
 /**
  * The update of two elements in f64x2 (suffix V) or one in f64 (suffix S): `g`, `m`, `v`, `w` are float64 values,
@@ -169,7 +168,7 @@ export function enableWasmAdamW(module: WebAssembly.Module | null): void {
   enabled = module;
 }
 
-/** The kernel the backend set-up enabled (backend.ts; not when KSER_WASM_ADAMW=off), or null. */
+/** The kernel the backend set-up enabled (backend/wasm.ts; not when KSER_WASM_ADAMW=off), or null. */
 export function enabledWasmAdamW(): WebAssembly.Module | null {
   return enabled;
 }

@@ -2,18 +2,18 @@
  * Helper threads for the wasm GEMM kernel. tfjs-wasm runs on one thread in Node. Each helper is a worker thread with
  * an instance of the same kernel (assembled with a shared-memory import). For a large product the caller hands a
  * helper a piece of it (some rows of C, or some of a batch's products), which it computes while the calling thread
- * computes its own piece. Where the tfjs heap is shared memory (tfjs's threaded build, shared-heap.ts) the helpers
+ * computes its own piece. Where the tfjs heap is shared memory (tfjs's threaded build, wasm/shared-heap.ts) the helpers
  * work on it directly: only their packed operands are allocated there, and the threads of one product claim its
- * blocks of rows from a shared counter as they go (wasm-gemm.ts, shareRows). Otherwise each helper has a shared memory of
- * its own, its operands are copied into it and its part of C copied back (~4 ms of a ~24 ms reference step here).
+ * blocks of rows from a shared counter as they go (gemm.ts, shareRows). Otherwise each helper has a shared memory of
+ * its own, its operands are copied into it and its part of C copied back.
  * Every element of C is computed by the same code in the same order whichever thread runs it, so results do not
  * depend on the thread count (tested).
  *
- * Hand-off is two Atomics words per helper (a job flag the helper waits on, a done flag the caller waits on):
- * ~20 us a round trip here, against ~2 ms for a reference-model product.
+ * Hand-off is two Atomics words per helper (a job flag the helper waits on, a done flag the caller waits on): a
+ * round trip costs a small fraction of a product large enough to share (MIN_THREADED_MULTIPLY_ADDS, gemm.ts).
  */
 import { Worker } from "node:worker_threads";
-import type { WasmHeap } from "./wasm-heap.ts";
+import type { WasmHeap } from "../wasm/heap.ts";
 
 /** The kernel's work areas: its scratch, B's panel width, rows of A per block, bytes of one block's packed rows of A. */
 export interface GemmWorkLayout {

@@ -5,25 +5,26 @@
  * Why: tfjs-wasm's XNNPACK build predates relaxed SIMD, so its GEMM multiplies and adds separately, every gradient
  * product first transposes an operand, and batched products run in a scalar loop. This kernel uses
  * `f32x4.relaxed_madd` (one fused multiply-add where the CPU has FMA) and reads either operand through row and
- * column strides, so a transposed operand costs nothing extra. On the development machine the reference model's six
- * products take 0.56-0.66x XNNPACK's time in the same run (up to 31 GFLOP/s), the KSER chunk products are 5-8x faster
- * than tfjs's batched loop (docs/models.md). Where relaxed SIMD cannot be enabled it is built with a separate multiply and add.
+ * column strides, so a transposed operand costs nothing extra; batched products (the KSER chunk products) run
+ * through the same tiles. Where relaxed SIMD cannot be enabled it is built with a separate multiply and add.
+ * Timings: docs/accelerators.md.
  *
  * Large products can be shared with helper threads (gemm-threads.ts): tfjs-wasm itself runs on one thread in Node.
  *
  * Layout: B is packed into panels of 8 columns ([ceil(N/8)][K][8], zero-padded) so a 4 x 8 tile of C lives in
  * eight v128 accumulators while K is swept; A's rows are packed four side by side ([K][4] per tile) so one pointer
  * with constant offsets reaches all four (a transposed A with few panels is read in place, already side by side).
- * Against reading each row through its own pointer (and keeping the accumulators live across the store calls, which
- * made V8 spill them inside the sweep) the reference model's products take 0.59-0.69x the time.
+ * Reading each row through its own pointer, and keeping the accumulators live across the store calls, made V8 spill
+ * them inside the sweep.
  */
+
+import { isSharedMemory } from "../wasm/heap.ts";
+import { assembleWat, heapImport, relaxedSimdModule, transpose4x4 } from "../wasm/wat.ts";
 import { batchedArgs, type GemmJob, GemmThreads, type GemmWorkLayout, placeWork, splitGemm } from "./gemm-threads.ts";
-import { isSharedMemory } from "./wasm-heap.ts";
-import { assembleWat, heapImport, relaxedSimdModule, transpose4x4 } from "./wat.ts";
 
 /**
  * Rows of C per tile: 4 x 8 keeps 8 accumulators, B's two vectors and the four broadcasts V8 hoists within the 15
- * vector registers it allocates on x64 (6 x 8 tiles spilled and ran 1.2-1.4x slower).
+ * vector registers it allocates on x64 (6 x 8 tiles spill).
  */
 const TILE_ROWS = 4;
 const PANEL = 8;
@@ -351,7 +352,7 @@ function moduleWat(fused: boolean, shared: boolean): string {
     (local.set $full (i32.mul (local.get $tiles) (i32.const ${TILE_ROWS})))
     ;; Rows already side by side (a transposed A) are read in place, $aCol apart, when there are few panels to
     ;; sweep them for; otherwise packing pays: each step then reads 16 adjacent bytes instead of part of a cache line
-    ;; that L1 cannot keep for the next tile once k is large (in place: 25% faster at 2 panels, 2-9% slower at 16).
+    ;; that L1 cannot keep for the next tile once k is large.
     (if (i32.and (i32.eq (local.get $aRow) (i32.const 4)) (i32.le_u (local.get $n) (i32.const ${IN_PLACE_MAX_COLUMNS})))
       (then
         (local.set $aStep (local.get $aCol))
@@ -417,10 +418,7 @@ function assemble(fused: boolean, shared = false): Promise<Uint8Array> {
   return assembleWat(`kser-gemm-${fused ? "fma" : "plain"}${shared ? "-shared" : ""}.wat`, moduleWat(fused, shared));
 }
 
-/**
- * Bytes of A per row block (see $gemm). 256 KB measured ~3% less CPU per reference step than no blocking (two
- * interleaved pairs of 40-step runs); 64 KB no better.
- */
+/** Bytes of A per row block (see $gemm): a block of packed rows that stays in the L2 cache while B's panels pass. */
 const ROW_BLOCK_BYTES = 262_144;
 
 export interface GemmModules {
@@ -501,8 +499,8 @@ export function instantiateGemm(
 
   /**
    * One product for every thread, each claiming blocks of rows as it goes: a thread that starts late or is
-   * descheduled takes fewer (with rows split in fixed halves, the caller waited 2-3 ms of a ~25 ms reference step
-   * for the helper, whose own compute took only ~0.3 ms longer). Blocks: about ROW_CLAIMS_PER_THREAD per thread,
+   * descheduled takes fewer (with rows split in fixed halves, the caller waits for a late helper). Blocks: about
+   * ROW_CLAIMS_PER_THREAD per thread,
    * whole tiles, no larger than the cache blocking's.
    */
   const shareRows = (job: GemmJob, threads: number): GemmJob[] => {

@@ -1,10 +1,11 @@
 /**
  * Where AdamW's moments live and what runs its per-element arithmetic: the contract (AdamMoments), the JS version
  * that works on every backend, and the tensor-memory helpers both versions share. The wasm-heap version is
- * adamw-heap.ts; the optimizer (optimizer.ts) owns the step count and the choice.
+ * adamw-heap.ts, the choice between them choose-moments.ts; the optimizer (trainer/train/optimizer.ts) owns the
+ * step count.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { AdamWConstants } from "../runtime/wasm-adamw.ts";
+import type { AdamWConstants } from "../kernels/adamw.ts";
 
 export type { AdamWConstants };
 
@@ -90,7 +91,7 @@ export function readValues(t: tf.Tensor): Float32Array {
 
 /**
  * The AdamW update of `count` consecutive elements: w[wAt..], its moments m/v at the same indices, gradient g[gAt..].
- * One loop for the dense and the sparse (row) updates; wasm-adamw.ts does the same operations in the same order.
+ * One loop for the dense and the sparse (row) updates; kernels/adamw.ts does the same operations in the same order.
  */
 function adamRange(
   w: Float32Array,

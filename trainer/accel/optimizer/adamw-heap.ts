@@ -1,11 +1,11 @@
 /**
- * AdamW's moments on the tfjs wasm heap and its update in our wasm kernel (runtime/wasm-adamw.ts): same results as
- * the JS loop to the bit, a few times faster (docs/models.md). Used for training on the wasm backend once the
- * backend set-up has compiled the kernel (backend.ts); JsAdamMoments everywhere else.
+ * AdamW's moments on the tfjs wasm heap and its update in our wasm kernel (kernels/adamw.ts): the JS loop's results
+ * to the bit, faster (docs/accelerators.md). Used for training on the wasm backend once the backend set-up has
+ * compiled the kernel (backend/wasm.ts); JsAdamMoments everywhere else.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { enabledWasmAdamW, instantiateAdamW, type WasmAdamW } from "../runtime/wasm-adamw.ts";
-import { type WasmBackend, type WasmHeap, wasmHeapOf } from "../runtime/wasm-heap.ts";
+import { enabledWasmAdamW, instantiateAdamW, type WasmAdamW } from "../kernels/adamw.ts";
+import { type WasmBackend, type WasmHeap, wasmHeapOf } from "../wasm/heap.ts";
 import { type AdamMoments, type AdamWConstants, type RowGradients, type RowMask, unshare } from "./adam-moments.ts";
 import { HeapRowSums } from "./row-sums-heap.ts";
 

@@ -1,18 +1,12 @@
 /**
  * Sums of an embedding lookup's gradient rows by table row, kept on the tfjs wasm heap and added by the wasm layout
  * kernel (`accumulateRows`): the lookup's ids and its output gradient are read where they are on the heap, nothing
- * is copied to JS. The sums are RowAccumulator's (sparse-embeddings.ts) to the bit: the same rows in the same order,
- * float32 adds (a float64 add rounded to float32, as the JS loop does, gives the same float). About 10x faster than
- * the JS loop (docs/models.md).
+ * is copied to JS. The sums are RowAccumulator's (row-sums.ts) to the bit: the same rows in the same order, float32
+ * adds (a float64 add rounded to float32, as the JS loop does, gives the same float).
  */
-import type { WasmHeap } from "../runtime/wasm-heap.ts";
-import type { WasmLayout } from "../runtime/wasm-layout.ts";
-import type { RowGradients } from "./adam-moments.ts";
-
-/** Summed row gradients of one table over a step, in first-touched order, cleared by reset(). */
-export interface RowSums extends RowGradients {
-  reset(): void;
-}
+import type { WasmLayout } from "../kernels/layout/layout.ts";
+import type { WasmHeap } from "../wasm/heap.ts";
+import type { RowSums } from "./row-sums.ts";
 
 export class HeapRowSums implements RowSums {
   private capacity: number;

@@ -3,13 +3,13 @@
  *
  * Why: under a gradient tape tfjs's fused.matMul fuses only linear layers, and then through a customGrad that
  * reshapes every operand to 3-D; a relu layer becomes MatMul + Add + Relu, and its backward pass Step + Cast +
- * Multiply before the products. On wasm our GEMM (gemm-kernels.ts) adds the bias and applies relu as it stores each
+ * Multiply before the products. On wasm our GEMM (gemm-routing.ts) adds the bias and applies relu as it stores each
  * tile, so the forward pass is one kernel; the backward pass is relu's gradient in one kernel (relu-gradient.ts),
  * the two products and the bias sum. The arithmetic is tfjs's: the bias is added to the finished product, relu's
  * gradient is dy * step, the products and sums are the same kernels, so training gives the same bits (tested).
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { gemmTakesDense, wasmGemmStatus } from "./gemm-kernels.ts";
+import { gemmTakesDense, wasmGemmStatus } from "./gemm-routing.ts";
 import { reluGradient } from "./relu-gradient.ts";
 
 export type FusedActivation = "linear" | "relu";

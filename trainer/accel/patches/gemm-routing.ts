@@ -1,13 +1,13 @@
 /**
  * Routes the wasm backend's float matrix products (BatchMatMul, and _FusedMatMul with bias + linear / relu) to our
- * own kernel (wasm-gemm.ts): single and batched (equal batch axes or one side shared), either operand transposed.
+ * own kernel (kernels/gemm.ts): single and batched (equal batch axes or one side shared), either operand transposed.
  * The rest keeps the kernel that was registered before: tiny products, other activations, batch axes broadcast both
- * ways, single products with fewer than 8 rows in the kernel's orientation. Register after the other kernel fixes
+ * ways, single products with fewer than 8 rows in the kernel's orientation. Register after the other kernel patches
  * and before tf.setBackend("wasm").
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { type GemmModules, instantiateGemm, type WasmGemm } from "./wasm-gemm.ts";
-import { type WasmBackend, wasmHeapOf } from "./wasm-heap.ts";
+import { type GemmModules, instantiateGemm, type WasmGemm } from "../kernels/gemm.ts";
+import { type WasmBackend, wasmHeapOf } from "../wasm/heap.ts";
 
 const REGISTERED = Symbol.for("kser.wasmGemm");
 
@@ -93,7 +93,7 @@ function product(
   // one column (C^T then has 8-wide panels, and the same layout). The bias is per column of C: not swapped.
   // A single product whose swap would leave the kernel under 8 rows (a layer with one output: its weight gradient
   // h^T dy, n = 1) is computed as it is: one panel of B sweeps A once, and tfjs's kernel would repack its fresh
-  // operand as weights on every call (~1 ms for the reference model's out layer, against ~0.05 ms here).
+  // operand as weights on every call.
   const swapWanted = !bias && ((transposeA && !transposeB) || (n === 1 && m > 1));
   const swap = swapWanted && (rowsSuit(batch, n) || !rowsSuit(batch, m));
   if (!rowsSuit(batch, swap ? n : m)) return null;
@@ -148,7 +148,7 @@ function wrap(
   if (previous[REGISTERED]) return;
   const fallback = previous.kernelFunc;
   tf.unregisterKernel(kernelName, "wasm");
-  // The previous kernel's own markers (the matMul fix's) stay: it still runs, as the fallback.
+  // The previous kernel's own markers (the batched matMul patch's) stay: it still runs, as the fallback.
   const markers = Object.fromEntries(
     Object.getOwnPropertySymbols(previous).map((key) => [key, (previous as unknown as Record<symbol, unknown>)[key]]),
   );

@@ -4,13 +4,12 @@
  * extensionless imports, so a small resolution hook (tfjs-esm-resolve-hook.mjs) loads them. The gradient registry,
  * engine and Tensor instanceof checks are global in tfjs-core, so the definitions apply to the CommonJS copy too.
  *
- * Three definitions are replaced, one is added. tfjs's Sum and Mean gradients multiply the reshaped dy by a ones tensor of the
- * input's shape that tf.ones fills element by element in JS and then copies to the backend (with the garbage it
- * leaves, 0.83x the CPU time of a DeepFM + KSER step at batch 1024). Here the ones come from the Fill kernel (on
- * wasm, a native fill on the heap); the arithmetic is the same.
- * (tf.broadcastTo instead of the product was 1.85x slower per step: wasm's Tile kernel is slow.) Relu's gradient
- * is one kernel instead of three (relu-gradient.ts). _FusedMatMul gets a gradient, for fused-dense.ts (tfjs gives
- * it none: its fused.matMul wraps the kernel in a customGrad).
+ * Three definitions are replaced, one is added. tfjs's Sum and Mean gradients multiply the reshaped dy by a ones
+ * tensor of the input's shape that tf.ones fills element by element in JS and then copies to the backend (and
+ * leaves as garbage), a large share of a training step's CPU time. Here the ones come from the Fill kernel (on
+ * wasm, a native fill on the heap); the arithmetic is the same. (tf.broadcastTo instead of the product is slower:
+ * wasm's Tile kernel is slow.) Relu's gradient is one kernel instead of three (relu-gradient.ts). _FusedMatMul
+ * gets a gradient, for fused-dense.ts (tfjs gives it none: its fused.matMul wraps the kernel in a customGrad).
  */
 import { register } from "node:module";
 import * as tf from "@tensorflow/tfjs-core";

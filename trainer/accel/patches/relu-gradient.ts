@@ -1,13 +1,13 @@
 /**
  * Relu's gradient as one kernel. tfjs computes it as dy * cast(step(x)): three kernels and two intermediate tensors
- * per relu layer per step (0.5-0.8 ms for a [1024, 256] layer on wasm under tf.profile). On wasm with our layout
- * kernel it is one pass on the heap (wasm-layout.ts, `reluGradient`); elsewhere, and on wasm without the layout
+ * per relu layer per step. On wasm with our layout kernel it is one pass on the heap
+ * (kernels/layout/relu-gradient.ts); elsewhere, and on wasm without the layout
  * kernel (KSER_WASM_LAYOUT=off), it is tfjs's own composition minus the no-op cast. The products are the same, so
  * the results are the same bits (tested).
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { WasmBackend } from "./wasm-heap.ts";
-import { layoutFor } from "./wasm-layout.ts";
+import { layoutFor } from "../kernels/layout/layout.ts";
+import type { WasmBackend } from "../wasm/heap.ts";
 
 export const RELU_GRADIENT = "KserReluGradient";
 

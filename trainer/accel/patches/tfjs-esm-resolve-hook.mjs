@@ -1,4 +1,4 @@
-// Node module-resolution hook (registered by trainer/runtime/tfjs-gradients.ts): tfjs-core's ESM files import
+// Node module-resolution hook (registered by trainer/accel/patches/gradients.ts): tfjs-core's ESM files import
 // siblings without an extension ("./gradients" next to a "gradients/" folder), which Node's ESM resolver rejects.
 // Inside tfjs-core/dist only, an extensionless relative import resolves to the ".js" file next to it.
 import { existsSync } from "node:fs";

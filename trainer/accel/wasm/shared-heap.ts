@@ -1,7 +1,7 @@
 /**
  * tfjs-wasm's threaded build in Node, used for its heap alone: that build's heap is shared memory, so our GEMM's
- * helper threads (gemm-threads.ts) read the operands and write their rows of C in place instead of copying them
- * into memory of their own and back (~4 ms of a ~24 ms reference step on the development machine).
+ * helper threads (kernels/gemm-threads.ts) read the operands and write their rows of C in place instead of copying
+ * them into memory of their own and back.
  *
  * tfjs turns the build off in Node (tfjs issue 3830) because emscripten starts a pool of 8 pthread workers from a
  * blob URL, which Node's worker_threads cannot load. Here tfjs runs with one thread (setThreadsCount(1): XNNPACK

@@ -2,15 +2,12 @@
  * Float32 Add, Sub, Multiply and RealDiv with broadcasting, as strided loops in our wasm layout kernel: the plan
  * (shapes collapsed to at most 4 strided axes whose last one runs contiguously) and the kernel's text.
  *
- * Why: tfjs-wasm's broadcasting binary ops cost 1-2 ns per output element on the shapes of the KSER step (a
- * [1024,5,32] x [1024,5,1] history mask 0.26 ms; Multiply ~11 ms of a ~110 ms DeepFM + KSER step at batch 1024).
- * Each output element is one IEEE float32 operation on the same two inputs, so the results are the same bits.
+ * Why: tfjs-wasm's broadcasting binary ops walk every output element through a generic index computation, a large
+ * share of a KSER step (its history masks and gate products broadcast). Each output element is one IEEE float32
+ * operation on the same two inputs, so the results are the same bits.
  */
 
-/**
- * Ops whose larger operand has fewer elements stay with wasm's own kernels: there, planning costs about what the
- * loop saves (measured: a [7] x [] multiply 10 us either way, a [1024,32] x [32] one 44 -> 27 us).
- */
+/** Ops whose larger operand has fewer elements stay with wasm's own kernels: there, planning costs about what the loop saves. */
 export const MIN_BROADCAST_ELEMENTS = 4096;
 
 export const BINARY_OPS = { Add: "add", Sub: "sub", Multiply: "mul", RealDiv: "div" } as const;

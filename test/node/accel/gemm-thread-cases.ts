@@ -5,8 +5,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { expect } from "vitest";
-import { wasmGemmStatus } from "../../trainer/runtime/gemm-kernels.ts";
-import { wasmHeapOf } from "../../trainer/runtime/wasm-heap.ts";
+import { wasmGemmStatus } from "../../../trainer/accel/patches/gemm-routing.ts";
+import { wasmHeapOf } from "../../../trainer/accel/wasm/heap.ts";
 import { expectSameValues, snapshot } from "./backend-compare.ts";
 
 function cases() {

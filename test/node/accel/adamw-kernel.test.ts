@@ -1,15 +1,15 @@
 /**
- * Our wasm AdamW kernel (runtime/wasm-adamw.ts, train/adamw-heap.ts) against the JS update it replaces: the same
+ * Our wasm AdamW kernel (trainer/accel/kernels/adamw.ts, optimizer/adamw-heap.ts) against the JS update it replaces: the same
  * bits for every parameter and moment, dense and sparse, with frozen rows, over several steps; its state
  * round-trips; its heap memory is freed; bad row ids are refused before the kernel sees them.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
-import { initBackend } from "../../trainer/runtime/backend.ts";
-import { compileAdamW, instantiateAdamW } from "../../trainer/runtime/wasm-adamw.ts";
-import { wasmHeapOf } from "../../trainer/runtime/wasm-heap.ts";
-import { type RowGradients, readValues } from "../../trainer/train/adam-moments.ts";
-import { AdamW } from "../../trainer/train/optimizer.ts";
+import { initBackend } from "../../../trainer/accel/index.ts";
+import { compileAdamW, instantiateAdamW } from "../../../trainer/accel/kernels/adamw.ts";
+import { type RowGradients, readValues } from "../../../trainer/accel/optimizer/adam-moments.ts";
+import { wasmHeapOf } from "../../../trainer/accel/wasm/heap.ts";
+import { AdamW } from "../../../trainer/train/optimizer.ts";
 
 /** Elements where two arrays differ as float32 bit patterns (NaN included). */
 function bitDifferences(a: Float32Array, b: Float32Array): number {

@@ -9,8 +9,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
-import { initBackend } from "../../trainer/runtime/backend.ts";
-import { enableWasmLayout, wasmLayoutStatus } from "../../trainer/runtime/wasm-layout.ts";
+import { initBackend } from "../../../trainer/accel/index.ts";
+import { enableWasmLayout, wasmLayoutStatus } from "../../../trainer/accel/kernels/layout/layout.ts";
 import { expectSameValues, snapshot } from "./backend-compare.ts";
 
 /**

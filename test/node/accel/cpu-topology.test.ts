@@ -1,13 +1,13 @@
 /**
- * Hardware threads per core from a sysfs tree (trainer/runtime/cpu-topology.ts), on real files written here, and
- * the default GEMM thread count built on it (trainer/runtime/backend.ts).
+ * Hardware threads per core from a sysfs tree (trainer/accel/backend/cpu-topology.ts), on real files written here, and
+ * the default GEMM thread count built on it (trainer/accel/backend/wasm.ts).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { gemmThreads } from "../../trainer/runtime/backend.ts";
-import { hardwareThreadsPerCore } from "../../trainer/runtime/cpu-topology.ts";
+import { hardwareThreadsPerCore } from "../../../trainer/accel/backend/cpu-topology.ts";
+import { gemmThreads } from "../../../trainer/accel/backend/wasm.ts";
 
 const roots: string[] = [];
 afterEach(() => {

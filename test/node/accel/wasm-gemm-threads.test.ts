@@ -6,7 +6,7 @@
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 import { beforeAll, describe, expect, it } from "vitest";
-import { initBackend } from "../../trainer/runtime/backend.ts";
+import { initBackend } from "../../../trainer/accel/index.ts";
 import { expectHelperThreadsMatchCpu } from "./gemm-thread-cases.ts";
 
 beforeAll(async () => {

@@ -1,13 +1,15 @@
 /**
- * The wasm backend carries both kernel fixes, and gradients through them (embedding lookup backward = segment sum;
+ * The wasm backend carries the segment-sum and batched-matMul patches, and gradients through them (embedding lookup backward = segment sum;
  * matMul with transposes backward) match the cpu backend. Its Identity (the tape's clone of every saved tensor)
  * shares memory, and an in-place parameter update never shows through a clone.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
-import { initBackend } from "../../trainer/runtime/backend.ts";
-import { identityFixRegistered, kernelFixesRegistered, registerSegmentSumFix } from "../../trainer/runtime/kernel-fixes.ts";
-import { updateValues } from "../../trainer/train/adam-moments.ts";
+import { initBackend } from "../../../trainer/accel/index.ts";
+import { updateValues } from "../../../trainer/accel/optimizer/adam-moments.ts";
+import { identityPatchRegistered } from "../../../trainer/accel/patches/identity.ts";
+import { kernelPatchesRegistered } from "../../../trainer/accel/patches/kernel-patch.ts";
+import { registerSegmentSumPatch } from "../../../trainer/accel/patches/segment-sum.ts";
 
 async function gradientsOn(backend: "wasm" | "cpu") {
   await tf.setBackend(backend);
@@ -43,13 +45,13 @@ describe("training backend", () => {
     const first = await initBackend("wasm");
     expect(first.name).toBe("wasm");
     expect(await initBackend("cpu")).toEqual(first);
-    expect(kernelFixesRegistered("wasm")).toEqual({ segmentSum: true, batchMatMul: true });
+    expect(kernelPatchesRegistered("wasm")).toEqual({ segmentSum: true, batchMatMul: true });
   });
 
   it("gradients on wasm match the cpu reference", async () => {
     await initBackend("wasm");
     await import("@tensorflow/tfjs-backend-cpu");
-    registerSegmentSumFix("cpu");
+    registerSegmentSumPatch("cpu");
     const wasm = await gradientsOn("wasm");
     const cpu = await gradientsOn("cpu");
     await tf.setBackend("wasm");
@@ -64,7 +66,7 @@ describe("training backend", () => {
 
   it("clones share memory on wasm, and an in-place update does not show through a clone", async () => {
     await initBackend("wasm");
-    expect(identityFixRegistered()).toBe(true);
+    expect(identityPatchRegistered()).toBe(true);
     const backend = tf.backend() as unknown as { refCount(dataId: tf.DataId): number };
     const x = tf.tensor1d([1, 2, 3, 4]);
     const y = tf.clone(x);

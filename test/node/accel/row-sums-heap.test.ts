@@ -1,16 +1,17 @@
 /**
- * Sparse embedding gradients summed on the wasm heap (trainer/train/row-sums-heap.ts, the layout kernel's
+ * Sparse embedding gradients summed on the wasm heap (trainer/accel/optimizer/row-sums-heap.ts, the layout kernel's
  * accumulateRows) against the JS RowAccumulator: the same ids in the same first-touched order and the same sums to
  * the bit, over two steps with repeated ids, a table looked up twice in a step and more touched rows than the first
  * capacity (growth); an id out of range is refused; SparseEmbeddings on wasm keeps its sums on the heap.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
-import { initBackend } from "../../trainer/runtime/backend.ts";
-import { type WasmBackend, wasmHeapOf } from "../../trainer/runtime/wasm-heap.ts";
-import { layoutFor } from "../../trainer/runtime/wasm-layout.ts";
-import { HeapRowSums } from "../../trainer/train/row-sums-heap.ts";
-import { RowAccumulator, SparseEmbeddings } from "../../trainer/train/sparse-embeddings.ts";
+import { initBackend } from "../../../trainer/accel/index.ts";
+import { layoutFor } from "../../../trainer/accel/kernels/layout/layout.ts";
+import { RowAccumulator } from "../../../trainer/accel/optimizer/row-sums.ts";
+import { HeapRowSums } from "../../../trainer/accel/optimizer/row-sums-heap.ts";
+import { type WasmBackend, wasmHeapOf } from "../../../trainer/accel/wasm/heap.ts";
+import { SparseEmbeddings } from "../../../trainer/train/sparse-embeddings.ts";
 
 beforeAll(async () => {
   await initBackend("wasm");

@@ -1,18 +1,18 @@
 /**
- * A relu dense layer as one kernel while training (trainer/runtime/fused-dense.ts) and relu's gradient as one kernel
+ * A relu dense layer as one kernel while training (trainer/accel/patches/fused-dense.ts) and relu's gradient as one kernel
  * (relu-gradient.ts): the same values and gradients as tfjs's own kernels, to the bit, on the wasm backend.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { afterEach, describe, expect, it } from "vitest";
-import { REFERENCE_SHAPE, referenceShapeLogit } from "../../bench/reference-shape.ts";
-import { ParamStore, TfOps } from "../../trainer/ops/tf-ops.ts";
-import { initBackend } from "../../trainer/runtime/backend.ts";
-import { fusedDense, fusedDenseAvailable, fusedMatMulGradient } from "../../trainer/runtime/fused-dense.ts";
-import { reluGradient } from "../../trainer/runtime/relu-gradient.ts";
-import { reluGradientConfig } from "../../trainer/runtime/tfjs-gradients.ts";
-import { wasmLayoutStatus } from "../../trainer/runtime/wasm-layout.ts";
-import { AdamW } from "../../trainer/train/optimizer.ts";
-import { bceWithLogits } from "../../trainer/train/train.ts";
+import { REFERENCE_SHAPE, referenceShapeLogit } from "../../../bench/reference-shape.ts";
+import { initBackend } from "../../../trainer/accel/index.ts";
+import { wasmLayoutStatus } from "../../../trainer/accel/kernels/layout/layout.ts";
+import { fusedDense, fusedDenseAvailable, fusedMatMulGradient } from "../../../trainer/accel/patches/fused-dense.ts";
+import { reluGradientConfig } from "../../../trainer/accel/patches/gradients.ts";
+import { reluGradient } from "../../../trainer/accel/patches/relu-gradient.ts";
+import { ParamStore, TfOps } from "../../../trainer/ops/tf-ops.ts";
+import { AdamW } from "../../../trainer/train/optimizer.ts";
+import { bceWithLogits } from "../../../trainer/train/train.ts";
 
 const bits = async (t: tf.Tensor) => new Uint32Array((await t.data()).buffer.slice(0));
 

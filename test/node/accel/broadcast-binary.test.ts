@@ -1,5 +1,5 @@
 /**
- * Float32 Add, Sub, Multiply and RealDiv with broadcasting in our wasm layout kernel (broadcast-binary.ts): the
+ * Float32 Add, Sub, Multiply and RealDiv with broadcasting in our wasm layout kernel (kernels/layout/broadcast-binary.ts): the
  * plan collapses shapes to at most 4 strided axes, and on the wasm backend every op and shape gives the cpu
  * backend's bits (one IEEE operation per element), running in our kernel where the plan fits, in wasm's own where
  * it does not (more axes, same shapes, int32, small operands).
@@ -7,9 +7,9 @@
 import "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
-import { initBackend } from "../../trainer/runtime/backend.ts";
-import { InnerMode, MIN_BROADCAST_ELEMENTS, planBroadcast } from "../../trainer/runtime/broadcast-binary.ts";
-import { wasmLayoutStatus } from "../../trainer/runtime/wasm-layout.ts";
+import { initBackend } from "../../../trainer/accel/index.ts";
+import { InnerMode, MIN_BROADCAST_ELEMENTS, planBroadcast } from "../../../trainer/accel/kernels/layout/broadcast-binary.ts";
+import { wasmLayoutStatus } from "../../../trainer/accel/kernels/layout/layout.ts";
 
 beforeAll(async () => {
   await initBackend("wasm");

@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 
-const script = new URL("./fixtures/throw-after-backend.ts", import.meta.url).pathname;
+const script = new URL("./throw-after-backend.ts", import.meta.url).pathname;
 
 function runScript(sharedHeap: "on" | "off", kind: "exception" | "rejection") {
   return spawnSync(process.execPath, ["--import", "tsx", script, kind], {

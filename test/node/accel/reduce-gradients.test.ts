@@ -1,11 +1,11 @@
 /**
- * The Sum and Mean gradients registered by trainer/runtime/tfjs-gradients.ts (ones from the Fill kernel instead of
+ * The Sum and Mean gradients registered by trainer/accel/patches/gradients.ts (ones from the Fill kernel instead of
  * tf.ones): registered in place of tfjs's, and their values are tfjs's definitions to the bit, for every axis form.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
-import { initBackend } from "../../trainer/runtime/backend.ts";
-import { meanGradient, sumGradient } from "../../trainer/runtime/tfjs-gradients.ts";
+import { initBackend } from "../../../trainer/accel/index.ts";
+import { meanGradient, sumGradient } from "../../../trainer/accel/patches/gradients.ts";
 
 describe("Sum and Mean gradients", () => {
   it("are ours and equal dy reshaped times ones (divided by the count for Mean), to the bit", async () => {

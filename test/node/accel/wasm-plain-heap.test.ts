@@ -6,9 +6,9 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
-import { initBackend } from "../../trainer/runtime/backend.ts";
-import { wasmLayoutStatus } from "../../trainer/runtime/wasm-layout.ts";
-import { AdamW } from "../../trainer/train/optimizer.ts";
+import { initBackend } from "../../../trainer/accel/index.ts";
+import { wasmLayoutStatus } from "../../../trainer/accel/kernels/layout/layout.ts";
+import { AdamW } from "../../../trainer/train/optimizer.ts";
 import { expectHelperThreadsMatchCpu } from "./gemm-thread-cases.ts";
 
 beforeAll(async () => {
