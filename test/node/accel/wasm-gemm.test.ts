@@ -1,5 +1,5 @@
 /**
- * Our wasm matrix product (trainer/accel/kernels/gemm.ts) and its routing into tfjs-wasm (patches/gemm-routing.ts):
+ * Our wasm matrix product (trainer/accel/kernels/gemm/gemm.ts) and its routing into tfjs-wasm (patches/gemm-routing.ts):
  *  - the module itself, both variants (fused multiply-add and separate), against a float64 product, with strided
  *    (transposed) operands, remainders of the 4-row tiles and 8-column panels, bias and relu, and several products
  *    in one call with a shared operand and a transposed result;
@@ -14,8 +14,8 @@ import { Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
 import { initBackend } from "../../../trainer/accel/index.ts";
-import { compileGemm, gemmWorkLayout, instantiateGemm } from "../../../trainer/accel/kernels/gemm.ts";
-import { GemmThreads } from "../../../trainer/accel/kernels/gemm-threads.ts";
+import { compileGemm, gemmWorkLayout, instantiateGemm } from "../../../trainer/accel/kernels/gemm/gemm.ts";
+import { GemmThreads } from "../../../trainer/accel/kernels/gemm/threads.ts";
 import { wasmGemmStatus } from "../../../trainer/accel/patches/gemm-routing.ts";
 import { expectSameValues, snapshot } from "./backend-compare.ts";
 

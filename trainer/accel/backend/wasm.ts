@@ -9,7 +9,7 @@ import { availableParallelism } from "node:os";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { compileAdamW, enabledWasmAdamW, enableWasmAdamW } from "../kernels/adamw.ts";
-import { compileGemm } from "../kernels/gemm.ts";
+import { compileGemm } from "../kernels/gemm/gemm.ts";
 import { compileLayout, enableWasmLayout, wasmLayoutStatus } from "../kernels/layout/layout.ts";
 import { registerBatchMatMulPatch } from "../patches/batch-matmul.ts";
 import { registerGatherPatch } from "../patches/gather.ts";

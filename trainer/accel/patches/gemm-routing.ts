@@ -1,12 +1,12 @@
 /**
  * Routes the wasm backend's float matrix products (BatchMatMul, and _FusedMatMul with bias + linear / relu) to our
- * own kernel (kernels/gemm.ts): single and batched (equal batch axes or one side shared), either operand transposed.
+ * own kernel (kernels/gemm/gemm.ts): single and batched (equal batch axes or one side shared), either operand transposed.
  * The rest keeps the kernel that was registered before: tiny products, other activations, batch axes broadcast both
  * ways, single products with fewer than 8 rows in the kernel's orientation. Register after the other kernel patches
  * and before tf.setBackend("wasm").
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { type GemmModules, instantiateGemm, type WasmGemm } from "../kernels/gemm.ts";
+import { type GemmModules, instantiateGemm, type WasmGemm } from "../kernels/gemm/gemm.ts";
 import { type WasmBackend, wasmHeapOf } from "../wasm/heap.ts";
 
 const REGISTERED = Symbol.for("kser.wasmGemm");

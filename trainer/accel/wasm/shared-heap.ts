@@ -1,6 +1,6 @@
 /**
  * tfjs-wasm's threaded build in Node, used for its heap alone: that build's heap is shared memory, so our GEMM's
- * helper threads (kernels/gemm-threads.ts) read the operands and write their rows of C in place instead of copying
+ * helper threads (kernels/gemm/threads.ts) read the operands and write their rows of C in place instead of copying
  * them into memory of their own and back.
  *
  * tfjs turns the build off in Node (tfjs issue 3830) because emscripten starts a pool of 8 pthread workers from a

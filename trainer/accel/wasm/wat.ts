@@ -1,5 +1,5 @@
 /**
- * Assembles the WebAssembly text our wasm kernels are written in (kernels/gemm.ts, kernels/adamw.ts, kernels/layout/) with
+ * Assembles the WebAssembly text our wasm kernels are written in (kernels/gemm/gemm.ts, kernels/adamw.ts, kernels/layout/) with
  * wabt, loaded once on first use; compiles what uses relaxed SIMD; and the text of lane moves the float64 kernels share.
  */
 import v8 from "node:v8";

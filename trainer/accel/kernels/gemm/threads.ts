@@ -13,7 +13,7 @@
  * round trip costs a small fraction of a product large enough to share (MIN_THREADED_MULTIPLY_ADDS, gemm.ts).
  */
 import { Worker } from "node:worker_threads";
-import type { WasmHeap } from "../wasm/heap.ts";
+import type { WasmHeap } from "../../wasm/heap.ts";
 
 /** The kernel's work areas: its scratch, B's panel width, rows of A per block, bytes of one block's packed rows of A. */
 export interface GemmWorkLayout {
