@@ -7,7 +7,7 @@ import { z } from "zod";
 export const MANIFEST_SCHEMA = "kser-model/1";
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "must be a sha256 hex digest");
-const identifier = z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, "must be 1-100 of A-Z a-z 0-9 . _ -");
+export const identifier = z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, "must be 1-100 of A-Z a-z 0-9 . _ -");
 
 export const categoricalFieldSchema = z.object({
   name: identifier,

@@ -1,5 +1,6 @@
 /** The score API's request and response bodies (POST /v1/score). */
 import { z } from "zod";
+import { idSchema } from "./ids.ts";
 import { historyEntrySchema } from "./user-profile.ts";
 
 export const DEFAULT_MAX_CANDIDATES = 1000;
@@ -19,13 +20,13 @@ export function scoreRequestSchema(maxCandidates: number) {
 
 function buildScoreRequestSchema(maxCandidates: number) {
   return z.object({
-    userId: z.string().min(1).max(256),
+    userId: idSchema,
     /** Recent history, newest last; when omitted the user's stored profile history is used. */
     history: z.array(historyEntrySchema).max(MAX_HISTORY).optional(),
     /** Raw user-side attributes, overriding the stored profile's. */
     attributes: z.record(z.string(), z.string()).optional(),
     candidates: z
-      .array(z.string().min(1).max(256))
+      .array(idSchema)
       .min(1, "candidates must hold at least one item id")
       .max(maxCandidates, `at most ${maxCandidates} candidates per request`),
   });

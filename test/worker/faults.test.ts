@@ -12,6 +12,7 @@ import { expectedScores } from "./reference.ts";
 
 type ErrorBody = { error: { code: string; message: string } };
 type Manifest = { modelId: string; graphs: { backbone: { blob: string; bytes: number } } };
+type Readiness = { status: string; reasons: string[]; variants: { variant: string; ok: boolean; problem?: string }[] };
 
 const kv = () => env.KSER_KV;
 const cfg = fixtureRolloutForTests();
@@ -56,14 +57,46 @@ describe("fault injection", () => {
   });
   afterEach(() => vi.restoreAllMocks());
 
-  it("missing rollout config: 503 rollout_unavailable, health degraded", async () => {
+  it("missing rollout config: 503 rollout_unavailable; alive, but not ready, naming the config", async () => {
     await kv().delete(kvKeys.rolloutConfig());
     await flushCaches();
     const res = await score({ userId: "u1", candidates: ["i1"] });
     expect(res.status).toBe(503);
     expect((await json<ErrorBody>(res)).error.code).toBe("rollout_unavailable");
     expect(logs.some((l) => l.event === "rollout_missing")).toBe(true);
-    expect((await call("/v1/health")).status).toBe(503);
+    expect((await call("/v1/health")).status).toBe(200);
+    const ready = await call("/v1/ready");
+    expect(ready.status).toBe(503);
+    const body = await json<Readiness>(ready);
+    expect(body.status).toBe("not_ready");
+    expect(body.reasons.join(" ")).toContain("rollout/config");
+  });
+
+  it("corrupt vocabulary blob: every variant fails after a flush, and readiness says so while liveness holds", async () => {
+    expect((await call("/v1/ready")).status).toBe(200);
+    const m = (await kv().get(kvKeys.model("fx-know"), "json")) as Manifest & { vocabulary: { blob: string } };
+    const key = kvKeys.blob(m.vocabulary.blob);
+    const bytes = new Uint8Array((await kv().get(key, "arrayBuffer")) as ArrayBuffer);
+    bytes[0] ^= 0x20;
+    await kv().put(key, bytes);
+    await flushCaches();
+    const res = await score({ userId: controlUser, candidates: ["i1"] });
+    expect(res.status).toBe(503);
+    expect((await call("/v1/health")).status).toBe(200);
+    const ready = await call("/v1/ready");
+    expect(ready.status).toBe(503);
+    const body = await json<Readiness>(ready);
+    expect(body.variants.map((v) => v.ok)).toEqual([false, false, false]);
+    expect(body.reasons).toHaveLength(3);
+    for (const reason of body.reasons) expect(reason).toContain("vocabulary blob");
+  });
+
+  it("a corrupt rollout config with a previous one cached: served with the previous, logged once however many requests", async () => {
+    expect((await score({ userId: "u1", candidates: ["i1"] })).status).toBe(200);
+    await kv().put(kvKeys.rolloutConfig(), "{ definitely not json");
+    for (let i = 0; i < 20; i++) expect((await score({ userId: `r-${i}`, candidates: ["i1"] })).status).toBe(200);
+    expect(logs.filter((l) => l.event === "rollout_corrupt_using_previous")).toHaveLength(1);
+    expect((await call("/v1/ready")).status).toBe(200);
   });
 
   it("corrupt rollout config: 503 naming the config", async () => {

@@ -7,6 +7,7 @@ import { parseManifest } from "../../shared/manifest.ts";
 import type { ScoreResponse } from "../../shared/score-api.ts";
 import { ShardStore } from "../../worker/src/knowledge-store.ts";
 import { ProfileStore } from "../../worker/src/profile-store.ts";
+import { RequestReads } from "../../worker/src/request-reads.ts";
 import { warmKnowledge } from "../../worker/src/scorer.ts";
 import { PROFILE_SET } from "./fixtures/fixture-model.ts";
 import { adminHeaders, call, flushCaches, forced, json, putJson, resetToFixture, score } from "./helpers.ts";
@@ -117,11 +118,11 @@ describe("ProfileStore", () => {
 describe("warmKnowledge", () => {
   beforeEach(() => resetToFixture(env.KSER_KV));
 
-  it("reads the request's knowledge shards from the manifest alone; the lookups then read nothing", async () => {
+  it("reads the request's knowledge shards from the manifest alone; later lookups (another request's reads) read nothing", async () => {
     const manifest = parseManifest(await env.KSER_KV.get(kvKeys.model("fx-know"), "json"));
     const store = new ShardStore(1 << 20);
     const candidates = ["i1", "i2", "i3", "i4"];
-    warmKnowledge(manifest, env.KSER_KV, store, "u1", candidates);
+    warmKnowledge(manifest, env.KSER_KV, new RequestReads(), store, "u1", candidates);
     const k = manifest.knowledge;
     const iv = manifest.itemVectors;
     if (!k || !iv) throw new Error("fx-know has knowledge and item vectors");
@@ -135,11 +136,12 @@ describe("warmKnowledge", () => {
         return env.KSER_KV.get(key, type);
       },
     } as unknown as KVNamespace;
-    const items = await store.lookup(counting, (s) => kvKeys.itemVectorShard("fx-know", s), iv.shards, candidates, {
+    const later = new RequestReads();
+    const items = await store.lookup(counting, later, (s) => kvKeys.itemVectorShard("fx-know", s), iv.shards, candidates, {
       chunks: 1,
       dim: iv.dim,
     });
-    const user = await store.lookup(counting, (s) => kvKeys.knowledgeShard(k.bankId, "user", s), k.user.shards, ["u1"], k.user);
+    const user = await store.lookup(counting, later, (s) => kvKeys.knowledgeShard(k.bankId, "user", s), k.user.shards, ["u1"], k.user);
     expect(reads).toBe(0);
     expect(items.vectors.filter(Boolean)).toHaveLength(3); // i4 has no precomputed vector in the fixture
     expect(user.vectors[0]).toBeDefined();

@@ -59,13 +59,25 @@ describe("validation of POST /v1/score", () => {
 describe("read-only routes", () => {
   beforeAll(() => resetToFixture(env.KSER_KV));
 
-  it("GET /v1/health reports ORT ready and the rollout readable", async () => {
+  it("GET /v1/health (liveness) reports the isolate alive and ORT started", async () => {
     const res = await call("/v1/health");
     expect(res.status).toBe(200);
-    const body = await json<{ status: string; ort: { ready: boolean }; rollout: { ok: boolean; variants: number } }>(res);
+    const body = await json<{ status: string; ort: { ready: boolean } }>(res);
     expect(body.status).toBe("ok");
     expect(body.ort.ready).toBe(true);
-    expect(body.rollout).toEqual({ ok: true, variants: 3 });
+  });
+
+  it("GET /v1/ready (readiness) loads every model of the live rollout and lists them", async () => {
+    const res = await call("/v1/ready");
+    expect(res.status).toBe(200);
+    const body = await json<{ status: string; reasons: string[]; variants: { variant: string; modelId: string; ok: boolean }[] }>(res);
+    expect(body.status).toBe("ready");
+    expect(body.reasons).toEqual([]);
+    expect(body.variants).toEqual([
+      { variant: "control", modelId: "fx-know", ok: true },
+      { variant: "raw", modelId: "fx-raw", ok: true },
+      { variant: "plain", modelId: "fx-plain", ok: true },
+    ]);
   });
 
   it("GET /v1/models lists the rollout's variants with their manifests", async () => {

@@ -3,8 +3,10 @@
  * non-blocking, so it is not awaited), else as structured JSON log lines, batched: a console.log cost ~1 ms per
  * request under wrangler dev (measured with `x-kser-debug: timing`), so events are buffered per isolate and written
  * as one line `{"event":"exposures","count":n,"events":[...]}` once EXPOSURE_BATCH events are waiting or
- * EXPOSURE_FLUSH_MS after the first one, from a waitUntil of the request that started the batch (so the isolate
- * stays alive until it is written). Without an execution context (waitUntil) each event is logged at once.
+ * EXPOSURE_FLUSH_MS after the first one. The request that puts the first event into an empty buffer keeps itself
+ * alive with a waitUntil on its own timer and writes whatever is waiting when that fires; no request ever waits on
+ * a promise or timer of another (workerd would cancel it with the other request). Without an execution context
+ * (waitUntil) each event is logged at once.
  * Layout: index1 = user id (hashed when over the 96-byte index limit); blobs = event, variant, model id, user id,
  * assigned variant; doubles = candidates, bucket, fallback (0/1), forced (0/1), items precomputed / fallback / missing.
  */
@@ -34,14 +36,8 @@ export const EXPOSURE_BATCH = 32;
 export const EXPOSURE_FLUSH_MS = 1000;
 
 let pending: (Exposure & { ts: string })[] = [];
-let timer: { resolve: () => void; handle: ReturnType<typeof setTimeout> } | undefined;
 
-function flush(): void {
-  if (timer) {
-    clearTimeout(timer.handle);
-    timer.resolve();
-    timer = undefined;
-  }
+function writeBatch(): void {
   if (pending.length === 0) return;
   const events = pending;
   pending = [];
@@ -64,13 +60,8 @@ export function recordExposure(env: Env, e: Exposure, waitUntil?: (p: Promise<un
     return;
   }
   pending.push(event);
-  if (pending.length >= EXPOSURE_BATCH) flush();
-  else if (!timer) {
-    let resolve = () => {};
-    const done = new Promise<void>((r) => {
-      resolve = r;
-    });
-    timer = { resolve, handle: setTimeout(flush, EXPOSURE_FLUSH_MS) };
-    waitUntil(done);
-  }
+  if (pending.length >= EXPOSURE_BATCH) writeBatch();
+  // This request opened the batch: it writes it when its own timer fires, unless a full batch was written first
+  // (then it writes the next batch early, which only shortens that batch's wait).
+  else if (pending.length === 1) waitUntil(new Promise<void>((resolve) => setTimeout(resolve, EXPOSURE_FLUSH_MS)).then(writeBatch));
 }

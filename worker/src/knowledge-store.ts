@@ -1,12 +1,14 @@
 /**
  * Packed vector shards from KV (raw knowledge chunks and precomputed item vectors): read as arrayBuffer, decoded
  * and verified with decodeShard, kept decoded in a byte-budgeted LRU. KV's multi-key get cannot return binary, so
- * one shard per distinct shard index is fetched, in parallel.
+ * one shard per distinct shard index is fetched, in parallel. The cache holds decoded shards only; a read in
+ * progress is shared within its request alone (request-reads.ts).
  */
 import { shardOf } from "../../shared/kv-keys.ts";
 import { type DecodedShard, decodeShard, type EntityVectors } from "../../shared/vector-codec.ts";
 import { ByteLru } from "./byte-lru.ts";
-import { errorMessage, logEvent } from "./log.ts";
+import { errorMessage, logRepeated } from "./log.ts";
+import type { RequestReads } from "./request-reads.ts";
 
 export interface ShardLookup {
   /** Per requested id: its vectors, or undefined when absent (missing shard, id not in shard, corrupt shard). */
@@ -26,7 +28,6 @@ const MISSING_TTL_MS = 30_000;
 export class ShardStore {
   private readonly cache: ByteLru<DecodedShard>;
   private readonly missing = new Map<string, number>();
-  private readonly inflight = new Map<string, Promise<DecodedShard | null>>();
 
   constructor(budgetBytes: number) {
     this.cache = new ByteLru(budgetBytes);
@@ -35,6 +36,7 @@ export class ShardStore {
   /** Vectors of each id, reading the shards they hash to (kvKeys + shardOf, the trainer's placement). */
   async lookup(
     kv: KVNamespace,
+    reads: RequestReads,
     keyOf: (shard: number) => string,
     shardCount: number,
     ids: string[],
@@ -47,7 +49,7 @@ export class ShardStore {
     await Promise.all(
       distinct.map(async (key) => {
         try {
-          const shard = await this.shard(kv, key);
+          const shard = await this.shard(kv, reads, key);
           if (shard && (shard.chunks !== shape.chunks || shard.dim !== shape.dim)) {
             throw new Error(`shard shape ${shard.chunks}x${shard.dim}, manifest says ${shape.chunks}x${shape.dim}`);
           }
@@ -55,7 +57,7 @@ export class ShardStore {
         } catch (e) {
           const reason = errorMessage(e);
           faults.push({ key, reason });
-          logEvent("warn", "shard_unusable", { key, reason });
+          logRepeated("warn", "shard_unusable", `${key}\u0000${reason}`, { key, reason });
           shards.set(key, null);
         }
       }),
@@ -65,24 +67,19 @@ export class ShardStore {
 
   /**
    * Starts reading the shards `ids` hash to, without waiting and without reporting: a later lookup of the same
-   * shards joins these reads (or finds them cached) and reports what was wrong with them.
+   * shards in the same request joins these reads (or finds them cached) and reports what was wrong with them.
    */
-  warm(kv: KVNamespace, keyOf: (shard: number) => string, shardCount: number, ids: string[]): void {
-    for (const key of new Set(ids.map((id) => keyOf(shardOf(id, shardCount))))) this.shard(kv, key).catch(() => undefined);
+  warm(kv: KVNamespace, reads: RequestReads, keyOf: (shard: number) => string, shardCount: number, ids: string[]): void {
+    for (const key of new Set(ids.map((id) => keyOf(shardOf(id, shardCount))))) this.shard(kv, reads, key).catch(() => undefined);
   }
 
   /** One decoded shard, null when the key is absent; throws ShardFormatError when the value is corrupt. */
-  async shard(kv: KVNamespace, key: string): Promise<DecodedShard | null> {
+  async shard(kv: KVNamespace, reads: RequestReads, key: string): Promise<DecodedShard | null> {
     const cached = this.cache.get(key);
     if (cached) return cached;
     const missingSince = this.missing.get(key);
     if (missingSince !== undefined && Date.now() - missingSince < MISSING_TTL_MS) return null;
-    let pending = this.inflight.get(key);
-    if (!pending) {
-      pending = this.read(kv, key).finally(() => this.inflight.delete(key));
-      this.inflight.set(key, pending);
-    }
-    return pending;
+    return reads.once(`shard:${key}`, () => this.read(kv, key));
   }
 
   private async read(kv: KVNamespace, key: string): Promise<DecodedShard | null> {

@@ -68,17 +68,23 @@ export function openApiDocument(maxCandidates: number) {
               headers: { [VARIANT_HEADER]: { schema: { type: "string" } }, [MODEL_HEADER]: { schema: { type: "string" } } },
               content: { "application/json": { schema: { $ref: "#/components/schemas/ScoreResponse" } } },
             },
-            "400": errorResponse("Invalid JSON, invalid fields, too many candidates, or an unknown forced variant"),
+            "400": errorResponse(
+              "invalid_json, invalid_request, id_too_long (an id over 256 UTF-16 code units), invalid_id (a lone surrogate), too_many_candidates, unknown_variant",
+            ),
             "403": errorResponse("Variant override without a valid admin token"),
             "413": errorResponse("Body over MAX_BODY_BYTES"),
+            "415": errorResponse("Body declared as something other than JSON"),
             "503": errorResponse("No rollout config, or neither the assigned nor the fallback model can be served"),
           },
         },
       },
       "/v1/health": {
+        get: { summary: "Liveness: the isolate answers (and ORT's start-up state)", responses: { "200": { description: "Alive" } } },
+      },
+      "/v1/ready": {
         get: {
-          summary: "Runtime and rollout status",
-          responses: { "200": { description: "Healthy" }, "503": { description: "Degraded" } },
+          summary: "Readiness: ORT started, rollout config readable, every live model loads",
+          responses: { "200": { description: "Ready" }, "503": { description: "Not ready, with reasons" } },
         },
       },
       "/v1/models": {

@@ -15,7 +15,7 @@ import { kvKeys } from "../../shared/kv-keys.ts";
 import { formatIssues, type ModelManifest } from "../../shared/manifest.ts";
 import { type UserProfile, userProfileSchema } from "../../shared/user-profile.ts";
 import { ByteLru } from "./byte-lru.ts";
-import { errorMessage, logEvent } from "./log.ts";
+import { errorMessage, logEvent, logRepeated } from "./log.ts";
 
 /** Bytes of profile JSON kept per isolate (profiles are ~0.1-2 KB: thousands of users). */
 export const PROFILE_CACHE_BYTES = 4 * 1024 * 1024;
@@ -40,7 +40,14 @@ export class ProfileStore {
       }
     }
     this.kvReads++;
-    const text = await kv.get(key, "text");
+    let text: string | null;
+    try {
+      text = await kv.get(key, "text");
+    } catch (e) {
+      // A KV failure is not the user's fault: score as for an unknown user, and read again next time.
+      logRepeated("warn", "profile_unreadable", errorMessage(e), { key, reason: errorMessage(e) });
+      return null;
+    }
     const profile = text === null ? null : parseProfile(key, text);
     // Keyed by KV key; the bytes count the key too, so a flood of unknown ids cannot outgrow the budget.
     if (ttlMs > 0) this.cache.set(key, { profile, at: this.now() }, (text?.length ?? 0) + key.length + 64);

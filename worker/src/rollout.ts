@@ -5,7 +5,7 @@
 import { kvKeys } from "../../shared/kv-keys.ts";
 import { assignVariant, bucketOf, parseRolloutConfig, type RolloutConfig, type RolloutVariant } from "../../shared/rollout.ts";
 import { ServiceError } from "./errors.ts";
-import { errorMessage, logEvent } from "./log.ts";
+import { errorMessage, logRepeated } from "./log.ts";
 
 export class RolloutSource {
   private cached: { config: RolloutConfig; at: number } | undefined;
@@ -16,7 +16,7 @@ export class RolloutSource {
     const key = kvKeys.rolloutConfig();
     const text = await kv.get(key, "text");
     if (text === null) {
-      logEvent("error", "rollout_missing", { key });
+      logRepeated("error", "rollout_missing", key, { key });
       throw new ServiceError(503, "rollout_unavailable", `no rollout config at ${key}`);
     }
     let config: RolloutConfig;
@@ -25,10 +25,10 @@ export class RolloutSource {
     } catch (e) {
       // Keep serving the last good config when the new one is broken, rather than going down.
       if (this.cached) {
-        logEvent("error", "rollout_corrupt_using_previous", { key, reason: errorMessage(e) });
+        logRepeated("error", "rollout_corrupt_using_previous", errorMessage(e), { key, reason: errorMessage(e) });
         return this.cached.config;
       }
-      logEvent("error", "rollout_corrupt", { key, reason: errorMessage(e) });
+      logRepeated("error", "rollout_corrupt", errorMessage(e), { key, reason: errorMessage(e) });
       throw new ServiceError(503, "rollout_unavailable", `the rollout config at ${key} is invalid`);
     }
     this.cached = { config, at: Date.now() };

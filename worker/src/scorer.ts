@@ -12,8 +12,9 @@ import type { ModelManifest } from "../../shared/manifest.ts";
 import type { ScoreResponse } from "../../shared/score-api.ts";
 import type { HistoryEntry } from "../../shared/user-profile.ts";
 import type { ShardStore } from "./knowledge-store.ts";
-import type { LoadedGraph, LoadedModel } from "./model-store.ts";
+import type { LoadedGraph, LoadedModel } from "./model-loader.ts";
 import { ort } from "./ort-runtime.ts";
+import type { RequestReads } from "./request-reads.ts";
 import type { StageTimer } from "./timing.ts";
 
 export interface ScoreInput {
@@ -33,11 +34,12 @@ export type Feeds = Record<string, ort.Tensor>;
 export async function scoreCandidates(
   model: LoadedModel,
   kv: KVNamespace,
+  reads: RequestReads,
   shards: ShardStore,
   input: ScoreInput,
   timer?: StageTimer,
 ): Promise<ScoreResult> {
-  const { feeds, knowledge } = await backboneInputs(model, kv, shards, input);
+  const { feeds, knowledge } = await backboneInputs(model, kv, reads, shards, input);
   timer?.mark("inputs");
   const scores = await runBackbone(model, feeds);
   timer?.mark("backbone");
@@ -56,13 +58,20 @@ const itemVectorKey = (m: ModelManifest) => (shard: number) => kvKeys.itemVector
  * or raw-knowledge shards) from the manifest alone: on a model that is still loading they overlap ORT's session
  * creation instead of following it. scoreCandidates then joins them.
  */
-export function warmKnowledge(manifest: ModelManifest, kv: KVNamespace, shards: ShardStore, userId: string, candidates: string[]): void {
+export function warmKnowledge(
+  manifest: ModelManifest,
+  kv: KVNamespace,
+  reads: RequestReads,
+  shards: ShardStore,
+  userId: string,
+  candidates: string[],
+): void {
   const k = manifest.knowledge;
-  if (k && manifest.graphs.userExtractor) shards.warm(kv, knowledgeKey(k, "user"), k.user.shards, [userId]);
+  if (k && manifest.graphs.userExtractor) shards.warm(kv, reads, knowledgeKey(k, "user"), k.user.shards, [userId]);
   if (!manifest.graphs.backbone.inputs.includes("item_know")) return;
   const iv = manifest.itemVectors;
-  if (iv) shards.warm(kv, itemVectorKey(manifest), iv.shards, candidates);
-  else if (k) shards.warm(kv, knowledgeKey(k, "item"), k.item.shards, candidates);
+  if (iv) shards.warm(kv, reads, itemVectorKey(manifest), iv.shards, candidates);
+  else if (k) shards.warm(kv, reads, knowledgeKey(k, "item"), k.item.shards, candidates);
 }
 
 /** One backbone pass over prepared feeds (also what the admin model-only timing route repeats). */
@@ -75,6 +84,7 @@ export async function runBackbone(model: LoadedModel, feeds: Feeds): Promise<Flo
 export async function backboneInputs(
   model: LoadedModel,
   kv: KVNamespace,
+  reads: RequestReads,
   shards: ShardStore,
   input: ScoreInput,
 ): Promise<{ feeds: Feeds; knowledge: ScoreResult["knowledge"] }> {
@@ -95,8 +105,8 @@ export async function backboneInputs(
     hist_mask: new ort.Tensor("float32", rows.histMask.slice(0, L), [1, L]),
   };
   const [user, items] = await Promise.all([
-    userKnowledge(model, kv, shards, input.userId, userRow),
-    itemKnowledge(model, kv, shards, input.candidates, rows),
+    userKnowledge(model, kv, reads, shards, input.userId, userRow),
+    itemKnowledge(model, kv, reads, shards, input.candidates, rows),
   ]);
 
   // A backbone exported with request inputs takes the user side once (batch 1) and broadcasts it; older graphs get
@@ -140,6 +150,7 @@ async function run(graph: LoadedGraph, available: Feeds, name: string): Promise<
 async function userKnowledge(
   model: LoadedModel,
   kv: KVNamespace,
+  reads: RequestReads,
   shards: ShardStore,
   userId: string,
   userRow: Feeds,
@@ -151,7 +162,7 @@ async function userKnowledge(
   const cached = model.userVectors.get(cacheKey);
   if (cached) return cached;
   const spec = manifest.knowledge.user;
-  const found = await shards.lookup(kv, knowledgeKey(manifest.knowledge, "user"), spec.shards, [userId], {
+  const found = await shards.lookup(kv, reads, knowledgeKey(manifest.knowledge, "user"), spec.shards, [userId], {
     chunks: spec.chunks,
     dim: spec.dim,
   });
@@ -178,6 +189,7 @@ async function userKnowledge(
 async function itemKnowledge(
   model: LoadedModel,
   kv: KVNamespace,
+  reads: RequestReads,
   shards: ShardStore,
   candidates: string[],
   rows: EncodedRows,
@@ -191,7 +203,7 @@ async function itemKnowledge(
   let precomputed = 0;
   if (manifest.itemVectors) {
     const iv = manifest.itemVectors;
-    const found = await shards.lookup(kv, itemVectorKey(manifest), iv.shards, candidates, {
+    const found = await shards.lookup(kv, reads, itemVectorKey(manifest), iv.shards, candidates, {
       chunks: 1,
       dim: iv.dim,
     });
@@ -209,7 +221,7 @@ async function itemKnowledge(
 
   const spec = manifest.knowledge.item;
   const ids = pending.map((i) => candidates[i]);
-  const found = await shards.lookup(kv, knowledgeKey(manifest.knowledge, "item"), spec.shards, ids, {
+  const found = await shards.lookup(kv, reads, knowledgeKey(manifest.knowledge, "item"), spec.shards, ids, {
     chunks: spec.chunks,
     dim: spec.dim,
   });

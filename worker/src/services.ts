@@ -1,6 +1,7 @@
 /** The per-isolate state shared by all requests: loaded models, decoded shards, user profiles, the rollout config. */
 import type { Settings } from "./env.ts";
 import { ShardStore } from "./knowledge-store.ts";
+import { resetRepeatedLogs } from "./log.ts";
 import { ModelStore } from "./model-store.ts";
 import { ProfileStore } from "./profile-store.ts";
 import { RolloutSource } from "./rollout.ts";
@@ -25,10 +26,12 @@ export function servicesFor(settings: Settings): Services {
   return services;
 }
 
-export async function flushServices(): Promise<{ models: number }> {
+/** Empties every cache of this isolate, so that the next requests read KV afresh (and log the next fault at once). */
+export function flushServices(): { models: number } {
+  resetRepeatedLogs();
   if (!services) return { models: 0 };
   services.shards.clear();
   services.rollout.clear();
   services.profiles.clear();
-  return { models: await services.models.flush() };
+  return { models: services.models.flush() };
 }

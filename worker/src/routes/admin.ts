@@ -1,11 +1,18 @@
 /** Admin routes (bearer ADMIN_TOKEN): the live rollout with bucket ranges, a user's assignment, cache flush. */
 import { Hono } from "hono";
+import { z } from "zod";
+import { idSchema } from "../../../shared/ids.ts";
 import { kvKeys } from "../../../shared/kv-keys.ts";
+import { identifier } from "../../../shared/manifest.ts";
 import { BUCKETS, variantRanges } from "../../../shared/rollout.ts";
+import { scoreRequestSchema } from "../../../shared/score-api.ts";
 import { type AppEnv, requireAdmin } from "../admin-auth.ts";
 import { settingsOf } from "../env.ts";
-import { ServiceError } from "../errors.ts";
+import { ModelLoadError, ServiceError } from "../errors.ts";
 import { logEvent } from "../log.ts";
+import type { LoadedModel } from "../model-loader.ts";
+import { jsonBodyLimit, parseRequest, readJsonBody } from "../request-body.ts";
+import { RequestReads } from "../request-reads.ts";
 import { chooseVariant } from "../rollout.ts";
 import { backboneInputs, runBackbone } from "../scorer.ts";
 import { flushServices, servicesFor } from "../services.ts";
@@ -22,8 +29,7 @@ adminRoutes.get("/v1/admin/rollout", async (c) => {
 });
 
 adminRoutes.get("/v1/admin/assignment", async (c) => {
-  const userId = c.req.query("userId");
-  if (!userId) throw new ServiceError(400, "invalid_request", "query parameter userId is required");
+  const userId = parseRequest(z.object({ userId: idSchema }), { userId: c.req.query("userId") }).userId;
   const settings = settingsOf(c.env);
   const config = await servicesFor(settings).rollout.get(c.env.KSER_KV, settings.rolloutCacheMs);
   const { variant, bucket } = chooseVariant(config, userId);
@@ -35,7 +41,7 @@ adminRoutes.get("/v1/admin/cache", async (c) => {
   const { models, shards, profiles } = servicesFor(settings);
   return c.json({
     models: models.loadedIds(),
-    loadTimings: await models.loadTimings(),
+    loadTimings: models.loadTimings(),
     shards: shards.stats(),
     profiles: { ...profiles.stats(), ttlMs: settings.profileCacheMs },
   });
@@ -48,49 +54,54 @@ adminRoutes.get("/v1/admin/cache", async (c) => {
  * Cloudflare (only across I/O), so the caller should time this route from outside with two repeat counts and divide
  * the difference; workerMs is reported for local runs, where the clock does advance.
  */
-adminRoutes.post("/v1/admin/bench/backbone", async (c) => {
-  const body = (await c.req.json().catch(() => null)) as {
-    userId?: unknown;
-    candidates?: unknown;
-    modelId?: unknown;
-    repeats?: unknown;
-    stage?: unknown;
-  } | null;
-  const stage = body?.stage ?? "backbone";
-  if (stage !== "backbone" && stage !== "inputs") throw new ServiceError(400, "invalid_request", 'stage must be "backbone" or "inputs"');
-  const repeats = Number(body?.repeats ?? 1);
-  if (!body || typeof body.userId !== "string" || !Array.isArray(body.candidates) || !body.candidates.every((x) => typeof x === "string")) {
-    throw new ServiceError(400, "invalid_request", "body needs userId, candidates (strings), optional modelId and repeats");
-  }
-  if (!Number.isInteger(repeats) || repeats < 1 || repeats > 1000)
-    throw new ServiceError(400, "invalid_request", "repeats must be 1..1000");
+/** The score request's userId and candidates (same rules and limits), and what to time. */
+const benchRequestSchema = (maxCandidates: number) =>
+  z.object({
+    userId: idSchema,
+    candidates: scoreRequestSchema(maxCandidates).shape.candidates,
+    modelId: identifier.optional(),
+    repeats: z.number().int().min(1).max(1000).default(1),
+    stage: z.enum(["backbone", "inputs"]).default("backbone"),
+  });
+
+adminRoutes.post("/v1/admin/bench/backbone", jsonBodyLimit, async (c) => {
   const settings = settingsOf(c.env);
+  const body = parseRequest(benchRequestSchema(settings.maxCandidates), await readJsonBody(c.req));
   const { models, shards, rollout, profiles } = servicesFor(settings);
   const kv = c.env.KSER_KV;
-  const modelId =
-    typeof body.modelId === "string"
-      ? body.modelId
-      : chooseVariant(await rollout.get(kv, settings.rolloutCacheMs), body.userId).variant.modelId;
-  const model = await models.get(kv, modelId);
-  const profile = await profiles.get(kv, model.manifest.profiles, body.userId, settings.profileCacheMs);
-  const input = {
-    userId: body.userId,
-    attributes: profile?.attributes ?? {},
-    history: profile?.history ?? [],
-    candidates: body.candidates as string[],
+  const reads = new RequestReads();
+  const modelId = body.modelId ?? chooseVariant(await rollout.get(kv, settings.rolloutCacheMs), body.userId).variant.modelId;
+  const timed = async (model: LoadedModel) => {
+    const profile = await profiles.get(kv, model.manifest.profiles, body.userId, settings.profileCacheMs);
+    const input = {
+      userId: body.userId,
+      attributes: profile?.attributes ?? {},
+      history: profile?.history ?? [],
+      candidates: body.candidates,
+    };
+    const { feeds } = await backboneInputs(model, kv, reads, shards, input);
+    const started = Date.now();
+    let checksum = 0;
+    for (let r = 0; r < body.repeats; r++) {
+      if (body.stage === "backbone") checksum += (await runBackbone(model, feeds))[0];
+      else checksum += (await backboneInputs(model, kv, reads, shards, input)).knowledge.itemsPrecomputed;
+    }
+    return { workerMs: Date.now() - started, checksum };
   };
-  const { feeds } = await backboneInputs(model, kv, shards, input);
-  const started = Date.now();
-  let checksum = 0;
-  for (let r = 0; r < repeats; r++) {
-    if (stage === "backbone") checksum += (await runBackbone(model, feeds))[0];
-    else checksum += (await backboneInputs(model, kv, shards, input)).knowledge.itemsPrecomputed;
+  let result: { workerMs: number; checksum: number };
+  try {
+    result = await models.use(kv, modelId, reads, timed);
+  } catch (e) {
+    if (!(e instanceof ModelLoadError)) throw e;
+    if (e.kind === "missing") throw new ServiceError(404, "unknown_model", `no model ${modelId} is published (${e.reason})`);
+    throw new ServiceError(503, "model_unavailable", e.message);
   }
-  return c.json({ modelId, stage, candidates: input.candidates.length, repeats, workerMs: Date.now() - started, checksum });
+  const { stage, repeats } = body;
+  return c.json({ modelId, stage, candidates: body.candidates.length, repeats, ...result });
 });
 
 adminRoutes.post("/v1/admin/cache/flush", async (c) => {
-  const flushed = await flushServices();
+  const flushed = flushServices();
   logEvent("info", "cache_flushed", flushed);
   return c.json({ flushed });
 });
