@@ -107,7 +107,7 @@ export async function runDemo(options: DemoOptions): Promise<{ parity: number; s
   const profile = data.profiles.find((p) => p.userId === data.userIds[userIndex])!;
   const parityRequest = { ...profile, candidates: pickCandidates(data, userIndex, 257, seed) };
   let parity = 0;
-  const championBundle = buildServingBundle({ model: champion, data, bank: null });
+  const championBundle = buildServingBundle({ model: champion, data, bank: null, includeProfiles: true });
   const candidateBundle = buildServingBundle({
     model: candidate,
     data,
