@@ -9,6 +9,7 @@ import type { ModelConfig } from "../models/config.ts";
 import { backboneGraph, itemExtractorGraph, userExtractorGraph } from "../models/graphs.ts";
 import { getExtractor } from "../models/registry.ts";
 import { ParamStore, TfOps } from "../ops/tf-ops.ts";
+import { extractorAuxLoss } from "./aux-loss.ts";
 
 export type ParamValues = Map<string, { shape: number[]; values: Float32Array }>;
 
@@ -49,11 +50,9 @@ export interface PredictBatch {
 }
 
 /**
- * Runs the three graphs in tfjs on fed tensors; returns the logit [B] (and the extractor outputs). auxLoss, a
- * training-only term added to the BCE and not part of the exported graphs: when the feeds hold negative chunks
- * (`${side}_negative_chunks` and `_mask`: chunks of other entities, fed only by the training loop) and the extractor
- * has a consistency head, CONSISTENCY_WEIGHT x the binary cross-entropy of telling an entity's own chunks from
- * other entities' chunks under the entity's context, per side.
+ * Runs the three graphs in tfjs on fed tensors; returns the logit [B] (and the extractor outputs), and the
+ * extractor's training-only loss terms as auxLoss (aux-loss.ts; only when the feeds hold negative chunks, which only
+ * the training loop feeds).
  */
 export function forwardTf(
   ops: TfOps,
@@ -67,47 +66,10 @@ export function forwardTf(
     ops.feeds.set("user_know", user.know);
     ops.feeds.set("item_know", item.know);
     const logit = backboneGraph(ops, cfg).logit;
-    const terms = [contrastiveTerm(ops, "user", user.consistency), contrastiveTerm(ops, "item", item.consistency)].filter(
-      (t): t is tf.Scalar => t !== null,
-    );
-    const sparsity = Number(process.env.SPARS ?? 0);
-    if (sparsity > 0 && extractor.contrastive) {
-      const meanGate = (gate: tf.Tensor, mask: tf.Tensor) => tf.div(tf.sum(gate), tf.add(tf.sum(mask), 1e-6));
-      terms.push(tf.mul(tf.add(meanGate(user.gate, ops.feeds.get("user_chunk_mask")!), meanGate(item.gate, ops.feeds.get("item_chunk_mask")!)), sparsity / CONSISTENCY_WEIGHT) as tf.Scalar);
-    }
-    const auxLoss = terms.length > 0 ? (tf.mul(tf.addN(terms), CONSISTENCY_WEIGHT) as tf.Scalar) : undefined;
+    const auxLoss = extractor.training ? extractorAuxLoss(ops.feeds, extractor.training, { user, item }) : undefined;
     return { logit, userGate: user.gate, itemGate: item.gate, auxLoss };
   }
   return { logit: backboneGraph(ops, cfg).logit };
-}
-
-export const CONSISTENCY_WEIGHT = Number(process.env.CW ?? 0.1);
-
-/** Mean BCE of own chunks (label 1) and negative chunks (label 0) over the present ones; null without negatives. */
-/** The identity with no gradient. */
-const detach = (x: tf.Tensor): tf.Tensor =>
-  tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
-    value: tf.clone(args[0] as tf.Tensor),
-    gradFunc: (dy: tf.Tensor | tf.Tensor[]) => tf.zerosLike(dy as tf.Tensor),
-  }))(x);
-
-function contrastiveTerm(
-  ops: TfOps,
-  side: "user" | "item",
-  consistency?: (chunks: tf.Tensor, detach: (x: tf.Tensor) => tf.Tensor) => tf.Tensor,
-): tf.Scalar | null {
-  const negative = ops.feeds.get(`${side}_negative_chunks`);
-  const negativeMask = ops.feeds.get(`${side}_negative_mask`);
-  if (!consistency || !negative || !negativeMask) return null;
-  const mask = ops.feeds.get(`${side}_chunk_mask`)!;
-  const own = consistency(ops.feeds.get(`${side}_chunks`)!, detach);
-  const other = consistency(negative, detach);
-  // BCE on logits: softplus(-x) for label 1, softplus(x) for label 0.
-  const softplus = (x: tf.Tensor) => tf.add(tf.relu(x), tf.log1p(tf.exp(tf.neg(tf.abs(x)))));
-  const masked = (loss: tf.Tensor, m: tf.Tensor) => tf.div(tf.sum(tf.mul(loss, m)), tf.add(tf.sum(m), 1e-6));
-  const term = tf.add(masked(softplus(tf.neg(own)), mask), masked(softplus(other), negativeMask)) as tf.Scalar;
-  if (process.env.DEBUGCW && Math.random() < 0.01) console.log(`contrastive ${side}: ${term.dataSync()[0].toFixed(4)}`);
-  return term;
 }
 
 /** The training loss: the data loss plus the forward pass's auxiliary term when it has one. */

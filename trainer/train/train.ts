@@ -287,7 +287,16 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
           const batch = sliceRows(data.train, order, 0, 2, data);
           const feeds = featureFeeds(cfg.spec, batch);
           if (knowledge)
-            knowledgeFeeds(feeds, knowledge, knowledge.train, order, { start: 0, end: 2 }, 0, Math.random, extractor.contrastive);
+            knowledgeFeeds(
+              feeds,
+              knowledge,
+              knowledge.train,
+              order,
+              { start: 0, end: 2 },
+              0,
+              Math.random,
+              extractor.training !== undefined,
+            );
           return bceWithLogits(forwardTf(makeOps(feeds), cfg).logit, tf.tensor1d(batch.labels));
         })
       : new Map<string, tf.Variable>();
@@ -369,7 +378,8 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
         // One tidy for the inputs: the bank-row index tensors die here, the feeds live until the step is done.
         const inputs = tf.tidy(() => {
           const f = featureFeeds(cfg.spec, batch);
-          if (knowledge) knowledgeFeeds(f, knowledge, knowledge.train, order, { start, end }, dropout, random, extractor.contrastive);
+          if (knowledge)
+            knowledgeFeeds(f, knowledge, knowledge.train, order, { start, end }, dropout, random, extractor.training !== undefined);
           return { feeds: Object.fromEntries(f), labels: tf.tensor1d(batch.labels) };
         });
         const feeds = new Map(Object.entries(inputs.feeds));

@@ -13,8 +13,7 @@ function logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> |
   const E = cfg.embeddingDim;
   const fields = [...itemFieldEmbeddings(ops, cfg), ...userFieldEmbeddings(ops, cfg), ...historyEmbeddings(ops, cfg)];
   // FM second order: 0.5 * sum_e ((sum_f v_f)^2 - sum_f v_f^2).
-  const fmFields = knowledge && process.env.FMK ? [...fields, knowledge.user, knowledge.item] : fields;
-  const stacked = stackFields(ops, fmFields); // [B, F, E]
+  const stacked = stackFields(ops, fields); // [B, F, E]
   const squareOfSum = ops.square(ops.reduceSum(stacked, [1], false));
   const sumOfSquares = ops.reduceSum(ops.square(stacked), [1], false);
   const fm = ops.scale(ops.reduceSum(ops.sub(squareOfSum, sumOfSquares), [1], false), 0.5); // [B]

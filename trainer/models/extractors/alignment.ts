@@ -10,7 +10,7 @@
  */
 import { denseLayer, type Ops } from "../../ops/ops.ts";
 
-export const ALIGN_HEADS = Number(process.env.AH ?? 4);
+export const ALIGN_HEADS = 4;
 const MASK_PENALTY = 1e9;
 const EPS = 1e-6;
 
@@ -41,8 +41,7 @@ export function alignKnowledge<T>(ops: Ops<T>, prefix: string, { chunks, mask, g
   const nullScore = ops.scale(ops.reduceSum(ops.mul(query, nullKey), [3], false), scale); // [B, 1, H]
   const soft = ops.softmax(ops.transpose(ops.concat([nullScore, chunkScores], 1), [0, 2, 1])); // [B, H, K + 1]
   const nullPart = ops.take(soft, 2, [0]); // [B, H, 1]
-  const prior = process.env.GPOW === "2" ? ops.square(gate) : gate;
-  const chunkPart = ops.mul(ops.take(soft, 2, range(1, K + 1)), ops.expandDims(prior, 1)); // [B, H, K]
+  const chunkPart = ops.mul(ops.take(soft, 2, range(1, K + 1)), ops.expandDims(gate, 1)); // [B, H, K]
   const total = ops.add(ops.add(nullPart, ops.reduceSum(chunkPart, [2], true)), ops.constant([EPS], []));
   const weights = ops.expandDims(ops.transpose(ops.div(chunkPart, total), [0, 2, 1]), 3); // [B, K, H, 1]
   const nullWeight = ops.expandDims(ops.transpose(ops.div(nullPart, total), [0, 2, 1]), 3); // [B, 1, H, 1]

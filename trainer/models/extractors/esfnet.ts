@@ -37,8 +37,6 @@ export interface EsfGate<T> {
    * chunks, hallucinations included, instead of checking them against what was learned from its interactions.
    */
   consistency: (chunks: T, detach: (x: T) => T) => T;
-  /** The belongs logits of the entity's own chunks [B, K] (diagnostics). */
-  belongs: T;
 }
 
 interface GateInputs<T> {
@@ -56,24 +54,18 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
 export function esfGate<T>(ops: Ops<T>, prefix: string, inputs: GateInputs<T>): EsfGate<T> {
   const { chunks, mask, ctx, K } = inputs;
   const heads = evidenceHeads(ops, prefix, inputs);
-  const own = heads.of(chunks, othersMean(ops, chunks, mask, true), true); // content, consistency, coherence [B, K, H] each
+  const own = heads.of(chunks, othersMean(ops, chunks, mask, true)); // content, consistency, coherence [B, K, H] each
   const belongs = heads.belongs(own);
-  const product = process.env.GATE_MODE === "product";
-  const features = product ? ops.concat([own[0], ...redundancy(ops, chunks, mask, K)], 2) : ops.concat([...own, ...redundancy(ops, chunks, mask, K)], 2); // [B, K, FEATURES]
-  const hidden = denseLayer(ops, `${prefix}/hidden`, features, product ? HEADS + 3 : FEATURES, HIDDEN, "relu");
+  const features = ops.concat([...own, ...redundancy(ops, chunks, mask, K)], 2); // [B, K, FEATURES]
+  const hidden = denseLayer(ops, `${prefix}/hidden`, features, FEATURES, HIDDEN, "relu");
   const z = ops.reshape(denseLayer(ops, `${prefix}/gate`, hidden, HIDDEN, 1, "linear"), [-1, K]);
   const slot = ops.param(`${prefix}/slot`, [K], { kind: "zeros" });
-  const belongsScale = ops.param(`${prefix}/belongs/scale`, [1], { kind: "constant", value: 1 });
-  const weighted = process.env.BSCALE ? ops.mul(belongs, belongsScale) : belongs;
-  const pre = process.env.GATE_MODE === "belongs" ? belongs : process.env.GATE_MODE === "task" ? ops.add(z, slot) : ops.add(ops.add(z, slot), weighted);
-  const bound = (x: T) => ops.scale(ops.tanh(ops.scale(x, 1 / LOGIT_BOUND)), LOGIT_BOUND);
-  const logit = bound(pre);
+  const logit = ops.add(ops.add(z, slot), belongs);
+  const bounded = ops.scale(ops.tanh(ops.scale(logit, 1 / LOGIT_BOUND)), LOGIT_BOUND);
   const everyOwn = othersMean(ops, chunks, mask, false);
-  const g = product ? ops.mul(ops.sigmoid(bound(ops.add(z, slot))), ops.sigmoid(bound(belongs))) : ops.sigmoid(logit);
   return {
-    gate: ops.mul(g, mask),
-    belongs,
-    consistency: (other, detach) => heads.belongs(heads.of(other, everyOwn, false, detach(ctx))),
+    gate: ops.mul(ops.sigmoid(bounded), mask),
+    consistency: (other, detach) => heads.belongs(heads.of(other, everyOwn, detach(ctx))),
   };
 }
 
@@ -87,7 +79,7 @@ function othersMean<T>(ops: Ops<T>, chunks: T, mask: T, excludeSelf: boolean): T
 }
 
 /** The content, consistency and coherence heads of chunks, and the belongs read-out; parameters made once. */
-function evidenceHeads<T>(ops: Ops<T>, prefix: string, { ctx, ctxDim, K, d, chunks: ownChunks, mask }: GateInputs<T>) {
+function evidenceHeads<T>(ops: Ops<T>, prefix: string, { ctx, ctxDim, K, d }: GateInputs<T>) {
   const glorot = { kind: "glorot" } as const;
   const zeros = { kind: "zeros" } as const;
   // The chunk-side projections of all three kinds of heads as ONE [d, H + 2R] product over the chunks. A plain
@@ -109,28 +101,14 @@ function evidenceHeads<T>(ops: Ops<T>, prefix: string, { ctx, ctxDim, K, d, chun
     0,
   );
   const otherW = ops.param(`${prefix}/coherence/other/w`, [d, RANK], glorot);
-  const lowRank = (c: T) => ops.reshape(denseLayer(ops, `${prefix}/consistency/context`, c, ctxDim, RANK * HEADS, "linear"), [-1, RANK, HEADS]); // [B, R, H]
+  const lowRank = (c: T) =>
+    ops.reshape(denseLayer(ops, `${prefix}/consistency/context`, c, ctxDim, RANK * HEADS, "linear"), [-1, RANK, HEADS]); // [B, R, H]
   const ctxLow = lowRank(ctx);
-  const r = RANK / HEADS;
-  const byHead = (x: T) => ops.transpose(ops.reshape(x, [-1, K, HEADS, r]), [0, 2, 1, 3]); // [B, H, K, r]
-  const ownSide = byHead(ops.matMul(ownChunks, otherW));
-  const offDiagonal: number[] = [];
-  for (let k = 0; k < K; k++) for (let j = 0; j < K; j++) offDiagonal.push(k === j ? 0 : 1);
-  const of = (c: T, others: T, self: boolean, context?: T): T[] => {
+  const of = (c: T, others: T, context?: T): T[] => {
     const projected = ops.add(ops.matMul(c, chunkW), chunkB); // [B, K, H + 2R]
     const content = ops.take(projected, 2, range(0, HEADS));
     const consistency = ops.matMul(ops.take(projected, 2, range(HEADS, HEADS + RANK)), context ? lowRank(context) : ctxLow); // [B, K, H]
-    const chunkSide = ops.take(projected, 2, range(HEADS + RANK, HEADS + 2 * RANK));
-    if (process.env.COH === "pair") {
-      // Per head, the agreement of chunk k with each own chunk j, relu'd, averaged over the present j (j != k).
-      const pairs = ops.relu(ops.matMulTransposed(byHead(chunkSide), ownSide)); // [B, H, K, K]
-      let weights = ops.expandDims(ops.expandDims(mask, 1), 1); // [B, 1, 1, K]
-      if (self) weights = ops.mul(weights, ops.constant(offDiagonal, [K, K]));
-      const count = ops.add(ops.reduceSum(weights, [3], false), ops.constant([EPS], [])); // [B, 1, K] or [B, 1, 1]
-      const agree = ops.div(ops.reduceSum(ops.mul(pairs, weights), [3], false), count); // [B, H, K]
-      return [content, consistency, ops.transpose(agree, [0, 2, 1])];
-    }
-    const coherent = ops.mul(chunkSide, ops.matMul(others, otherW)); // [B, K, R]
+    const coherent = ops.mul(ops.take(projected, 2, range(HEADS + RANK, HEADS + 2 * RANK)), ops.matMul(others, otherW)); // [B, K, R]
     const coherence = ops.reduceSum(ops.reshape(coherent, [-1, K, HEADS, RANK / HEADS]), [3], false); // [B, K, H]
     return [content, consistency, coherence];
   };

@@ -1,25 +1,25 @@
 /**
  * KSER's extractor, per knowledge field:
- *  - ESFNet filter (see esfnet.ts): a sigmoid gate per chunk from per-chunk evidence: what the chunk says (content
- *    heads), whether it agrees with the side's own feature embeddings (bilinear consistency heads), and how much it
- *    repeats the entity's other present chunks (redundancy), through a small MLP shared by all chunks; masked.
- *    Chunks are re-weighted by the gate. An optional gate sparsity penalty (the extractor's `gateSparsity`, added
- *    to the training loss by forwardTf's `auxLoss`) closes the chunks that do not pay for themselves.
- *  - Alignment: cross-attention whose query comes from the side's feature embeddings (item: the target item's
- *    fields; user: user fields + pooled history) and whose keys/values project the gated chunks into the embedding
- *    size; masked softmax; an output projection. All chunks missing gives attention 0, so the output is the
- *    projection's bias: a learned "no knowledge" vector.
- * Each side is conditioned on its own features only, so item vectors can be precomputed per item.
- * The flags give the ablations (no filter: gate = mask; no alignment: masked mean of gated chunks, projected).
+ *  - ESFNet filter (esfnet.ts): a sigmoid gate per chunk from what the chunk says, its slot (aspect), whether it
+ *    agrees with the entity's behaviour (item id; the user's history, rated) and whether it coheres with the entity's
+ *    other chunks; the agreement part is trained contrastively (own chunks against other entities'), the rest by
+ *    the task loss with a small gate sparsity term (KSER_TRAINING, trainer/train/aux-loss.ts).
+ *  - Alignment (alignment.ts): multi-head cross-attention from the side's own feature embeddings to the chunks,
+ *    with the gate as a prior over them and a learned null slot; one [B, E] vector in the embedding space.
+ * Each side is conditioned on its own features only, so item vectors can be precomputed per item. The flags give
+ * the ablations (no filter: gate = mask, no training terms; no alignment: the gate-weighted mean of the chunks,
+ * projected).
  */
 import { denseLayer, type Ops } from "../../ops/ops.ts";
 import type { ModelConfig } from "../config.ts";
 import { historyEmbeddings, itemFieldEmbeddings, ratedHistoryEmbedding, userFieldEmbeddings } from "../embedding.ts";
 import { alignKnowledge } from "./alignment.ts";
 import { esfGate } from "./esfnet.ts";
-import type { Extractor, ExtractorOutput } from "./extractor.ts";
+import type { Extractor, ExtractorOutput, ExtractorTraining } from "./extractor.ts";
 
 const EPS = 1e-6;
+/** ESFNet's training-only terms (trainer/train/aux-loss.ts); docs/quality.md has the measurements behind them. */
+export const KSER_TRAINING: ExtractorTraining = { contrastiveWeight: 0.3, gateSparsity: 0.003 };
 
 interface KserFlags {
   filter: boolean;
@@ -51,7 +51,7 @@ function extractSide<T>(
   const evidence = { ctx: ops.concat(behaviour, 1), ctxDim: behaviour.length * E };
   const esf = flags.filter ? esfGate(ops, `${prefix}/esf`, { chunks, mask, ...evidence, K, d }) : null;
   const gate = esf ? esf.gate : mask;
-  const consistency = esf ? { consistency: esf.consistency, belongs: esf.belongs } : {};
+  const consistency = esf ? { consistency: esf.consistency } : {};
   if (!flags.align) {
     // The gate-weighted mean of the chunks, projected: selection without alignment.
     const weights = ops.div(gate, ops.add(ops.reduceSum(gate, [1], true), ops.constant([EPS], [])));
@@ -65,7 +65,7 @@ function kserExtractor(name: string, flags: KserFlags): Extractor {
   return {
     name,
     usesKnowledge: true,
-    contrastive: flags.filter,
+    ...(flags.filter ? { training: KSER_TRAINING } : {}),
     user: (ops, cfg) => {
       const history = [...historyEmbeddings(ops, cfg), ratedHistoryEmbedding(ops, cfg, "ext/user/taste/rating")];
       return extractSide(ops, cfg, "user", { context: [...userFieldEmbeddings(ops, cfg), ...history], behaviour: history }, flags);
