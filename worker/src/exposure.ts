@@ -12,8 +12,6 @@
  */
 import { hash32 } from "../../shared/hash.ts";
 import type { Env } from "./env.ts";
-import type { VariantChoice } from "./rollout.ts";
-import type { Scored } from "./scoring-service.ts";
 
 export interface Exposure {
   userId: string;
@@ -25,21 +23,6 @@ export interface Exposure {
   fallback: boolean;
   forced: boolean;
   knowledge: { user: string; itemsPrecomputed: number; itemsFallback: number; itemsMissing: number };
-}
-
-/** The exposure of a scored request: the variant that answered, the one the rollout assigned, the knowledge used. */
-export function exposureOf(request: { userId: string; candidates: string[] }, choice: VariantChoice, scored: Scored): Exposure {
-  return {
-    userId: request.userId,
-    variant: scored.served.name,
-    assignedVariant: choice.variant.name,
-    modelId: scored.served.modelId,
-    bucket: choice.bucket,
-    candidates: request.candidates.length,
-    fallback: scored.fellBack,
-    forced: choice.forced,
-    knowledge: scored.result.knowledge,
-  };
 }
 
 const MAX_INDEX_BYTES = 96;

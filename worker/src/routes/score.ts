@@ -8,10 +8,10 @@ import { type AppEnv, hasAdminToken } from "../admin-auth.ts";
 import { debugHeaders } from "../debug-headers.ts";
 import { settingsOf } from "../env.ts";
 import { ServiceError } from "../errors.ts";
-import { exposureOf, recordExposure } from "../exposure.ts";
+import { type Exposure, recordExposure } from "../exposure.ts";
 import { jsonBodyLimit, parseRequest, readJsonBody } from "../request-body.ts";
 import { RequestReads } from "../request-reads.ts";
-import { chooseVariant } from "../rollout.ts";
+import { chooseVariant, type VariantChoice } from "../rollout.ts";
 import { type Scored, scoreWithFallback } from "../scoring-service.ts";
 import { servicesFor } from "../services.ts";
 
@@ -82,5 +82,20 @@ function responseBody(candidates: string[], { served, result }: Scored): ScoreRe
     variant: served.name,
     modelId: served.modelId,
     knowledge: result.knowledge,
+  };
+}
+
+/** The exposure of a scored request: the variant that answered, the one the rollout assigned, the knowledge used. */
+function exposureOf(request: { userId: string; candidates: string[] }, choice: VariantChoice, scored: Scored): Exposure {
+  return {
+    userId: request.userId,
+    variant: scored.served.name,
+    assignedVariant: choice.variant.name,
+    modelId: scored.served.modelId,
+    bucket: choice.bucket,
+    candidates: request.candidates.length,
+    fallback: scored.fellBack,
+    forced: choice.forced,
+    knowledge: scored.result.knowledge,
   };
 }
