@@ -1,6 +1,6 @@
 /** Option parsers and options shared by the commands that train or run models (`kser train`, `eval`, `export`). */
 import { InvalidArgumentError, Option } from "commander";
-import type { BackendPreference } from "../runtime/backend.ts";
+import type { BackendPreference } from "../accel/index.ts";
 
 /** Parses a number > 0 (a whole one when `integer`), or tells commander what was wrong. */
 export const positive = (integer: boolean) => (value: string) => {
@@ -11,6 +11,6 @@ export const positive = (integer: boolean) => (value: string) => {
 
 const BACKENDS: BackendPreference[] = ["auto", "tensorflow", "webgpu", "wasm", "cpu"];
 
-/** `--backend`: which tfjs backend to use (auto picks, see runtime/backend.ts). */
+/** `--backend`: which tfjs backend to use (auto picks, see accel/backend/select.ts). */
 export const backendOption = (description = "tfjs backend") =>
   new Option("--backend <name>", description).choices(BACKENDS).default("auto");

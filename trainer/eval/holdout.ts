@@ -11,9 +11,9 @@ import type { CategoricalField, FeatureSpec } from "../../shared/manifest.ts";
 import { CHUNK_KINDS, type KnowledgeBank, type KnowledgeBankField, type PreparedDataset, type SampleSplit } from "../data/types.ts";
 import { getExtractor } from "../models/registry.ts";
 import { ParamStore, TfOps } from "../ops/tf-ops.ts";
+import { auc, gauc, logloss } from "../train/metrics.ts";
 import { featureFeeds, forwardTf, type PredictBatch, type TrainedModel } from "../train/model.ts";
 import { UserFacingError } from "../util/errors.ts";
-import { auc, gauc, logloss } from "./metrics.ts";
 
 export interface HoldoutMetrics {
   auc: number;

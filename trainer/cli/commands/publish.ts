@@ -4,11 +4,11 @@
  * `wrangler dev --persist-to <dir>` (or plain `wrangler dev` next to --config) will read it.
  */
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { ENV, KV_CLIENT_DEFAULTS } from "../../kv/cloudflare.ts";
+import { LOCAL_ATTEMPTS } from "../../kv/local.ts";
+import { openTarget, TARGET_KINDS, type TargetKind } from "../../kv/open.ts";
 import { readBundle } from "../../publish/kv-bundle.ts";
 import { DEFAULT_VERIFY_CONCURRENCY, publishBundle } from "../../publish/publish.ts";
-import { ENV, KV_CLIENT_DEFAULTS } from "../../publish/targets/cloudflare.ts";
-import { LOCAL_ATTEMPTS } from "../../publish/targets/local.ts";
-import { openTarget, TARGET_KINDS, type TargetKind } from "../../publish/targets/open.ts";
 import { createRedactor, redactError } from "../../util/redact.ts";
 
 function positiveInt(value: string): number {

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { Argument, type Command, Option } from "commander";
-import { openTarget, TARGET_KINDS, type TargetKind } from "../../publish/targets/open.ts";
+import { openTarget, TARGET_KINDS, type TargetKind } from "../../kv/open.ts";
 import { type RolloutAction, runRollout } from "../../rollout/actions.ts";
 import { buildConfig, parseVariantSpec, percentToWeight } from "../../rollout/plan.ts";
 import { readRolloutConfig } from "../../rollout/store.ts";
