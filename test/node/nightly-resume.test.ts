@@ -57,7 +57,7 @@ describe("kser nightly resume", () => {
     expect(b.candidate).toEqual(a.candidate);
     expect(b.champion).toEqual(a.champion);
     // Extractor-only: the frozen backbone is epoch 0, then the three trained epochs.
-    expect(a.candidate.history.map((h) => h.epoch)).toEqual([0, 1, 2, 3]);
+    expect(a.candidate.history.map((h) => (h as { epoch: number }).epoch)).toEqual([0, 1, 2, 3]);
     const exportA = await readJson<{ modelId: string }>(path.join(runsA[0].dir, "export.json"));
     const exportB = await readJson<{ modelId: string }>(path.join(runsB[0].dir, "export.json"));
     expect(exportB.modelId).toBe(exportA.modelId);
