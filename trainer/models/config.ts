@@ -16,5 +16,8 @@ export interface ModelConfig {
   seed: number;
 }
 
+/** The model section's defaults, stated once (trainModel, the experiment config, the CLI flags). */
+export const MODEL_DEFAULTS = { backbone: "deepfm", extractor: "kser", embeddingDim: 32 } as const;
+
 /** Parameter groups by name prefix: extractor-only training freezes core/ and trains the rest. */
 export const PARAM_GROUPS = ["emb/", "core/", "out/", "ext/"] as const;
