@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import type { PreparedDataset, RawDataset, RawInteraction, RawItem, RawUser } from "../../trainer/data/types.ts";
-import { mulberry32 } from "../../trainer/knowledge/random.ts";
+import { mulberry32 } from "../../trainer/util/random.ts";
 
 export const GENRES = ["Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "Thriller", "Western"];
 

@@ -18,8 +18,8 @@ import { join } from "node:path";
 import { type Aspect, aspectChunker, OTHER_ASPECT } from "../knowledge/aspect-chunker.ts";
 import type { EntityKnowledge, KnowledgeTexts } from "../knowledge/types.ts";
 import { InputFormatError, UserFacingError } from "../util/errors.ts";
+import { Rng } from "../util/random.ts";
 import { parseIdField, readLines, splitFields } from "./lines.ts";
-import { Rng } from "./rng.ts";
 import type { RawDataset, RawInteraction, RawItem } from "./types.ts";
 
 /** The aspects the profile prompt asks about (the dataset's README lists them), with the words that mark each. */

@@ -15,7 +15,7 @@ import { encodeField, ITEM_ID_FIELD, itemFeatureWidth, splitBag, userFeatureWidt
 import { type CategoricalField, type FeatureSpec, OOV_TOKEN, type VocabularyBlob } from "../../shared/manifest.ts";
 import { isPositive, ratingIndex, ratingVocabFor } from "../../shared/rating.ts";
 import type { UserProfile } from "../../shared/user-profile.ts";
-import { Rng } from "./rng.ts";
+import { Rng } from "../util/random.ts";
 import type { PreparedDataset, RawDataset, RawInteraction, SampleSplit } from "./types.ts";
 
 export interface PrepareOptions {

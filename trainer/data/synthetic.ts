@@ -7,8 +7,9 @@
  * Each movie's hidden theme (which moves ratings) is kept in `attributes.latent_theme`, NOT a model field: "world
  * knowledge" an LLM would have about a film and the backbone lacks. Users' latent tastes are not exposed anywhere.
  */
+
+import { Rng } from "../util/random.ts";
 import { ML100K_GENRES } from "./movielens-100k.ts";
-import { Rng } from "./rng.ts";
 import type { RawDataset, RawInteraction, RawItem, RawUser } from "./types.ts";
 
 /** The synthetic world uses MovieLens's genres (without its "unknown" placeholder). */
