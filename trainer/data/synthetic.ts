@@ -9,7 +9,7 @@
  */
 
 import { Rng } from "../util/random.ts";
-import { ML100K_GENRES } from "./movielens-100k.ts";
+import { ML100K_GENRES, movieLensShaped } from "./movielens.ts";
 import type { RawDataset, RawInteraction, RawItem, RawUser } from "./types.ts";
 
 /** The synthetic world uses MovieLens's genres (without its "unknown" placeholder). */
@@ -158,17 +158,7 @@ export function generateSyntheticDataset(options: SyntheticOptions): RawDataset 
     }
   }
 
-  return {
-    name: `synthetic-${seed}`,
-    domain: "movies",
-    users,
-    items,
-    interactions,
-    userFieldNames: ["age", "gender", "occupation"],
-    itemFieldNames: ["genre"],
-    minPositiveRating: 4,
-    ratingLevels: 5,
-  };
+  return movieLensShaped(`synthetic-${seed}`, users, items, interactions);
 }
 
 /** A small, fixed lean of some genres by age bucket and gender (younger: animation/action; older: drama/war...). */
