@@ -31,6 +31,7 @@ import type { TrainedModel } from "../train/model.ts";
 import { writeRunOutputs } from "../train/run-outputs.ts";
 import type { Strategy } from "../train/strategy.ts";
 import { type TrainOptions, trainModel } from "../train/train.ts";
+import { writeJsonAtomic } from "../util/atomic-write.ts";
 import { UserFacingError } from "../util/errors.ts";
 import { createRedactor } from "../util/redact.ts";
 import type { NightlyConfig } from "./config.ts";
@@ -53,7 +54,6 @@ import {
   STATE_SCHEMA,
   type StageName,
   saveState,
-  writeJsonAtomic,
 } from "./run-dir.ts";
 import { openNightlyTarget } from "./target.ts";
 

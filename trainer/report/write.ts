@@ -2,7 +2,8 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { STAGES, writeFileAtomic } from "../nightly/run-dir.ts";
+import { STAGES } from "../nightly/run-dir.ts";
+import { writeFileAtomic } from "../util/atomic-write.ts";
 import { type ReportInput, renderReport } from "./html.ts";
 
 async function optional<T>(file: string): Promise<T | undefined> {
