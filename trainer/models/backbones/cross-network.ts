@@ -5,7 +5,7 @@
  */
 import { denseLayer, mlp, type Ops } from "../../ops/ops.ts";
 import type { ModelConfig } from "../config.ts";
-import type { KnowledgeFields } from "./backbone.ts";
+import type { Backbone, KnowledgeFields } from "./backbone.ts";
 import { allFields } from "./inputs.ts";
 
 const HIDDEN = [256, 128];
@@ -13,13 +13,12 @@ const HIDDEN = [256, 128];
 /** Cross layer `layer`'s term before the residual, from x0 and x_l (both [B, D]); params under core/cross/<layer>. */
 export type CrossTerm = <T>(ops: Ops<T>, x0: T, x: T, layer: number, D: number) => T;
 
-export function crossNetworkLogit<T>(
-  ops: Ops<T>,
-  cfg: ModelConfig,
-  knowledge: KnowledgeFields<T> | null,
-  layers: number,
-  cross: CrossTerm,
-): T {
+/** A DCN-family backbone with `layers` cross layers of the given term. */
+export function crossNetwork(name: string, layers: number, cross: CrossTerm): Backbone {
+  return { name, logit: (ops, cfg, knowledge) => crossNetworkLogit(ops, cfg, knowledge, layers, cross) };
+}
+
+function crossNetworkLogit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> | null, layers: number, cross: CrossTerm): T {
   const fields = allFields(ops, cfg, knowledge);
   const D = fields.length * cfg.embeddingDim;
   const x0 = ops.concat(fields, 1);

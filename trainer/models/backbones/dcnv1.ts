@@ -3,9 +3,7 @@
  * unlike DCNv2), in the shared cross-network body.
  */
 import type { Ops } from "../../ops/ops.ts";
-import type { ModelConfig } from "../config.ts";
-import type { Backbone, KnowledgeFields } from "./backbone.ts";
-import { crossNetworkLogit } from "./cross-network.ts";
+import { crossNetwork } from "./cross-network.ts";
 
 const CROSS_LAYERS = 3;
 
@@ -16,8 +14,4 @@ function cross<T>(ops: Ops<T>, x0: T, x: T, l: number, D: number): T {
   return ops.add(ops.mul(x0, ops.dense(x, w, null, "linear")), b);
 }
 
-function logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> | null): T {
-  return crossNetworkLogit(ops, cfg, knowledge, CROSS_LAYERS, cross);
-}
-
-export const dcnv1: Backbone = { name: "dcnv1", logit };
+export const dcnv1 = crossNetwork("dcnv1", CROSS_LAYERS, cross);

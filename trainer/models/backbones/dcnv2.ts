@@ -3,9 +3,7 @@
  * W_l [D, D], in the shared cross-network body.
  */
 import { denseLayer, type Ops } from "../../ops/ops.ts";
-import type { ModelConfig } from "../config.ts";
-import type { Backbone, KnowledgeFields } from "./backbone.ts";
-import { crossNetworkLogit } from "./cross-network.ts";
+import { crossNetwork } from "./cross-network.ts";
 
 const CROSS_LAYERS = 2;
 
@@ -13,8 +11,4 @@ function cross<T>(ops: Ops<T>, x0: T, x: T, l: number, D: number): T {
   return ops.mul(x0, denseLayer(ops, `core/cross/${l}`, x, D, D, "linear"));
 }
 
-function logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> | null): T {
-  return crossNetworkLogit(ops, cfg, knowledge, CROSS_LAYERS, cross);
-}
-
-export const dcnv2: Backbone = { name: "dcnv2", logit };
+export const dcnv2 = crossNetwork("dcnv2", CROSS_LAYERS, cross);
