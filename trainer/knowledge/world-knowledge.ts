@@ -53,26 +53,23 @@ const other = (rng: Random, n: number, not: number[]) => {
   return choices[Math.floor(rng() * choices.length)];
 };
 
+/** Another style and another tone (style drawn first). */
+const otherStyleAndTone = (rng: Random, t: { style: number; tone: number }) => ({
+  style: other(rng, WORLD_STYLES.length, [t.style]),
+  tone: other(rng, WORLD_TONES.length, [t.tone]),
+});
+
 /** A false taste: loves and avoids topics the user has no view on, another style and another tone. */
 function falseTaste(rng: Random, t: UserTaste): UserTaste {
   const neutral = shuffle(
     rng,
     WORLD_TOPICS.map((_, i) => i).filter((i) => !t.liked.includes(i) && !t.avoided.includes(i)),
   );
-  return {
-    liked: neutral.slice(0, 3),
-    avoided: neutral.slice(3, 5),
-    style: other(rng, WORLD_STYLES.length, [t.style]),
-    tone: other(rng, WORLD_TONES.length, [t.tone]),
-  };
+  return { liked: neutral.slice(0, 3), avoided: neutral.slice(3, 5), ...otherStyleAndTone(rng, t) };
 }
 
 function falseTraits(rng: Random, t: ItemTraits): Omit<ItemTraits, "category"> {
-  return {
-    topic: other(rng, WORLD_TOPICS.length, [t.topic]),
-    style: other(rng, WORLD_STYLES.length, [t.style]),
-    tone: other(rng, WORLD_TONES.length, [t.tone]),
-  };
+  return { topic: other(rng, WORLD_TOPICS.length, [t.topic]), ...otherStyleAndTone(rng, t) };
 }
 
 function drawKind(rng: Random, p: KindProportions): ChunkKind {
