@@ -14,6 +14,7 @@ import { kvKeys, shardOf } from "../shared/kv-keys.ts";
 import { rolloutConfigFromWeights } from "../shared/rollout.ts";
 import { decodeShard, encodeShard, type VectorCodec } from "../shared/vector-codec.ts";
 import type { RealModelCase, RealModelFixture } from "../test/worker/fixtures/real-model-types.ts";
+import { type BackendPreference, initBackend } from "../trainer/accel/index.ts";
 import { prepareDataset } from "../trainer/data/prepare.ts";
 import { generateSyntheticDataset } from "../trainer/data/synthetic.ts";
 import type { KnowledgeBank, PreparedDataset } from "../trainer/data/types.ts";
@@ -24,7 +25,6 @@ import { compressBank } from "../trainer/knowledge/compress.ts";
 import { createHashEncoder } from "../trainer/knowledge/encoders/hash.ts";
 import { simulateKnowledge } from "../trainer/knowledge/simulator.ts";
 import { valueBytes } from "../trainer/publish/kv-bundle.ts";
-import { type BackendPreference, initBackend } from "../trainer/runtime/backend.ts";
 import { predictTf, type TrainedModel } from "../trainer/train/model.ts";
 import { trainModel } from "../trainer/train/train.ts";
 

@@ -8,10 +8,10 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { itemFeatureWidth, userFeatureWidth } from "../shared/feature-encoding.ts";
 import type { FeatureSpec } from "../shared/manifest.ts";
+import { type BackendPreference, initBackend } from "../trainer/accel/index.ts";
 import type { ModelConfig } from "../trainer/models/config.ts";
 import { backboneNames, getExtractor } from "../trainer/models/registry.ts";
 import { ParamStore, TfOps } from "../trainer/ops/tf-ops.ts";
-import { type BackendPreference, initBackend } from "../trainer/runtime/backend.ts";
 import { featureFeeds, forwardTf } from "../trainer/train/model.ts";
 import { bceWithLogits } from "../trainer/train/train.ts";
 import { mulberry32 } from "../trainer/util/random.ts";

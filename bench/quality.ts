@@ -23,7 +23,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { initBackend } from "../trainer/runtime/backend.ts";
+import { initBackend } from "../trainer/accel/index.ts";
 import { markdown } from "./quality/markdown.ts";
 import { plan, runQuality } from "./quality/run.ts";
 import {

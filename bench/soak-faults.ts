@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { kvKeys } from "../shared/kv-keys.ts";
 import { parseManifest } from "../shared/manifest.ts";
-import type { KvTarget } from "../trainer/publish/targets/types.ts";
+import type { KvTarget } from "../trainer/kv/types.ts";
 
 export interface Fault {
   name: "modelBlob" | "knowledgeShards" | "rolloutConfig";

@@ -22,8 +22,8 @@ import { parseManifest, type VocabularyBlob } from "../shared/manifest.ts";
 import { parseRolloutConfig } from "../shared/rollout.ts";
 import type { ScoreResponse } from "../shared/score-api.ts";
 import { runDemo } from "../trainer/demo/run-demo.ts";
-import { openLocalTarget } from "../trainer/publish/targets/local.ts";
-import type { KvTarget } from "../trainer/publish/targets/types.ts";
+import { openLocalTarget } from "../trainer/kv/local.ts";
+import type { KvTarget } from "../trainer/kv/types.ts";
 import { type RunningWorker, startWranglerDev } from "../trainer/serve/wrangler-dev.ts";
 import { type Fault, soakFaults } from "./soak-faults.ts";
 

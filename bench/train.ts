@@ -24,16 +24,13 @@ import { parseArgs } from "node:util";
 import v8 from "node:v8";
 import { runInNewContext } from "node:vm";
 import * as tf from "@tensorflow/tfjs-core";
+import { type BackendPreference, initBackend, wasmKernelStatus } from "../trainer/accel/index.ts";
 import { prepareDataset } from "../trainer/data/prepare.ts";
 import { generateSyntheticDataset } from "../trainer/data/synthetic.ts";
 import { buildBank } from "../trainer/knowledge/bank.ts";
 import { createHashEncoder } from "../trainer/knowledge/encoders/hash.ts";
 import { simulateKnowledge } from "../trainer/knowledge/simulator.ts";
 import { ParamStore, TfOps } from "../trainer/ops/tf-ops.ts";
-import { type BackendPreference, initBackend } from "../trainer/runtime/backend.ts";
-import { wasmGemmStatus } from "../trainer/runtime/gemm-kernels.ts";
-import { enabledWasmAdamW } from "../trainer/runtime/wasm-adamw.ts";
-import { wasmLayoutStatus } from "../trainer/runtime/wasm-layout.ts";
 import { AdamW } from "../trainer/train/optimizer.ts";
 import { SparseEmbeddings, sparseTables } from "../trainer/train/sparse-embeddings.ts";
 import { bceWithLogits, trainModel } from "../trainer/train/train.ts";
@@ -177,11 +174,11 @@ console.log(
     loadAverage: +loadavg()[0].toFixed(2),
     cpus: availableParallelism(),
     /** Whether wasm's matrix products ran in our kernel (KSER_WASM_GEMM), and with fused multiply-add. */
-    wasmGemm: backend === "wasm" ? wasmGemmStatus() : null,
+    wasmGemm: backend === "wasm" ? wasmKernelStatus().gemm : null,
     /** Whether AdamW ran in our wasm kernel (KSER_WASM_ADAMW) or the JS loop. */
-    adamw: backend === "wasm" && enabledWasmAdamW() ? "kser wasm kernel" : "JS loop",
+    adamw: backend === "wasm" && wasmKernelStatus().adamw ? "kser wasm kernel" : "JS loop",
     /** Whether the layout kernel's copies, transposes, gathers, slices and sums ran in our wasm kernel (KSER_WASM_LAYOUT), and its calls. */
-    layout: backend === "wasm" ? { kernel: wasmLayoutStatus().module !== null, calls: wasmLayoutStatus().calls } : null,
+    layout: backend === "wasm" ? wasmKernelStatus().layout : null,
     kser1024: b1024,
     kser8192: b8192,
     reference: reference && { ...reference, notesExamplesPerSecond: 21_500, target: 40_000 },

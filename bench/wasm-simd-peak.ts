@@ -3,7 +3,7 @@
  * a multiply and an add (or relaxed SIMD's fused multiply-add) in a loop, no memory traffic. No wasm GEMM can beat
  * it, so the edge bench sets the backbone's dense-layer rate in workerd against it.
  */
-import { assembleWat, relaxedSimdModule } from "../trainer/runtime/wat.ts";
+import { assembleWat, relaxedSimdModule } from "../trainer/accel/wasm/wat.ts";
 
 /** Enough independent chains to cover the adds' and multiplies' latency with two of each issued per cycle. */
 const ACCUMULATORS = 12;

@@ -18,7 +18,7 @@ npx esbuild bench/train.ts --bundle --platform=node --format=esm --target=node20
   --outfile=.gpu/app/bench-train.mjs
 # The bundle registers tfjs's gradients through this resolution hook, and probes the webgpu backend's package with
 # require.resolve before importing its (bundled) code.
-cp trainer/runtime/tfjs-esm-resolve-hook.mjs .gpu/app/
+cp trainer/accel/patches/tfjs-esm-resolve-hook.mjs .gpu/app/
 mkdir -p .gpu/app/node_modules/@tensorflow/tfjs-backend-webgpu/dist
 cp node_modules/@tensorflow/tfjs-backend-webgpu/package.json .gpu/app/node_modules/@tensorflow/tfjs-backend-webgpu/
 cp node_modules/@tensorflow/tfjs-backend-webgpu/dist/tf-backend-webgpu.node.js .gpu/app/node_modules/@tensorflow/tfjs-backend-webgpu/dist/

@@ -16,13 +16,13 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs-core";
+import { initBackend } from "../../trainer/accel/index.ts";
 import { prepareDataset } from "../../trainer/data/prepare.ts";
 import { generateSyntheticDataset } from "../../trainer/data/synthetic.ts";
 import { torchTwin } from "../../trainer/export/torch-twin.ts";
 import type { ModelConfig } from "../../trainer/models/config.ts";
 import { ParamStore, TfOps } from "../../trainer/ops/tf-ops.ts";
 import { TorchCodegenOps } from "../../trainer/ops/torch-codegen.ts";
-import { initBackend } from "../../trainer/runtime/backend.ts";
 import { forwardTf } from "../../trainer/train/model.ts";
 import { REFERENCE_SHAPE, referenceShapeLogit } from "../reference-shape.ts";
 

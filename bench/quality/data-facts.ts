@@ -5,7 +5,7 @@
  */
 import { itemFeatureWidth } from "../../shared/feature-encoding.ts";
 import type { PreparedDataset, SampleSplit } from "../../trainer/data/types.ts";
-import { auc, gauc } from "../../trainer/eval/metrics.ts";
+import { auc, gauc } from "../../trainer/train/metrics.ts";
 import { pearson } from "./stats.ts";
 import type { Baselines, DataFacts } from "./types.ts";
 

@@ -3,8 +3,8 @@
  * chunk informative-vs-rest), and per named slot where the knowledge is real (DBbook's profile aspects).
  */
 import { CHUNK_KINDS, type ChunkKind, type KnowledgeBankField } from "../../trainer/data/types.ts";
-import { auc } from "../../trainer/eval/metrics.ts";
 import type { FieldGates } from "../../trainer/train/gates.ts";
+import { auc } from "../../trainer/train/metrics.ts";
 import { pearson, spearman, spread } from "./stats.ts";
 import type { GateCorrelation, GateScore, RunResult, SlotGates } from "./types.ts";
 

@@ -2,7 +2,7 @@
  * The quality bench's datasets and every setting's default, per dataset, in one place (the full run's values and
  * what --quick changes). Command-line flags override them for every dataset of a run.
  */
-import { DBBOOK_USER_SLOTS } from "../../trainer/data/dbbook.ts";
+import { DBBOOK_USER_SLOTS } from "../../trainer/knowledge/import-dbbook.ts";
 import { DEFAULT_PROPORTIONS, type KindProportions } from "../../trainer/knowledge/simulator.ts";
 
 /** Bench configurations: an extractor plus a strategy. `kser-xo` = KSER extractor-only on the seed's `none` backbone. */

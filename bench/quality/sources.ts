@@ -7,11 +7,12 @@
  * - synthetic: the knowledge world (hidden tastes drive labels, new test users, cold items), its knowledge at the
  *   default kind proportions and the same bank with only its informative chunks.
  */
-import { loadDbbook, loadDbbookKnowledge } from "../../trainer/data/dbbook.ts";
+import { loadDbbook } from "../../trainer/data/dbbook.ts";
 import { generateKnowledgeWorld } from "../../trainer/data/knowledge-world.ts";
 import { loadRawDataset } from "../../trainer/data/load.ts";
 import { prepareDataset } from "../../trainer/data/prepare.ts";
 import type { PreparedDataset, RawDataset } from "../../trainer/data/types.ts";
+import { loadDbbookKnowledge } from "../../trainer/knowledge/import-dbbook.ts";
 import { worldKnowledge } from "../../trainer/knowledge/world-knowledge.ts";
 import { type BuiltBank, kindedBank, onlyInformative, simulatedBank, slottedBank } from "./banks.ts";
 import { dataFacts } from "./data-facts.ts";

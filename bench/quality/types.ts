@@ -1,6 +1,7 @@
 /** The quality bench's results: one dataset's runs, tables, claims and the measurements beside them. */
-import type { ProfileChunking } from "../../trainer/data/dbbook.ts";
+
 import type { ChunkKind } from "../../trainer/data/types.ts";
+import type { ProfileChunking } from "../../trainer/knowledge/import-dbbook.ts";
 import type { KindProportions } from "../../trainer/knowledge/simulator.ts";
 import type { BankVariant, BenchSource, ConfigName, QualitySettings } from "./settings.ts";
 import type { Spread } from "./stats.ts";

@@ -1,10 +1,11 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { DBBOOK_USER_SLOTS, loadDbbook, loadDbbookKnowledge } from "../../trainer/data/dbbook.ts";
+import { loadDbbook } from "../../trainer/data/dbbook.ts";
 import { prepareDataset } from "../../trainer/data/prepare.ts";
 import { buildBank } from "../../trainer/knowledge/bank.ts";
 import { createHashEncoder } from "../../trainer/knowledge/encoders/hash.ts";
+import { DBBOOK_USER_SLOTS, loadDbbookKnowledge } from "../../trainer/knowledge/import-dbbook.ts";
 import { InputFormatError } from "../../trainer/util/errors.ts";
 import { makeTempDir } from "./data-helpers.ts";
 import { writeDbbookLayout } from "./fixtures/dbbook-layout.ts";

@@ -5,8 +5,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { denseMacsPerCandidate } from "../../bench/backbone-in-node.ts";
 import { wasmSimdPeakGflops } from "../../bench/wasm-simd-peak.ts";
+import { initBackend } from "../../trainer/accel/index.ts";
 import { exportOnnx } from "../../trainer/export/onnx-export.ts";
-import { initBackend } from "../../trainer/runtime/backend.ts";
 import { configFor, seededWeights, trainedModelOf } from "./models-fixtures.ts";
 
 beforeAll(async () => {

@@ -3,7 +3,8 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { MAX_ID_LENGTH } from "../../shared/ids.ts";
 import { entityKeyPart, KV_ID_VERBATIM_BYTES, kvKeys } from "../../shared/kv-keys.ts";
-import { jsonEntry, MAX_KEY_BYTES, validateBundle } from "../../trainer/publish/kv-bundle.ts";
+import { MAX_KEY_BYTES } from "../../trainer/kv/limits.ts";
+import { jsonEntry, validateBundle } from "../../trainer/publish/kv-bundle.ts";
 
 const utf8 = (s: string) => new TextEncoder().encode(s).length;
 const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");

@@ -8,11 +8,11 @@ import { generateKnowledgeWorld } from "../../trainer/data/knowledge-world.ts";
 import { prepareDataset } from "../../trainer/data/prepare.ts";
 import type { KnowledgeBank } from "../../trainer/data/types.ts";
 import { maskBank, scoreMasked, scoreSplit } from "../../trainer/eval/masked-scores.ts";
-import { auc } from "../../trainer/eval/metrics.ts";
 import { buildBank } from "../../trainer/knowledge/bank.ts";
 import { createHashEncoder } from "../../trainer/knowledge/encoders/hash.ts";
 import { DEFAULT_PROPORTIONS } from "../../trainer/knowledge/simulator.ts";
 import { worldKnowledge } from "../../trainer/knowledge/world-knowledge.ts";
+import { auc } from "../../trainer/train/metrics.ts";
 import { predictTf } from "../../trainer/train/model.ts";
 import { trainModel } from "../../trainer/train/train.ts";
 

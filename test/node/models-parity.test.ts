@@ -10,11 +10,11 @@ import * as tf from "@tensorflow/tfjs-core";
 import * as ortNode from "onnxruntime-node";
 import * as ortWeb from "onnxruntime-web";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { initBackend } from "../../trainer/accel/index.ts";
 import { exportOnnx } from "../../trainer/export/onnx-export.ts";
 import { backboneNames, extractorNames, getExtractor } from "../../trainer/models/registry.ts";
 import { OnnxOps } from "../../trainer/ops/onnx-ops.ts";
 import { ParamStore, TfOps } from "../../trainer/ops/tf-ops.ts";
-import { initBackend } from "../../trainer/runtime/backend.ts";
 import { type PredictBatch, predictTf } from "../../trainer/train/model.ts";
 import { configFor, forwardAll, type GraphOutputs, maxAbsDiff, randomBatch, seededWeights, trainedModelOf } from "./models-fixtures.ts";
 

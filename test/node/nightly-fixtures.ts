@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { kvKeys } from "../../shared/kv-keys.ts";
 import type { RolloutConfig } from "../../shared/rollout.ts";
-import { openLocalTarget } from "../../trainer/publish/targets/local.ts";
+import { openLocalTarget } from "../../trainer/kv/local.ts";
 import { readRolloutConfig } from "../../trainer/rollout/store.ts";
 
 export const projectRoot = path.resolve(import.meta.dirname, "../..");

@@ -6,9 +6,9 @@
 import * as ortNode from "onnxruntime-node";
 import * as ortWeb from "onnxruntime-web";
 import { beforeAll, describe, expect, it } from "vitest";
+import { initBackend } from "../../trainer/accel/index.ts";
 import { BACKBONE_REQUEST_INPUTS, exportOnnx } from "../../trainer/export/onnx-export.ts";
 import { backboneNames } from "../../trainer/models/registry.ts";
-import { initBackend } from "../../trainer/runtime/backend.ts";
 import type { PredictBatch } from "../../trainer/train/model.ts";
 import { configFor, forwardAll, maxAbsDiff, randomBatch, seededWeights, trainedModelOf } from "./models-fixtures.ts";
 

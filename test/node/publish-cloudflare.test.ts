@@ -9,13 +9,9 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { kvKeys } from "../../shared/kv-keys.ts";
 import { type RolloutConfig, rolloutConfigFromWeights, type WeightedVariant } from "../../shared/rollout.ts";
+import { type CloudflareTargetOptions, cloudflareOptionsFromEnv, createCloudflareTarget } from "../../trainer/kv/cloudflare.ts";
 import { blobEntry, jsonEntry, type KvBundle, readBundle, valueBytes, writeBundle } from "../../trainer/publish/kv-bundle.ts";
 import { publishBundle } from "../../trainer/publish/publish.ts";
-import {
-  type CloudflareTargetOptions,
-  cloudflareOptionsFromEnv,
-  createCloudflareTarget,
-} from "../../trainer/publish/targets/cloudflare.ts";
 import { applyRolloutConfig, readRolloutHistory } from "../../trainer/rollout/store.ts";
 import { FakeKvApi } from "./publish-kv-server.ts";
 

@@ -11,10 +11,10 @@ import { describe, expect, it } from "vitest";
 import { getPlatformProxy } from "wrangler";
 import { kvKeys } from "../../shared/kv-keys.ts";
 import { rolloutConfigFromWeights } from "../../shared/rollout.ts";
+import { localPersistPath, withRetries } from "../../trainer/kv/local.ts";
+import { withTarget } from "../../trainer/kv/open.ts";
 import { blobEntry, jsonEntry, type KvBundle, valueBytes } from "../../trainer/publish/kv-bundle.ts";
 import { publishBundle } from "../../trainer/publish/publish.ts";
-import { localPersistPath, withRetries } from "../../trainer/publish/targets/local.ts";
-import { withTarget } from "../../trainer/publish/targets/open.ts";
 import { UserFacingError } from "../../trainer/util/errors.ts";
 
 describe("local wrangler state target", () => {

@@ -15,9 +15,9 @@ import { type BenchSource, CONFIGS, highNoiseProportions, type SettingOverrides,
 import { setupSource } from "../../bench/quality/sources.ts";
 import { ranks, spearman, spread } from "../../bench/quality/stats.ts";
 import { summary } from "../../bench/quality/summary.ts";
-import { DBBOOK_USER_SLOTS } from "../../trainer/data/dbbook.ts";
 import { generateSyntheticDataset } from "../../trainer/data/synthetic.ts";
 import { CHUNK_KINDS } from "../../trainer/data/types.ts";
+import { DBBOOK_USER_SLOTS } from "../../trainer/knowledge/import-dbbook.ts";
 import { makeTempDir } from "./data-helpers.ts";
 import { writeDbbookLayout } from "./fixtures/dbbook-layout.ts";
 

@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { kvKeys } from "../../shared/kv-keys.ts";
 import { assignVariant, ROLLOUT_SCHEMA_V1, type RolloutConfig } from "../../shared/rollout.ts";
-import { createCloudflareTarget } from "../../trainer/publish/targets/cloudflare.ts";
+import { createCloudflareTarget } from "../../trainer/kv/cloudflare.ts";
 import { type RolloutAction, runRollout } from "../../trainer/rollout/actions.ts";
 import { syntheticUserIds } from "../../trainer/rollout/diff.ts";
 import { HISTORY_LIMIT, readRolloutConfig, readRolloutHistory, serializeRolloutConfig } from "../../trainer/rollout/store.ts";

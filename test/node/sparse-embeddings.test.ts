@@ -5,8 +5,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
+import { initBackend } from "../../trainer/accel/index.ts";
 import { ParamStore } from "../../trainer/ops/tf-ops.ts";
-import { initBackend } from "../../trainer/runtime/backend.ts";
 import { AdamW } from "../../trainer/train/optimizer.ts";
 import { SparseEmbeddings, sparseTables } from "../../trainer/train/sparse-embeddings.ts";
 

@@ -6,9 +6,9 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
+import { initBackend } from "../../trainer/accel/index.ts";
 import { torchTwin } from "../../trainer/export/torch-twin.ts";
 import { backboneNames, extractorNames } from "../../trainer/models/registry.ts";
-import { initBackend } from "../../trainer/runtime/backend.ts";
 import { batchFeeds, configFor, randomBatch, seededWeights } from "./models-fixtures.ts";
 
 await initBackend("cpu");

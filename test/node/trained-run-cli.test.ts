@@ -14,6 +14,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kvKeys } from "../../shared/kv-keys.ts";
 import { parseManifest } from "../../shared/manifest.ts";
+import { initBackend } from "../../trainer/accel/index.ts";
 import { prepareDataset } from "../../trainer/data/prepare.ts";
 import { saveDataset } from "../../trainer/data/store.ts";
 import { generateSyntheticDataset } from "../../trainer/data/synthetic.ts";
@@ -21,7 +22,6 @@ import { buildBank, saveBank } from "../../trainer/knowledge/bank.ts";
 import { createHashEncoder } from "../../trainer/knowledge/encoders/hash.ts";
 import { simulateKnowledge } from "../../trainer/knowledge/simulator.ts";
 import { readBundle, sha256Hex } from "../../trainer/publish/kv-bundle.ts";
-import { initBackend } from "../../trainer/runtime/backend.ts";
 import { writeRunOutputs } from "../../trainer/train/run-outputs.ts";
 import { trainModel } from "../../trainer/train/train.ts";
 

@@ -1,7 +1,7 @@
 /** Where KV lives, for the commands that write it (`kser publish`, `kser rollout`): the options and opening it. */
 import { type Command, Option } from "commander";
-import { openTarget, TARGET_KINDS, type TargetChoice, type TargetKind } from "../publish/targets/open.ts";
-import type { KvTarget } from "../publish/targets/types.ts";
+import { openTarget, TARGET_KINDS, type TargetChoice, type TargetKind } from "../kv/open.ts";
+import type { KvTarget } from "../kv/types.ts";
 import { createRedactor, type Redactor, redactError } from "../util/redact.ts";
 
 export interface KvTargetOptions {

@@ -1,6 +1,6 @@
 /** Option parsers shared by the commands, and the options of the commands that train or run models. */
 import { InvalidArgumentError, Option } from "commander";
-import type { BackendPreference } from "../runtime/backend.ts";
+import type { BackendPreference } from "../accel/index.ts";
 
 /** Parses a number > 0 (a whole one when `integer`), or tells commander what was wrong. */
 export const positive = (integer: boolean) => (value: string) => {
@@ -18,6 +18,6 @@ export const wholeNumber = (min: number) => (value: string) => {
 
 const BACKENDS: BackendPreference[] = ["auto", "tensorflow", "webgpu", "wasm", "cpu"];
 
-/** `--backend`: which tfjs backend to use (auto picks, see runtime/backend.ts). */
+/** `--backend`: which tfjs backend to use (auto picks, see accel/backend/select.ts). */
 export const backendOption = (description = "tfjs backend") =>
   new Option("--backend <name>", description).choices(BACKENDS).default("auto");

@@ -8,6 +8,7 @@ import path from "node:path";
 import * as ortWeb from "onnxruntime-web";
 import { BUCKETS, rolloutConfigFromWeights } from "../../shared/rollout.ts";
 import type { ScoreResponse } from "../../shared/score-api.ts";
+import { initBackend } from "../accel/index.ts";
 import { prepareDataset } from "../data/prepare.ts";
 import { generateSyntheticDataset } from "../data/synthetic.ts";
 import type { PreparedDataset } from "../data/types.ts";
@@ -18,10 +19,9 @@ import { buildBank } from "../knowledge/bank.ts";
 import { compressBank } from "../knowledge/compress.ts";
 import { createHashEncoder } from "../knowledge/encoders/hash.ts";
 import { simulateKnowledge } from "../knowledge/simulator.ts";
+import { openLocalTarget } from "../kv/local.ts";
 import { writeBundle } from "../publish/kv-bundle.ts";
 import { publishBundle } from "../publish/publish.ts";
-import { openLocalTarget } from "../publish/targets/local.ts";
-import { initBackend } from "../runtime/backend.ts";
 import { startWranglerDev } from "../serve/wrangler-dev.ts";
 import { predictTf, type TrainedModel } from "../train/model.ts";
 import { trainModel } from "../train/train.ts";
@@ -107,7 +107,7 @@ export async function runDemo(options: DemoOptions): Promise<{ parity: number; s
   const profile = data.profiles.find((p) => p.userId === data.userIds[userIndex])!;
   const parityRequest = { ...profile, candidates: pickCandidates(data, userIndex, 257, seed) };
   let parity = 0;
-  const championBundle = buildServingBundle({ model: champion, data, bank: null });
+  const championBundle = buildServingBundle({ model: champion, data, bank: null, includeProfiles: true });
   const candidateBundle = buildServingBundle({
     model: candidate,
     data,

@@ -12,9 +12,9 @@ import { CHUNK_KINDS, type KnowledgeBank, type PreparedDataset, type SampleSplit
 import { getExtractor } from "../models/registry.ts";
 import { ParamStore, TfOps } from "../ops/tf-ops.ts";
 import { bankRows, gatherChunks } from "../train/knowledge-join.ts";
+import { auc, gauc, logloss } from "../train/metrics.ts";
 import { featureFeeds, forwardTf, type PredictBatch, type TrainedModel } from "../train/model.ts";
 import { UserFacingError } from "../util/errors.ts";
-import { auc, gauc, logloss } from "./metrics.ts";
 
 export interface HoldoutMetrics {
   auc: number;

@@ -112,8 +112,7 @@ interface IdInputs {
  * sizes and history length), the profile set it reads, the parts of the feature spec they do not show (the rating
  * step, bag separators), and
  * for a knowledge model the bank (its id, codec and sharding) and the precomputed item vectors. A model retrained with
- * other weights, or exported with another bank, is another version. A model without knowledge or such spec parts keeps
- * the id it had before these were added.
+ * other weights, with other profiles or with another bank, is another version.
  */
 function modelIdOf(cfg: ModelConfig, inputs: IdInputs): string {
   const { graphs, spec } = inputs;
@@ -123,6 +122,7 @@ function modelIdOf(cfg: ModelConfig, inputs: IdInputs): string {
     graphs.itemExtractor?.blob,
     sha256Hex(inputs.vocabularyBytes),
   ];
+  if (inputs.profileSet) parts.push(`profiles:${inputs.profileSet}`);
   const bags = [...spec.itemFields, ...spec.userFields].filter((f) => f.bag).map((f) => [f.name, f.bag!.separator]);
   if (spec.ratingStep !== undefined || bags.length > 0) parts.push(`spec:${JSON.stringify({ ratingStep: spec.ratingStep, bags })}`);
   if (inputs.knowledge) {

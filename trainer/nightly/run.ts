@@ -13,19 +13,18 @@ import { appendFileSync, existsSync } from "node:fs";
 import { appendFile, mkdir } from "node:fs/promises";
 import path from "node:path";
 import { BUCKETS, type RolloutConfig } from "../../shared/rollout.ts";
+import { initBackend } from "../accel/index.ts";
 import { loadDataset } from "../data/store.ts";
 import type { PreparedDataset, RawDataset } from "../data/types.ts";
 import { evaluateOnHoldout } from "../eval/holdout.ts";
 import { exportModel } from "../export/export-model.ts";
 import { loadBank, type StoredBank } from "../knowledge/bank.ts";
+import type { KvTarget } from "../kv/types.ts";
 import { type KvBundle, readBundle, writeBundle } from "../publish/kv-bundle.ts";
 import { publishBundle } from "../publish/publish.ts";
-import type { KvTarget } from "../publish/targets/types.ts";
-import { writeReport } from "../report/write.ts";
 import { runRollout } from "../rollout/actions.ts";
 import { buildConfig, percentToWeight } from "../rollout/plan.ts";
 import { readRolloutConfig } from "../rollout/store.ts";
-import { initBackend } from "../runtime/backend.ts";
 import { loadModel, saveModel } from "../train/checkpoint.ts";
 import type { TrainedModel } from "../train/model.ts";
 import { writeRunOutputs } from "../train/run-outputs.ts";
@@ -38,6 +37,7 @@ import type { NightlyConfig } from "./config.ts";
 import { type GateResult, gateCandidate } from "./gate.ts";
 import { ingest, loadRaw } from "./ingest.ts";
 import { bankDir, refreshKnowledge } from "./knowledge.ts";
+import { writeReport } from "./report.ts";
 import {
   acquireLock,
   bundleDir,

@@ -5,8 +5,8 @@
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { openTarget } from "../publish/targets/open.ts";
-import type { KvPair, KvTarget } from "../publish/targets/types.ts";
+import { openTarget } from "../kv/open.ts";
+import type { KvPair, KvTarget } from "../kv/types.ts";
 import type { NightlyConfig } from "./config.ts";
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");

@@ -3,7 +3,7 @@
  * initializer (training), or fixed tensors from trained weights (inference).
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { fusedDense, fusedDenseAvailable } from "../runtime/fused-dense.ts";
+import { fusedDense, fusedDenseAvailable } from "../accel/index.ts";
 import type { Activation, DType, Init, Ops } from "./ops.ts";
 
 /** Deterministic 31-bit seed from a base seed and a parameter name, so init does not depend on creation order. */

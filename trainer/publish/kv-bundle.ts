@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { kvKeys } from "../../shared/kv-keys.ts";
 import { formatIssues } from "../../shared/manifest.ts";
+import { keyProblem, MAX_VALUE_BYTES } from "../kv/limits.ts";
 import { writeDirectoryAtomic } from "../util/atomic-write.ts";
 import { UserFacingError } from "../util/errors.ts";
 
@@ -28,9 +29,6 @@ export interface KvBundle {
 }
 
 export const BUNDLE_SCHEMA = "kser-kv-bundle/1";
-/** KV limits (cloudflare-platform.md §2). */
-export const MAX_KEY_BYTES = 512;
-export const MAX_VALUE_BYTES = 25 * 1024 * 1024;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -50,13 +48,6 @@ export function blobEntry(bytes: Uint8Array): KvEntry {
 
 export function jsonEntry(key: string, value: unknown, stage: Exclude<Stage, "blob">): KvEntry {
   return { key, value: JSON.stringify(value), stage };
-}
-
-/** Why a key is not a valid KV key, or null. */
-export function keyProblem(key: string): string | null {
-  if (key.length === 0 || key === "." || key === "..") return "empty, '.' or '..'";
-  if (encoder.encode(key).length > MAX_KEY_BYTES) return `longer than ${MAX_KEY_BYTES} bytes`;
-  return null;
 }
 
 /** Checks KV limits, unique keys and content addressing of blobs; throws listing every problem found. */

@@ -14,11 +14,11 @@
 import { kvKeys } from "../../shared/kv-keys.ts";
 import { parseRolloutConfig, type RolloutConfig } from "../../shared/rollout.ts";
 import { mapPool } from "../knowledge/providers/pool.ts";
+import type { KvTarget } from "../kv/types.ts";
 import { readRolloutConfig, recordInHistory } from "../rollout/store.ts";
 import { UserFacingError } from "../util/errors.ts";
 import { createRedactor, redactError } from "../util/redact.ts";
 import { entriesByStage, type KvBundle, type KvEntry, STAGES, type Stage, sha256Hex, validateBundle, valueBytes } from "./kv-bundle.ts";
-import type { KvTarget } from "./targets/types.ts";
 
 export interface PublishOptions {
   /** Read every key back and compare sha256 (default true); false also rewrites every blob. */

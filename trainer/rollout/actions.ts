@@ -10,7 +10,7 @@
  */
 import { kvKeys } from "../../shared/kv-keys.ts";
 import { parseRolloutConfig, type RolloutConfig } from "../../shared/rollout.ts";
-import type { KvTarget } from "../publish/targets/types.ts";
+import type { KvTarget } from "../kv/types.ts";
 import { UserFacingError } from "../util/errors.ts";
 import { describeConfig, describeRolloutChange, type RolloutChange, syntheticUserIds } from "./diff.ts";
 import { promoteVariant, rampVariant, removeVariant } from "./plan.ts";

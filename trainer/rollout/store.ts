@@ -9,7 +9,7 @@
  */
 import { kvKeys } from "../../shared/kv-keys.ts";
 import { parseRolloutConfig, type RolloutConfig } from "../../shared/rollout.ts";
-import type { KvTarget } from "../publish/targets/types.ts";
+import type { KvTarget } from "../kv/types.ts";
 import { UserFacingError } from "../util/errors.ts";
 
 export const HISTORY_LIMIT = 20;

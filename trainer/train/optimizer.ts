@@ -6,8 +6,8 @@
  *
  * The update is one fused pass per parameter over the parameter's own memory: a dozen tfjs ops per parameter per
  * step cost more than the arithmetic. On the wasm backend the moments live on the wasm heap and our wasm kernel
- * does the pass (adamw-heap.ts); elsewhere a JS loop with the moments in Float32Arrays (adam-moments.ts). Both
- * give the same bits.
+ * does the pass; elsewhere a JS loop with the moments in Float32Arrays (trainer/accel, adamMoments). Both give the
+ * same bits.
  *
  * Sparse (lazy) updates for embedding tables: given the rows a batch touched and their summed gradients, only
  * those rows of the table and of its moments change ("lazy Adam", as TF's LazyAdamOptimizer and PyTorch's
@@ -17,8 +17,7 @@
  * corrections use the global step count, as in the dense case.
  */
 import type * as tf from "@tensorflow/tfjs-core";
-import { type AdamMoments, type AdamWConstants, JsAdamMoments, type RowGradients } from "./adam-moments.ts";
-import { HeapAdamMoments } from "./adamw-heap.ts";
+import { type AdamMoments, type AdamWConstants, adamMoments, type RowGradients } from "../accel/index.ts";
 
 export interface AdamWOptions {
   beta1?: number;
@@ -52,9 +51,9 @@ export class AdamW {
     this.beta2 = opts.beta2 ?? 0.999;
     this.epsilon = opts.epsilon ?? 1e-7;
     this.weightDecay = opts.weightDecay ?? 0;
-    const heap = opts.kernel === "js" ? null : HeapAdamMoments.forActiveBackend();
-    this.kernel = heap ? "wasm" : "js";
-    this.moments = heap ?? new JsAdamMoments();
+    const chosen = adamMoments(opts.kernel ?? "auto");
+    this.kernel = chosen.kernel;
+    this.moments = chosen.moments;
     for (const [name, v] of variables) this.moments.add(name, v.size);
   }
 

@@ -7,14 +7,14 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { allocateRows, copyRow, rowShape } from "../../shared/feature-encoding.ts";
+import { type BackendPreference, initBackend } from "../accel/index.ts";
 import type { KnowledgeBank, PreparedDataset, SampleSplit } from "../data/types.ts";
-import { auc, gauc, logloss } from "../eval/metrics.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { getBackbone, getExtractor } from "../models/registry.ts";
 import { ParamStore, TfOps } from "../ops/tf-ops.ts";
-import { type BackendPreference, initBackend } from "../runtime/backend.ts";
 import { mulberry32, shuffled } from "../util/random.ts";
 import { type BankTensors, bankTensors, disposeBankTensors, joinSplit } from "./knowledge-join.ts";
+import { auc, gauc, logloss } from "./metrics.ts";
 import { type EpochRecord, featureFeeds, forwardTf, type TrainedModel, withAuxLoss } from "./model.ts";
 import { AdamW } from "./optimizer.ts";
 import { loadTrainState, saveTrainState } from "./run-state.ts";

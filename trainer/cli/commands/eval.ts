@@ -5,10 +5,10 @@
  */
 import { writeFile } from "node:fs/promises";
 import { type Command, Option } from "commander";
+import { type BackendPreference, initBackend } from "../../accel/index.ts";
 import { loadDataset } from "../../data/store.ts";
 import { evaluateOnHoldout } from "../../eval/holdout.ts";
 import { loadBank, type StoredBank } from "../../knowledge/bank.ts";
-import { type BackendPreference, initBackend } from "../../runtime/backend.ts";
 import { loadModelFolder } from "../../train/checkpoint.ts";
 import { UserFacingError } from "../../util/errors.ts";
 import { knowledgeFor } from "../model-inputs.ts";

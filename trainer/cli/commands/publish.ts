@@ -4,10 +4,10 @@
  * `wrangler dev --persist-to <dir>` (or plain `wrangler dev` next to --config) will read it.
  */
 import type { Command } from "commander";
+import { ENV, KV_CLIENT_DEFAULTS } from "../../kv/cloudflare.ts";
+import { LOCAL_ATTEMPTS } from "../../kv/local.ts";
 import { readBundle } from "../../publish/kv-bundle.ts";
 import { DEFAULT_VERIFY_CONCURRENCY, publishBundle } from "../../publish/publish.ts";
-import { ENV, KV_CLIENT_DEFAULTS } from "../../publish/targets/cloudflare.ts";
-import { LOCAL_ATTEMPTS } from "../../publish/targets/local.ts";
 import { addKvTargetOptions, type KvTargetOptions, withKvTarget } from "../kv-target.ts";
 import { wholeNumber } from "../options.ts";
 

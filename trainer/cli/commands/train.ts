@@ -7,13 +7,13 @@
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { Option } from "commander";
+import { initBackend } from "../../accel/index.ts";
 import { prepareDataset } from "../../data/prepare.ts";
 import { loadDataset } from "../../data/store.ts";
 import { generateSyntheticDataset } from "../../data/synthetic.ts";
 import type { KnowledgeBank, PreparedDataset } from "../../data/types.ts";
 import { loadBank } from "../../knowledge/bank.ts";
 import { backboneNames, extractorNames } from "../../models/registry.ts";
-import { initBackend } from "../../runtime/backend.ts";
 import { loadModelFolder } from "../../train/checkpoint.ts";
 import { writeRunOutputs } from "../../train/run-outputs.ts";
 import { parseSchedule } from "../../train/schedule.ts";
