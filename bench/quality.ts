@@ -17,6 +17,7 @@
  *   --quick             smoke run on tiny data: 1 seed, 1 epoch (ml-100k and dbbook: 200 users; synthetic: 300 x 200)
  *   --out FILE          results file (several sources: FILE with -SOURCE before the extension); default runs/
  *   --resume FILE       keep the runs of an earlier (cut-short) results file of the same settings (repeatable, per source)
+ *   --data-seed N       the data split, row order and knowledge seed (default per dataset, bench/quality/settings.ts)
  *   --budget-minutes N  per dataset (default 60): the JSON says whether each grid fit
  *   --summarize FILE    print the summary of existing results files (repeatable) and exit [--markdown]
  */
@@ -51,6 +52,7 @@ const { values } = parseArgs({
     clean: { type: "string" },
     epochs: { type: "string" },
     patience: { type: "string" },
+    "data-seed": { type: "string" },
     batch: { type: "string" },
     lr: { type: "string" },
     embedding: { type: "string" },
@@ -152,6 +154,7 @@ function overridesFor(source: BenchSource): SettingOverrides {
     embeddingDim: num(values.embedding, "embedding"),
     users: num(values.users, "users"),
     items: num(values.items, "items"),
+    dataSeed: num(values["data-seed"], "data-seed"),
   };
 }
 

@@ -123,6 +123,8 @@ export const SOURCE_DEFAULTS: Record<BenchSource, SourceDefaults> = {
     chunks: { user: 6, item: 6 },
     proportions: DEFAULT_PROPORTIONS,
     variantProportions: null,
+    // KSER's design was chosen on the world of seed 1 (docs/quality.md): its results are reported on another world.
+    dataSeed: 2,
   },
 };
 

@@ -56,7 +56,8 @@ describe("kser nightly resume", () => {
     const b = await readJson<Metrics>(path.join(runsB[0].dir, "metrics.json"));
     expect(b.candidate).toEqual(a.candidate);
     expect(b.champion).toEqual(a.champion);
-    expect(a.candidate.history).toHaveLength(3);
+    // Extractor-only: the frozen backbone is epoch 0, then the three trained epochs.
+    expect(a.candidate.history.map((h) => (h as { epoch: number }).epoch)).toEqual([0, 1, 2, 3]);
     const exportA = await readJson<{ modelId: string }>(path.join(runsA[0].dir, "export.json"));
     const exportB = await readJson<{ modelId: string }>(path.join(runsB[0].dir, "export.json"));
     expect(exportB.modelId).toBe(exportA.modelId);

@@ -136,8 +136,9 @@ describe("fuzzing", () => {
       }),
       { numRuns: 1200 },
     );
-    // The generators must reach scoring and the main error paths, not only the first check.
-    expect(seen.get("/v1/score 200") ?? 0).toBeGreaterThan(300);
+    // The generators must reach scoring and the main error paths, not only the first check. About a quarter of the
+    // requests are scorable (fast-check draws a new seed each run), so a fifth leaves room for chance.
+    expect(seen.get("/v1/score 200") ?? 0).toBeGreaterThan(240);
     for (const code of ["invalid_json", "invalid_request", "id_too_long", "invalid_id", "too_many_candidates", "unsupported_media_type"]) {
       expect(seen.get(`/v1/score ${code === "unsupported_media_type" ? 415 : 400} ${code}`) ?? 0, code).toBeGreaterThan(0);
     }

@@ -85,6 +85,23 @@ describe("POST /v1/score", () => {
     const profile = { userId: "u3", attributes: { gender: "F" }, history: [{ itemId: "i1", rating: 2 }] };
     expectClose(body.scores.slice(0, 8), expectedScores("know", { ...profile, candidates: many.slice(0, 8) }));
   });
+
+  it("reports the request's stages in Server-Timing to an admin who asks, and to nobody else", async () => {
+    const req = { userId: "u1", candidates: ["i1", "i2"] };
+    const plain = await score(req, forced("control"));
+    expect(plain.headers.get("server-timing")).toBeNull();
+    const timed = await score(req, { ...forced("control"), "x-kser-debug": "kv, timing" });
+    expect(timed.status).toBe(200);
+    const stages = (timed.headers.get("server-timing") ?? "").split(", ").map((s) => s.split(";dur=")[0]);
+    expect(stages).toEqual(["parse", "context", "model", "inputs", "backbone", "respond", "exposure"]);
+    expect(JSON.parse(timed.headers.get("x-kser-kv-reads") ?? "null")).toMatchObject({ reads: expect.any(Number) });
+    const anonymous = await score(req, { "x-kser-debug": "timing" });
+    expect(anonymous.status).toBe(200);
+    expect(anonymous.headers.get("server-timing")).toBeNull();
+    const refused = await score({ userId: "u1", candidates: [] }, adminHeaders({ "x-kser-debug": "timing" }));
+    expect(refused.status).toBe(400);
+    expect(refused.headers.get("server-timing")).toBeNull();
+  });
 });
 
 describe("model prefetch", () => {

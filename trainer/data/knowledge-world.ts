@@ -33,6 +33,20 @@ export const WORLD_TONES = ["dark", "hopeful", "calm", "tense"];
 export const WORLD_CATEGORIES = ["novel", "memoir", "anthology", "textbook", "comic", "essay", "guide", "biography"];
 export const WORLD_AGES = ["teen", "young", "adult", "middle", "senior"];
 export const WORLD_REGIONS = ["north", "south", "east", "west"];
+/**
+ * Topics come in clusters with a typical tone and style (as genres, moods and styles go together in real
+ * catalogues): an entity's true facts mostly agree with each other, a hallucinated one is drawn without regard to
+ * them. Indices into WORLD_TOPICS, WORLD_TONES, WORLD_STYLES.
+ */
+const CLUSTERS = [
+  { topics: [0, 2, 4], tone: 3, style: 1 }, // dragons, space, war: tense, lyrical
+  { topics: [1, 7, 10], tone: 0, style: 3 }, // detectives, politics, crime: dark, terse
+  { topics: [5, 6, 8], tone: 2, style: 0 }, // cooking, sports, nature: calm, plain
+  { topics: [3, 9, 11], tone: 1, style: 2 }, // romance, music, faith: hopeful, witty
+];
+const clusterOf = (topic: number) => CLUSTERS.findIndex((c) => c.topics.includes(topic));
+/** Chance that an entity's style / tone is its cluster's. */
+const TYPICAL = 0.7;
 
 export interface UserTaste {
   liked: number[];
@@ -152,7 +166,10 @@ function makeItems(rng: Rng, count: number) {
   for (let i = 0; i < count; i++) {
     const category = rng.int(C);
     const topic = rng.next() < 0.35 ? rng.pick(home[category]) : rng.int(T);
-    const t: ItemTraits = { topic, style: rng.int(WORLD_STYLES.length), tone: rng.int(WORLD_TONES.length), category };
+    const cluster = CLUSTERS[clusterOf(topic)];
+    const style = rng.next() < TYPICAL ? cluster.style : rng.int(WORLD_STYLES.length);
+    const tone = rng.next() < TYPICAL ? cluster.tone : rng.int(WORLD_TONES.length);
+    const t: ItemTraits = { topic, style, tone, category };
     traits.push(t);
     quality.push(0.4 * rng.normal());
     popularity.push(Math.exp(1.0 * rng.normal()));
@@ -166,14 +183,21 @@ function makeItems(rng: Rng, count: number) {
   return { items, traits, quality, popularity };
 }
 
-/** Three liked topics (the first leaning on age), two avoided ones, a style and a tone. */
+/**
+ * A home cluster (leaning on age and region): two liked topics from it and one anywhere else, two avoided topics
+ * from another cluster, and mostly the home cluster's style and tone.
+ */
 function makeTaste(rng: Rng, age: number, region: number): UserTaste {
   const T = WORLD_TOPICS.length;
-  const order = rng.shuffle(Array.from({ length: T }, (_, t) => t));
-  const lean = (age * 2 + region) % T;
-  const liked = rng.next() < 0.4 ? [lean, ...order.filter((t) => t !== lean).slice(0, 2)] : order.slice(0, 3);
-  const avoided = order.filter((t) => !liked.includes(t)).slice(0, 2);
-  return { liked, avoided, style: rng.int(WORLD_STYLES.length), tone: rng.int(WORLD_TONES.length) };
+  const home = rng.next() < 0.4 ? (age + region) % CLUSTERS.length : rng.int(CLUSTERS.length);
+  const own = rng.shuffle(CLUSTERS[home].topics.slice()).slice(0, 2);
+  const rest = rng.shuffle(Array.from({ length: T }, (_, t) => t).filter((t) => !own.includes(t)));
+  const liked = [...own, rest[0]];
+  const away = rng.shuffle(CLUSTERS.map((_, c) => c).filter((c) => c !== home && c !== clusterOf(rest[0])))[0];
+  const avoided = rng.shuffle(CLUSTERS[away].topics.slice()).slice(0, 2);
+  const style = rng.next() < TYPICAL ? CLUSTERS[home].style : rng.int(WORLD_STYLES.length);
+  const tone = rng.next() < TYPICAL ? CLUSTERS[home].tone : rng.int(WORLD_TONES.length);
+  return { liked, avoided, style, tone };
 }
 
 /** An index from `pool` (all items when null), proportional to popularity. */

@@ -12,7 +12,10 @@ export interface TorchTwin {
   ops: TorchCodegenOps;
   /** Output name -> Python variable: logit, and user_gate / item_gate for extractors with knowledge. */
   outputs: Record<string, string>;
-  /** forwardTf's gate sparsity weight (0 when the extractor has none). */
+  /**
+   * The extractor's gate sparsity weight (0 when it has none). The twin leaves out the contrastive term (it needs
+   * negative chunks from the training loop): the GPU comparison times the forward and backward pass of the model.
+   */
   gateSparsity: number;
 }
 
@@ -27,6 +30,6 @@ export function torchTwin(cfg: ModelConfig): TorchTwin {
   return {
     ops,
     outputs: { logit: backboneGraph(ops, cfg).logit, user_gate: user.user_gate, item_gate: item.item_gate },
-    gateSparsity: extractor.gateSparsity ?? 0,
+    gateSparsity: extractor.training?.gateSparsity ?? 0,
   };
 }

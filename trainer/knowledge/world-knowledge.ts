@@ -5,8 +5,9 @@
  * - hallucinated: a false fact stated the same way, stable per entity (the same false facts every time),
  * - redundant: restates a visible id feature ("The user is in the young age group.", "It is a memoir."),
  * - homogeneous: the same text for everyone.
- * Kinds are drawn per chunk from the proportions; an informative draw with every true fact already used leaves the
- * slot empty (masked), so no kind is mislabelled. Chunks are shuffled: a slot says nothing about a kind.
+ * Kinds are drawn per chunk from the proportions; a draw of a kind whose texts are all used leaves the slot empty
+ * (masked), so no text repeats within an entity and no kind is mislabelled. Chunks are shuffled: a slot says
+ * nothing about a kind.
  */
 import {
   type ItemTraits,
@@ -83,16 +84,16 @@ function drawKind(rng: Random, p: KindProportions): ChunkKind {
 }
 
 function assemble(rng: Random, k: number, p: KindProportions, pools: Record<ChunkKind, string[]>): EntityKnowledge {
-  const queues = { informative: shuffle(rng, pools.informative.slice()), hallucinated: shuffle(rng, pools.hallucinated.slice()) };
-  const redundant = shuffle(rng, pools.redundant.slice());
+  const queues: Record<ChunkKind, string[]> = {
+    informative: shuffle(rng, pools.informative.slice()),
+    hallucinated: shuffle(rng, pools.hallucinated.slice()),
+    redundant: shuffle(rng, pools.redundant.slice()),
+    homogeneous: pools.homogeneous.slice(),
+  };
   const chunks: KnowledgeChunk[] = [];
-  let r = 0;
   for (let c = 0; c < k; c++) {
     const kind = drawKind(rng, p);
-    let text: string | undefined;
-    if (kind === "informative" || kind === "hallucinated") text = queues[kind].shift();
-    else if (kind === "redundant") text = redundant[r++ % redundant.length];
-    else text = pools.homogeneous[0];
+    const text = queues[kind].shift();
     if (text !== undefined) chunks.push({ text, kind });
   }
   const kept = shuffle(rng, chunks);

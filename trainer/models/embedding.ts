@@ -92,3 +92,20 @@ export function stackFields<T>(ops: Ops<T>, fields: T[]): T {
     1,
   );
 }
+
+/**
+ * The history's target-item embeddings weighted by a learned value per rating, over the window: what the user liked
+ * or disliked rather than only what it met, [B, E]. Parameter `${name}` [ratingVocab, 1].
+ */
+export function ratedHistoryEmbedding<T>(ops: Ops<T>, cfg: ModelConfig, name: string): T {
+  const { spec } = cfg;
+  const history = historyInputs(ops, cfg);
+  const ratings = ops.input("hist_ratings", "int32", [-1, spec.historyLength]);
+  const value = ops.gather(
+    ops.param(name, [spec.ratingVocab, 1], { kind: "normal", std: 0.5 }),
+    ops.mapOutOfRange(ratings, spec.ratingVocab),
+  ); // [B, L, 1]
+  const count = ops.add(ops.reduceSum(history.mask, [1], true), ops.constant([1e-6], [])); // [B, 1]
+  const weights = ops.mul(value, ops.expandDims(history.mask, 2));
+  return ops.div(ops.reduceSum(ops.mul(history.field(0), weights), [1], false), count);
+}

@@ -9,6 +9,7 @@ import type { ModelConfig } from "../models/config.ts";
 import { backboneGraph, itemExtractorGraph, userExtractorGraph } from "../models/graphs.ts";
 import { getExtractor } from "../models/registry.ts";
 import { ParamStore, TfOps } from "../ops/tf-ops.ts";
+import { extractorAuxLoss } from "./aux-loss.ts";
 
 export type ParamValues = Map<string, { shape: number[]; values: Float32Array }>;
 
@@ -43,9 +44,9 @@ export interface PredictBatch extends EncodedRows {
 }
 
 /**
- * Runs the three graphs in tfjs on fed tensors; returns the logit [B] (and the extractor outputs). auxLoss: the
- * extractor's gate sparsity penalty, gateSparsity * (mean gate over present chunks), summed over the two sides; a
- * training-only term to add to the BCE (absent when the extractor has none). It is not part of the exported graphs.
+ * Runs the three graphs in tfjs on fed tensors; returns the logit [B] (and the extractor outputs), and the
+ * extractor's training-only loss terms as auxLoss (aux-loss.ts; only when the feeds hold negative chunks, which only
+ * the training loop feeds).
  */
 export function forwardTf(
   ops: TfOps,
@@ -53,20 +54,14 @@ export function forwardTf(
 ): { logit: tf.Tensor; userGate?: tf.Tensor; itemGate?: tf.Tensor; auxLoss?: tf.Scalar } {
   const extractor = getExtractor(cfg.extractor);
   if (extractor.usesKnowledge) {
-    const user = userExtractorGraph(ops, cfg);
-    const item = itemExtractorGraph(ops, cfg);
-    ops.feeds.set("user_know", user.user_know);
-    ops.feeds.set("item_know", item.item_know);
+    // The extractor sides as userExtractorGraph / itemExtractorGraph build them, plus their training-only parts.
+    const user = extractor.user(ops, cfg);
+    const item = extractor.item(ops, cfg);
+    ops.feeds.set("user_know", user.know);
+    ops.feeds.set("item_know", item.know);
     const logit = backboneGraph(ops, cfg).logit;
-    const lambda = extractor.gateSparsity ?? 0;
-    let auxLoss: tf.Scalar | undefined;
-    if (lambda > 0) {
-      const meanGate = (gate: tf.Tensor, mask: tf.Tensor) => tf.div(tf.sum(gate), tf.add(tf.sum(mask), 1e-6));
-      const userMean = meanGate(user.user_gate, ops.feeds.get("user_chunk_mask")!);
-      const sides = tf.add(userMean, meanGate(item.item_gate, ops.feeds.get("item_chunk_mask")!));
-      auxLoss = tf.mul(sides, lambda) as tf.Scalar;
-    }
-    return { logit, userGate: user.user_gate, itemGate: item.item_gate, auxLoss };
+    const auxLoss = extractor.training ? extractorAuxLoss(ops.feeds, extractor.training, { user, item }) : undefined;
+    return { logit, userGate: user.gate, itemGate: item.gate, auxLoss };
   }
   return { logit: backboneGraph(ops, cfg).logit };
 }

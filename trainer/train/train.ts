@@ -131,17 +131,21 @@ function sliceRows(split: SampleSplit, order: Int32Array, start: number, end: nu
   return b;
 }
 
-/** Adds the knowledge feeds for the rows order[start, end), masking whole entities with probability `dropout`. */
+/**
+ * Adds the knowledge feeds for the rows order[start, end), masking whole entities with probability `dropout`; with
+ * `negatives`, also a random other entity's chunks per row (the extractor's contrastive term).
+ */
 function knowledgeFeeds(
   feeds: Map<string, tf.Tensor>,
   k: Knowledge,
   rows: SplitKnowledge,
   order: Int32Array,
-  start: number,
-  end: number,
+  range: { start: number; end: number },
   dropout: number,
   random: () => number,
+  negatives = false,
 ) {
+  const { start, end } = range;
   const n = end - start;
   const userIdx = new Int32Array(n);
   const itemIdx = new Int32Array(n);
@@ -150,12 +154,24 @@ function knowledgeFeeds(
     userIdx[i] = dropout > 0 && random() < dropout ? k.user.absentRow : rows.userRow[s];
     itemIdx[i] = dropout > 0 && random() < dropout ? k.item.absentRow : rows.itemRow[s];
   }
-  const u = tf.tensor1d(userIdx, "int32");
-  const it = tf.tensor1d(itemIdx, "int32");
-  feeds.set("user_chunks", tf.gather(k.user.values, u));
-  feeds.set("user_chunk_mask", tf.gather(k.user.mask, u));
-  feeds.set("item_chunks", tf.gather(k.item.values, it));
-  feeds.set("item_chunk_mask", tf.gather(k.item.mask, it));
+  for (const [side, idx] of [
+    ["user", userIdx],
+    ["item", itemIdx],
+  ] as const) {
+    const bank = k[side];
+    const at = tf.tensor1d(idx, "int32");
+    feeds.set(`${side}_chunks`, tf.gather(bank.values, at));
+    feeds.set(`${side}_chunk_mask`, tf.gather(bank.mask, at));
+    if (!negatives || bank.absentRow < 2) continue;
+    // Another entity's row: uniform over the bank, skipping the row itself.
+    const other = Int32Array.from(idx, (own) => {
+      const r = Math.floor(random() * (bank.absentRow - 1));
+      return r >= own ? r + 1 : r;
+    });
+    const otherAt = tf.tensor1d(other, "int32");
+    feeds.set(`${side}_negative_chunks`, tf.gather(bank.values, otherAt));
+    feeds.set(`${side}_negative_mask`, tf.gather(bank.mask, otherAt));
+  }
 }
 
 /** Mean binary cross-entropy on logits, in the overflow-safe form max(x,0) - x*y + log(1 + exp(-|x|)). */
@@ -178,7 +194,7 @@ function predictSplit(
     const batch = sliceRows(split, order, start, end, data);
     const out = tf.tidy(() => {
       const feeds = featureFeeds(cfg.spec, batch);
-      if (k && rows) knowledgeFeeds(feeds, k, rows, order, start, end, 0, Math.random);
+      if (k && rows) knowledgeFeeds(feeds, k, rows, order, { start, end }, 0, Math.random);
       return tf.sigmoid(forwardTf(new TfOps(params, feeds), cfg).logit);
     });
     scores.set(out.dataSync() as Float32Array, start);
@@ -242,7 +258,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     tf.tidy(() => {
       const order = Int32Array.of(0);
       const feeds = featureFeeds(cfg.spec, sliceRows(data.train, order, 0, 1, data));
-      if (knowledge) knowledgeFeeds(feeds, knowledge, knowledge.train, order, 0, 1, 0, Math.random);
+      if (knowledge) knowledgeFeeds(feeds, knowledge, knowledge.train, order, { start: 0, end: 1 }, 0, Math.random);
       forwardTf(new TfOps(params, feeds), cfg);
     });
     const plan = strategy === "extractor-only" ? planExtractorOnly(params, opts.from!) : planAllParams(params);
@@ -256,7 +272,17 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
           const order = Int32Array.of(0, Math.min(1, data.train.count - 1));
           const batch = sliceRows(data.train, order, 0, 2, data);
           const feeds = featureFeeds(cfg.spec, batch);
-          if (knowledge) knowledgeFeeds(feeds, knowledge, knowledge.train, order, 0, 2, 0, Math.random);
+          if (knowledge)
+            knowledgeFeeds(
+              feeds,
+              knowledge,
+              knowledge.train,
+              order,
+              { start: 0, end: 2 },
+              0,
+              Math.random,
+              extractor.training !== undefined,
+            );
           return bceWithLogits(forwardTf(makeOps(feeds), cfg).logit, tf.tensor1d(batch.labels));
         })
       : new Map<string, tf.Variable>();
@@ -304,6 +330,26 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     }
     const timing: StepTiming = { steps: 0, examples: 0, inputMs: 0, forwardBackwardMs: 0, optimizerMs: 0, cpuMs: 0 };
     const started = Date.now();
+    const validate = (epoch: number, trainLoss: number, steps: number): EpochRecord => {
+      const scores = predictSplit(params, cfg, data, data.valid, knowledge, knowledge?.valid ?? null);
+      if (scores.some((v) => !Number.isFinite(v))) throw new TrainingDivergedError(epoch, steps, Number.NaN);
+      return {
+        epoch,
+        trainLoss,
+        validAuc: auc(data.valid.labels, scores),
+        validLogloss: logloss(data.valid.labels, scores),
+        validGauc: gauc(data.valid.labels, scores, data.valid.userIndex),
+      };
+    };
+    if (!resumed && strategy === "extractor-only") {
+      // The starting model scores exactly like the frozen backbone (grown rows start at zero): it is epoch 0, and
+      // stays the result unless an epoch beats it on validation, so extractor-only never returns a model that
+      // validates worse than its backbone.
+      const start = validate(0, Number.NaN, 0);
+      history.push(start);
+      best = { auc: selectBy === "gauc" ? start.validGauc! : start.validAuc, epoch: 0, weights: params.snapshot() };
+      log(`epoch 0 (the frozen backbone): valid AUC ${start.validAuc.toFixed(4)}, GAUC ${start.validGauc!.toFixed(4)}`);
+    }
 
     for (let epoch = firstEpoch; epoch <= epochs && !stopped; epoch++) {
       const order = shuffled(data.train.count, random);
@@ -318,7 +364,8 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
         // One tidy for the inputs: the bank-row index tensors die here, the feeds live until the step is done.
         const inputs = tf.tidy(() => {
           const f = featureFeeds(cfg.spec, batch);
-          if (knowledge) knowledgeFeeds(f, knowledge, knowledge.train, order, start, end, dropout, random);
+          if (knowledge)
+            knowledgeFeeds(f, knowledge, knowledge.train, order, { start, end }, dropout, random, extractor.training !== undefined);
           return { feeds: Object.fromEntries(f), labels: tf.tensor1d(batch.labels) };
         });
         const feeds = new Map(Object.entries(inputs.feeds));
@@ -357,15 +404,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
       }
       const trainLoss = (await lossSum.data())[0] / steps;
       lossSum.dispose();
-      const validScores = predictSplit(params, cfg, data, data.valid, knowledge, knowledge?.valid ?? null);
-      if (validScores.some((s) => !Number.isFinite(s))) throw new TrainingDivergedError(epoch, steps, Number.NaN);
-      const record: EpochRecord = {
-        epoch,
-        trainLoss,
-        validAuc: auc(data.valid.labels, validScores),
-        validLogloss: logloss(data.valid.labels, validScores),
-        validGauc: gauc(data.valid.labels, validScores, data.valid.userIndex),
-      };
+      const record = validate(epoch, trainLoss, steps);
       const score = selectBy === "gauc" ? record.validGauc! : record.validAuc;
       history.push(record);
       const rate = Math.round(timing.examples / ((Date.now() - started) / 1000));

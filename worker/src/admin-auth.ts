@@ -7,7 +7,7 @@ import { errorBody } from "./errors.ts";
 export type AppEnv = { Bindings: Env };
 
 /** True only when a secret is configured and the request's bearer token equals it. */
-export async function hasAdminToken(c: Context<AppEnv>): Promise<boolean> {
+export async function hasAdminToken<E extends AppEnv>(c: Context<E>): Promise<boolean> {
   const expected = c.env.ADMIN_TOKEN;
   if (!expected) return false;
   const match = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "");

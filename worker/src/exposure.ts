@@ -1,8 +1,8 @@
 /**
  * One exposure event per scored request: to Analytics Engine when the ANALYTICS binding exists (writeDataPoint is
- * non-blocking, so it is not awaited), else as structured JSON log lines, batched: a console.log cost ~1 ms per
- * request under wrangler dev (measured with `x-kser-debug: timing`), so events are buffered per isolate and written
- * as one line `{"event":"exposures","count":n,"events":[...]}` once EXPOSURE_BATCH events are waiting or
+ * non-blocking, so it is not awaited), else as structured JSON log lines, batched because a console.log on every
+ * request shows in its latency (the `exposure` stage of `x-kser-debug: timing`): events are buffered per isolate and
+ * written as one line `{"event":"exposures","count":n,"events":[...]}` once EXPOSURE_BATCH events are waiting or
  * EXPOSURE_FLUSH_MS after the first one. The request that puts the first event into an empty buffer keeps itself
  * alive with a waitUntil on its own timer and writes whatever is waiting when that fires; no request ever waits on
  * a promise or timer of another (workerd would cancel it with the other request). Without an execution context

@@ -1,6 +1,6 @@
 /**
- * Worker entry. ORT's wasm backend starts at isolate start (top-level await), so its ~300 ms start-up is not paid
- * by the first request. If it fails, requests still get JSON errors and /v1/health reports why.
+ * Worker entry. ORT's wasm backend starts at isolate start (top-level await), so the first request does not pay for
+ * its start-up. If it fails, requests still get JSON errors and /v1/health reports why.
  */
 import { app } from "./app.ts";
 import { errorMessage, logEvent } from "./log.ts";

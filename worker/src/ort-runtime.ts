@@ -1,5 +1,5 @@
 /**
- * Loads onnxruntime-web inside workerd (recipe: /work/shared/notes/edge-runtime.md).
+ * Loads onnxruntime-web inside workerd.
  * workerd forbids compiling wasm at run time and has no import.meta.url, so: the bundle entry with embedded glue,
  * the wasm binary imported as a precompiled WebAssembly.Module, a dummy wasmBinary so ORT neither fetches nor
  * dynamic-imports, and during the first session creation only, WebAssembly.instantiate redirected to that Module.
@@ -58,11 +58,9 @@ export function ortStatus(): { ready: boolean; error?: string; warmupMs?: number
 
 /**
  * ORT's graph optimizations are off: the exported graphs are already in their final form (Gemm emitted directly,
- * constants as initializers), runs are as fast without them (backbone, 100 candidates, ORT-web wasm in Node:
- * 0.80-0.91 ms disabled vs 0.93-1.23 ms "all", medians of 400 runs under load 9-10), and the optimizer is wasm code
- * that the first request must compile: workerd discards the top-level warm-up's baseline (Liftoff) code before the
- * first request (docs/worker.md, "Why the first request is slow"), and with "all" the first request took 630-1000 ms
- * against 320-430 ms disabled (3 fresh starts each, same load).
+ * constants as initializers), so runs are no faster with them, and the optimizer is wasm code that the first request
+ * must compile: workerd discards the top-level warm-up's baseline (Liftoff) code before the first request. The
+ * measurements: docs/worker.md, "Why the first request is slow".
  */
 export const GRAPH_OPTIMIZATION_LEVEL = "disabled" as const;
 

@@ -5,7 +5,7 @@
  * set, never the one a live model reads. A model without a set has no stored profiles.
  *
  * Why a cache: a user's requests come in bursts (a feed page, then the next), and each profile read is a KV round
- * trip (~1.3 ms of a ~6 ms request under wrangler dev) and a billed read. What it costs: a profile changed in KV is
+ * trip on the request's path and a billed read. What it costs: a profile changed in KV is
  * seen up to PROFILE_CACHE_MS later in an isolate that has it. KV itself already serves reads from edge caches
  * that may be up to 60 s old, so the default (10 s) adds little; callers that need the newest history send
  * `history` in the request, which bypasses the stored profile. PROFILE_CACHE_MS = 0 turns the cache off.
@@ -17,7 +17,7 @@ import { type UserProfile, userProfileSchema } from "../../shared/user-profile.t
 import { ByteLru } from "./byte-lru.ts";
 import { errorMessage, logEvent, logRepeated } from "./log.ts";
 
-/** Bytes of profile JSON kept per isolate (profiles are ~0.1-2 KB: thousands of users). */
+/** Bytes of profile JSON kept per isolate: thousands of users' profiles of a few attributes and a short history. */
 export const PROFILE_CACHE_BYTES = 4 * 1024 * 1024;
 
 export class ProfileStore {
