@@ -110,8 +110,10 @@ export async function evaluateOnHoldout(
       const n = Math.min(split.count, start + BATCH) - start;
       const batch = splitBatch(data.spec, encoded, start, start + n);
       const userIds = Array.from({ length: n }, (_, i) => data.userIds[split.userIndex[start + i]]);
-      // Raw item ids from this run's encoding (the bank is keyed by raw id; OOV items have no knowledge).
+      // Raw item ids (the bank is keyed by raw id): the sample's own when the dataset records them, so an item out of
+      // the vocabulary still has its knowledge, as in training and serving; else from this run's encoding.
       const itemIds = Array.from({ length: n }, (_, i) => {
+        if (split.targetItem && data.itemIds) return data.itemIds[split.targetItem[start + i]];
         const idx = split.itemFeats[(start + i) * Fi];
         return idx > 0 ? itemVocab[idx] : "\u0000oov";
       });
