@@ -13,8 +13,8 @@ import type { ModelConfig } from "../trainer/models/config.ts";
 import { backboneNames, getExtractor } from "../trainer/models/registry.ts";
 import { ParamStore, TfOps } from "../trainer/ops/tf-ops.ts";
 import { featureFeeds, forwardTf } from "../trainer/train/model.ts";
-import { mulberry32 } from "../trainer/train/random.ts";
 import { bceWithLogits } from "../trainer/train/train.ts";
+import { mulberry32 } from "../trainer/util/random.ts";
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -61,6 +61,7 @@ export function encodeField(field: CategoricalField, raw: string | undefined, in
   return slots;
 }
 
+/** `count` rows in the layout above, one array per input: the model inputs of a batch, a split's samples. */
 export interface EncodedRows {
   count: number;
   itemFeats: Int32Array;
@@ -68,6 +69,50 @@ export interface EncodedRows {
   histFeats: Int32Array;
   histRatings: Int32Array;
   histMask: Float32Array;
+}
+
+/** Slots of one row: item fields (Fi), user fields (Fu), history positions (L). */
+export interface RowShape {
+  Fi: number;
+  Fu: number;
+  L: number;
+}
+
+export function rowShape(spec: FeatureSpec): RowShape {
+  return { Fi: itemFeatureWidth(spec), Fu: userFeatureWidth(spec), L: spec.historyLength };
+}
+
+/** `count` rows of zeros (out of vocabulary, no history). */
+export function allocateRows({ Fi, Fu, L }: RowShape, count: number): EncodedRows {
+  return {
+    count,
+    itemFeats: new Int32Array(count * Fi),
+    userFeats: new Int32Array(count * Fu),
+    histFeats: new Int32Array(count * L * Fi),
+    histRatings: new Int32Array(count * L),
+    histMask: new Float32Array(count * L),
+  };
+}
+
+/** Copies row `from` of `source` over row `to` of `target`. */
+export function copyRow({ Fi, Fu, L }: RowShape, source: EncodedRows, from: number, target: EncodedRows, to: number): void {
+  target.itemFeats.set(source.itemFeats.subarray(from * Fi, (from + 1) * Fi), to * Fi);
+  target.userFeats.set(source.userFeats.subarray(from * Fu, (from + 1) * Fu), to * Fu);
+  target.histFeats.set(source.histFeats.subarray(from * L * Fi, (from + 1) * L * Fi), to * L * Fi);
+  target.histRatings.set(source.histRatings.subarray(from * L, (from + 1) * L), to * L);
+  target.histMask.set(source.histMask.subarray(from * L, (from + 1) * L), to * L);
+}
+
+/** Rows start..end of `rows` as views (no copies). */
+export function rowRange({ Fi, Fu, L }: RowShape, rows: EncodedRows, start: number, end: number): EncodedRows {
+  return {
+    count: end - start,
+    itemFeats: rows.itemFeats.subarray(start * Fi, end * Fi),
+    userFeats: rows.userFeats.subarray(start * Fu, end * Fu),
+    histFeats: rows.histFeats.subarray(start * L * Fi, end * L * Fi),
+    histRatings: rows.histRatings.subarray(start * L, end * L),
+    histMask: rows.histMask.subarray(start * L, end * L),
+  };
 }
 
 export class FeatureEncoder {
@@ -124,9 +169,8 @@ export class FeatureEncoder {
   encode(input: { attributes: Record<string, string>; history: HistoryEntry[]; candidates: string[] }): EncodedRows {
     const { spec } = this;
     const n = input.candidates.length;
-    const Fi = itemFeatureWidth(spec);
-    const Fu = userFeatureWidth(spec);
-    const L = spec.historyLength;
+    const shape = rowShape(spec);
+    const { Fi, Fu, L } = shape;
     const userRow = spec.userFields.flatMap((f) => encodeField(f, input.attributes[f.name], (v) => this.index(f.name, v)));
     const histFeatsRow = new Int32Array(L * Fi);
     const histRatingsRow = new Int32Array(L);
@@ -139,14 +183,7 @@ export class FeatureEncoder {
       histRatingsRow[offset + j] = this.ratingIndex(h.rating);
       histMaskRow[offset + j] = 1;
     });
-    const rows: EncodedRows = {
-      count: n,
-      itemFeats: new Int32Array(n * Fi),
-      userFeats: new Int32Array(n * Fu),
-      histFeats: new Int32Array(n * L * Fi),
-      histRatings: new Int32Array(n * L),
-      histMask: new Float32Array(n * L),
-    };
+    const rows = allocateRows(shape, n);
     input.candidates.forEach((c, i) => {
       rows.itemFeats.set(this.itemFeatureRow(this.itemIndex(c)), i * Fi);
       rows.userFeats.set(userRow, i * Fu);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { aspectChunker, splitSentences } from "../../trainer/knowledge/aspect-chunker.ts";
+import { aspectChunker } from "../../trainer/knowledge/aspect-chunker.ts";
+import { splitSentences } from "../../trainer/knowledge/chunker.ts";
 
 const chunk = aspectChunker([
   { name: "genre", keywords: ["genre"] },

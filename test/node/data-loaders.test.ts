@@ -5,8 +5,7 @@ import { parquetWriteFile } from "hyparquet-writer";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadAmazonBooks, locateAmazonBooks } from "../../trainer/data/amazon-books.ts";
 import { loadGeneric } from "../../trainer/data/generic.ts";
-import { loadMovieLens1m } from "../../trainer/data/movielens-1m.ts";
-import { loadMovieLens100k } from "../../trainer/data/movielens-100k.ts";
+import { loadMovieLens } from "../../trainer/data/movielens.ts";
 import { InputFormatError } from "../../trainer/util/errors.ts";
 import { makeTempDir } from "./data-helpers.ts";
 
@@ -47,7 +46,7 @@ const ML100K = {
 
 describe("MovieLens-100K", () => {
   it("loads latin-1 titles, 19 genre flags, bucketed ages", async () => {
-    const d = await loadMovieLens100k(folder(ML100K));
+    const d = await loadMovieLens("ml-100k", folder(ML100K));
     expect(d.items[0]).toEqual({
       id: "1",
       title: "Café Society (1995)",
@@ -64,17 +63,17 @@ describe("MovieLens-100K", () => {
 
   it("names file, line and field of a bad record", async () => {
     let dir = folder({ ...ML100K, "u.data": "1\t1\t5\t881250949\n1\t2\tfive\t881250950\n" });
-    await expectInputError(loadMovieLens100k(dir), join(dir, "u.data"), 2, "rating");
+    await expectInputError(loadMovieLens("ml-100k", dir), join(dir, "u.data"), 2, "rating");
     dir = folder({ ...ML100K, "u.data": "1\t1\t5\n" });
-    await expectInputError(loadMovieLens100k(dir), join(dir, "u.data"), 1, "timestamp");
+    await expectInputError(loadMovieLens("ml-100k", dir), join(dir, "u.data"), 1, "timestamp");
     dir = folder({ ...ML100K, "u.data": "1\t9\t5\t1\n" });
-    await expectInputError(loadMovieLens100k(dir), join(dir, "u.data"), 1, "item_id");
+    await expectInputError(loadMovieLens("ml-100k", dir), join(dir, "u.data"), 1, "item_id");
     dir = folder({ ...ML100K, "u.user": "1|24|M|technician|85711\n2|old|F|other|94043\n" });
-    await expectInputError(loadMovieLens100k(dir), join(dir, "u.user"), 2, "age");
+    await expectInputError(loadMovieLens("ml-100k", dir), join(dir, "u.user"), 2, "age");
     dir = folder({ ...ML100K, "u.item": latin1(`1|Short|01-Jan-1995||http://x|0|1\n`) });
-    await expectInputError(loadMovieLens100k(dir), join(dir, "u.item"), 1, "genre:Adventure");
+    await expectInputError(loadMovieLens("ml-100k", dir), join(dir, "u.item"), 1, "genre:Adventure");
     dir = folder({ "u.item": ML100K["u.item"], "u.data": ML100K["u.data"] });
-    await expectInputError(loadMovieLens100k(dir), join(dir, "u.user"), undefined, undefined);
+    await expectInputError(loadMovieLens("ml-100k", dir), join(dir, "u.user"), undefined, undefined);
   });
 });
 
@@ -86,7 +85,7 @@ const ML1M = {
 
 describe("MovieLens-1M", () => {
   it("loads `::` files, latin-1 titles, occupation names", async () => {
-    const d = await loadMovieLens1m(folder(ML1M));
+    const d = await loadMovieLens("ml-1m", folder(ML1M));
     expect(d.items[0]).toEqual({
       id: "1",
       title: "Amélie (2001)",
@@ -100,11 +99,11 @@ describe("MovieLens-1M", () => {
 
   it("names file, line and field of a bad record", async () => {
     let dir = folder({ ...ML1M, "ratings.dat": "1::1::5::978300760\n1::1::9::978300760\n" });
-    await expectInputError(loadMovieLens1m(dir), join(dir, "ratings.dat"), 2, "Rating");
+    await expectInputError(loadMovieLens("ml-1m", dir), join(dir, "ratings.dat"), 2, "Rating");
     dir = folder({ ...ML1M, "users.dat": "1::F::1::10::48067\n2::M::33::16::70072\n" });
-    await expectInputError(loadMovieLens1m(dir), join(dir, "users.dat"), 2, "Age");
+    await expectInputError(loadMovieLens("ml-1m", dir), join(dir, "users.dat"), 2, "Age");
     dir = folder({ ...ML1M, "movies.dat": latin1("1::Amélie (2001)\n") });
-    await expectInputError(loadMovieLens1m(dir), join(dir, "movies.dat"), 1, "Genres");
+    await expectInputError(loadMovieLens("ml-1m", dir), join(dir, "movies.dat"), 1, "Genres");
   });
 });
 

@@ -6,8 +6,8 @@ import { quantizeLikeCodec } from "../../shared/vector-codec.ts";
 import { buildBank, finishBank, loadBank, saveBank } from "../../trainer/knowledge/bank.ts";
 import { compressBank, fitPca, projectPca, reconstructPca, symmetricEigen } from "../../trainer/knowledge/compress.ts";
 import { HashEncoder } from "../../trainer/knowledge/encoders/hash.ts";
-import { mulberry32 } from "../../trainer/knowledge/random.ts";
 import { simulateKnowledge } from "../../trainer/knowledge/simulator.ts";
+import { mulberry32 } from "../../trainer/util/random.ts";
 import { syntheticMovies } from "./knowledge-fixtures.ts";
 
 /** n vectors of dimension d lying near a rank-r subspace (Gaussian-ish factors plus small noise). */

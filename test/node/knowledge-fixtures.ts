@@ -3,8 +3,9 @@
  * a synthetic movie set with known tastes, and a plain reader of MovieLens-100K for speed checks.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { movieLensShaped } from "../../trainer/data/movielens.ts";
 import type { PreparedDataset, RawDataset, RawInteraction, RawItem, RawUser } from "../../trainer/data/types.ts";
-import { mulberry32 } from "../../trainer/knowledge/random.ts";
+import { mulberry32 } from "../../trainer/util/random.ts";
 
 export const GENRES = ["Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "Thriller", "Western"];
 
@@ -39,17 +40,7 @@ export function syntheticMovies(users = 40, items = 60, perUser = 15, prefix = 6
     interactions.push(...events);
     knowledgePrefix[user.id] = events.slice(0, prefix);
   });
-  const raw: RawDataset = {
-    name: "synthetic-movies",
-    domain: "movies",
-    users: rawUsers,
-    items: rawItems,
-    interactions,
-    userFieldNames: ["age", "gender", "occupation"],
-    itemFieldNames: ["genre"],
-    minPositiveRating: 4,
-    ratingLevels: 5,
-  };
+  const raw = movieLensShaped("synthetic-movies", rawUsers, rawItems, interactions);
   return { raw, prepared: { knowledgePrefix } };
 }
 
@@ -97,16 +88,6 @@ export function readMl100k(): Fixture {
   for (const e of interactions) byUser.set(e.userId, [...(byUser.get(e.userId) ?? []), e]);
   const knowledgePrefix: Record<string, RawInteraction[]> = {};
   for (const [u, events] of byUser) knowledgePrefix[u] = events.sort((a, b) => a.timestamp - b.timestamp).slice(0, 20);
-  const raw: RawDataset = {
-    name: "ml-100k",
-    domain: "movies",
-    users,
-    items,
-    interactions,
-    userFieldNames: ["age", "gender", "occupation"],
-    itemFieldNames: ["genre"],
-    minPositiveRating: 4,
-    ratingLevels: 5,
-  };
+  const raw = movieLensShaped("ml-100k", users, items, interactions);
   return { raw, prepared: { knowledgePrefix } };
 }

@@ -9,7 +9,7 @@ import type { ModelConfig } from "../../trainer/models/config.ts";
 import { getExtractor } from "../../trainer/models/registry.ts";
 import { ParamStore, paramSeed, TfOps } from "../../trainer/ops/tf-ops.ts";
 import { featureFeeds, forwardTf, type ParamValues, type PredictBatch, type TrainedModel } from "../../trainer/train/model.ts";
-import { mulberry32 } from "../../trainer/train/random.ts";
+import { mulberry32, randomNormal } from "../../trainer/util/random.ts";
 import { randomData } from "./fixtures/random-data.ts";
 
 export const EMBEDDING_DIM = 8;
@@ -87,7 +87,7 @@ export function seededWeights(cfg: ModelConfig): ParamValues {
     const values = store.snapshot();
     for (const [name, p] of values) {
       const r = mulberry32(paramSeed(cfg.seed, name));
-      const gaussian = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+      const gaussian = () => randomNormal(r);
       const fanIn = p.shape.length >= 2 ? p.shape[p.shape.length - 2] : 1;
       const std = name.startsWith("emb/") ? 0.5 : p.shape.length >= 2 ? 0.5 / Math.sqrt(fanIn) : 0.1;
       for (let i = 0; i < p.values.length; i++) p.values[i] += std * gaussian();

@@ -19,8 +19,8 @@ import { torchTwin } from "../../trainer/export/torch-twin.ts";
 import type { ModelConfig } from "../../trainer/models/config.ts";
 import { OnnxOps } from "../../trainer/ops/onnx-ops.ts";
 import { ParamStore, TfOps } from "../../trainer/ops/tf-ops.ts";
-import { mulberry32 } from "../../trainer/train/random.ts";
 import { trainModel } from "../../trainer/train/train.ts";
+import { mulberry32 } from "../../trainer/util/random.ts";
 import { batchFeeds, randomBatch, seededWeights, trainedModelOf } from "./models-fixtures.ts";
 
 const ort = ortWeb as unknown as OrtLike;

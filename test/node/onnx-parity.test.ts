@@ -9,8 +9,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { KnowledgeBank } from "../../trainer/data/types.ts";
 import { computeItemVectors, exportOnnx } from "../../trainer/export/onnx-export.ts";
 import { type PredictBatch, predictTf, type TrainedModel } from "../../trainer/train/model.ts";
-import { mulberry32 } from "../../trainer/train/random.ts";
 import { trainModel } from "../../trainer/train/train.ts";
+import { mulberry32 } from "../../trainer/util/random.ts";
 import { randomData } from "./fixtures/random-data.ts";
 
 type Ort = typeof ortNode;

@@ -1,4 +1,4 @@
-/** Option parsers and options shared by the commands that train or run models (`kser train`, `eval`, `export`). */
+/** Option parsers shared by the commands, and the options of the commands that train or run models. */
 import { InvalidArgumentError, Option } from "commander";
 import type { BackendPreference } from "../accel/index.ts";
 
@@ -6,6 +6,13 @@ import type { BackendPreference } from "../accel/index.ts";
 export const positive = (integer: boolean) => (value: string) => {
   const n = Number(value);
   if (!(n > 0) || (integer && !Number.isInteger(n))) throw new InvalidArgumentError(`must be a positive ${integer ? "whole " : ""}number`);
+  return n;
+};
+
+/** Parses a whole number >= min, or tells commander what was wrong. */
+export const wholeNumber = (min: number) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be a whole number >= ${min}`);
   return n;
 };
 

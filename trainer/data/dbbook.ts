@@ -14,8 +14,8 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { InputFormatError, UserFacingError } from "../util/errors.ts";
+import { Rng } from "../util/random.ts";
 import { parseIdField, readLines, splitFields } from "./lines.ts";
-import { Rng } from "./rng.ts";
 import type { RawDataset, RawInteraction, RawItem } from "./types.ts";
 
 const FILES = { train: "train_sorted.tsv", test: "test_sorted.tsv", items: "mapping_items.tsv" };

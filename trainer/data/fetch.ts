@@ -6,8 +6,9 @@
  * independent loaders; no SHA-256 for these archives could be found to pin. A mirror can be given with its own digest.
  */
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { writeDirectoryAtomic } from "../util/atomic-write.ts";
 import { UserFacingError } from "../util/errors.ts";
 import { readZip, ZipError } from "./unzip.ts";
 
@@ -67,22 +68,17 @@ export async function fetchMovieLens(name: MovieLensName, options: FetchOptions)
   const missing = info.members.filter((m) => !names.has(`${name}/${m}`));
   if (missing.length) throw new UserFacingError(`${url}: archive lacks ${missing.map((m) => `${name}/${m}`).join(", ")}`);
 
-  const outDir = resolve(options.outDir);
-  await mkdir(outDir, { recursive: true });
-  const temp = await mkdtemp(join(outDir, `.${name}.tmp-`));
-  try {
+  // The dataset's folder in the archive becomes <outDir>/<name>; anything beside it is left out.
+  const target = join(resolve(options.outDir), name);
+  await writeDirectoryAtomic(target, async (temp) => {
     for (const entry of entries) {
-      const path = join(temp, entry.name);
+      if (!entry.name.startsWith(`${name}/`)) continue;
+      const path = join(temp, entry.name.slice(name.length + 1));
       await mkdir(dirname(path), { recursive: true });
       await writeFile(path, entry.data);
     }
-    const target = join(outDir, name);
-    if (await exists(target)) await rm(target, { recursive: true, force: true });
-    await rename(join(temp, name), target);
-    return target;
-  } finally {
-    await rm(temp, { recursive: true, force: true });
-  }
+  });
+  return target;
 }
 
 function parseChecksum(text: string): ["md5" | "sha256", string] {
@@ -124,14 +120,5 @@ function safeHost(url: string): string {
     return new URL(url).host;
   } catch {
     throw new UserFacingError(`not a URL: ${url}`);
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }

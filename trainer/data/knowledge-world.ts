@@ -11,7 +11,7 @@
  * The truth (WorldTruth) is kept beside the data: trainer/knowledge/world-knowledge.ts writes knowledge texts from
  * it with chunks of known kinds. Rows carry their split (users 80/10/10); prepare's split "given" keeps it.
  */
-import { Rng } from "./rng.ts";
+import { Rng } from "../util/random.ts";
 import type { RawDataset, RawInteraction, RawItem, RawUser } from "./types.ts";
 
 export const WORLD_TOPICS = [

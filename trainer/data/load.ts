@@ -4,8 +4,7 @@ import { UserFacingError } from "../util/errors.ts";
 import { loadAmazonBooks, locateAmazonBooks } from "./amazon-books.ts";
 import { loadDbbook } from "./dbbook.ts";
 import { loadGeneric } from "./generic.ts";
-import { loadMovieLens1m } from "./movielens-1m.ts";
-import { loadMovieLens100k } from "./movielens-100k.ts";
+import { loadMovieLens } from "./movielens.ts";
 import { generateSyntheticDataset } from "./synthetic.ts";
 import type { RawDataset } from "./types.ts";
 
@@ -34,9 +33,9 @@ export async function loadRawDataset(options: LoadOptions): Promise<RawDataset> 
   };
   switch (source) {
     case "ml-100k":
-      return loadMovieLens100k(await needDir("the unzipped ml-100k folder with u.data, u.item, u.user"));
+      return loadMovieLens("ml-100k", await needDir("the unzipped ml-100k folder with u.data, u.item, u.user"));
     case "ml-1m":
-      return loadMovieLens1m(await needDir("the unzipped ml-1m folder with ratings.dat, movies.dat, users.dat"));
+      return loadMovieLens("ml-1m", await needDir("the unzipped ml-1m folder with ratings.dat, movies.dat, users.dat"));
     case "amazon-books":
       return loadAmazonBooks(locateAmazonBooks(await needDir("a folder with Books_5.json or Books.json and meta_Books.json")));
     case "generic":

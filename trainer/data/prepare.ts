@@ -11,11 +11,11 @@
  *   serving does; a multi-valued field's vocabulary holds its single values and its rows a bag of them. The arrays
  *   match shared/feature-encoding.ts row for row.
  */
-import { encodeField, ITEM_ID_FIELD, itemFeatureWidth, splitBag, userFeatureWidth } from "../../shared/feature-encoding.ts";
+import { allocateRows, encodeField, ITEM_ID_FIELD, itemFeatureWidth, rowShape, splitBag } from "../../shared/feature-encoding.ts";
 import { type CategoricalField, type FeatureSpec, OOV_TOKEN, type VocabularyBlob } from "../../shared/manifest.ts";
 import { isPositive, ratingIndex, ratingVocabFor } from "../../shared/rating.ts";
 import type { UserProfile } from "../../shared/user-profile.ts";
-import { Rng } from "./rng.ts";
+import { Rng } from "../util/random.ts";
 import type { PreparedDataset, RawDataset, RawInteraction, SampleSplit } from "./types.ts";
 
 export interface PrepareOptions {
@@ -88,11 +88,18 @@ export function prepareDataset(raw: RawDataset, options: PrepareOptions): Prepar
       : userSplit(userIds, byUser, prefixLength, splits, seed);
 
   const { vocabulary, spec, itemIndex, userRowOf } = buildVocabulary(raw, users, L);
-  const Fi = itemFeatureWidth(spec);
-  const Fu = userFeatureWidth(spec);
+  const shape = rowShape(spec);
+  const { Fi, Fu } = shape;
   const counts = [0, 0, 0];
   for (const u of users) for (const role of u.roles) if (role !== PREFIX) counts[role]++;
-  const out = counts.map((c) => allocateSplit(c, Fi, Fu, L));
+  const out = counts.map(
+    (count): SampleSplit => ({
+      ...allocateRows(shape, count),
+      labels: new Float32Array(count),
+      userIndex: new Int32Array(count),
+      targetItem: new Int32Array(count),
+    }),
+  );
   const cursor = [0, 0, 0];
   const usersById = new Map(raw.users.map((u) => [u.id, u]));
   const rowOf = (itemId: string) => vocabulary.itemFeatures[itemIndex.get(itemId) ?? 0];
@@ -332,18 +339,4 @@ export function compareIds(a: string, b: string): number {
   const numeric = a !== "" && b !== "" && Number.isFinite(na) && Number.isFinite(nb);
   if (numeric && na !== nb) return na - nb;
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function allocateSplit(count: number, Fi: number, Fu: number, L: number): SampleSplit {
-  return {
-    count,
-    itemFeats: new Int32Array(count * Fi),
-    userFeats: new Int32Array(count * Fu),
-    histFeats: new Int32Array(count * L * Fi),
-    histRatings: new Int32Array(count * L),
-    histMask: new Float32Array(count * L),
-    labels: new Float32Array(count),
-    userIndex: new Int32Array(count),
-    targetItem: new Int32Array(count),
-  };
 }

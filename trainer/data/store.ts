@@ -3,12 +3,13 @@
  * split and array, with a CRC-32 each), everything else as JSON. Everything is written into a temporary sibling
  * directory which is renamed into place at the end, so a crash or an error never leaves a half-written dataset.
  */
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { endianness } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { itemFeatureWidth, userFeatureWidth } from "../../shared/feature-encoding.ts";
 import { crc32 } from "../../shared/hash.ts";
 import { featureSpecSchema, vocabularyBlobSchema } from "../../shared/manifest.ts";
+import { writeDirectoryAtomic } from "../util/atomic-write.ts";
 import { UserFacingError } from "../util/errors.ts";
 import type { PreparedDataset, SampleSplit } from "./types.ts";
 
@@ -54,12 +55,7 @@ async function checkOut(dir: string): Promise<void> {
 
 export async function saveDataset(dir: string, data: PreparedDataset): Promise<void> {
   await checkOut(dir);
-  const target = resolve(dir);
-  await mkdir(dirname(target), { recursive: true });
-  const stamp = `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-  const temp = join(dirname(target), `.${basename(target)}.tmp-${stamp}`);
-  await mkdir(temp);
-  try {
+  await writeDirectoryAtomic(resolve(dir), async (temp) => {
     const meta: Meta = { format: PREPARED_FORMAT, name: data.name, seed: data.seed, spec: data.spec, counts: {}, arrays: {} };
     for (const split of SPLITS) {
       meta.counts[split] = data[split].count;
@@ -79,30 +75,7 @@ export async function saveDataset(dir: string, data: PreparedDataset): Promise<v
     );
     // meta.json last: a directory without it is never a dataset.
     await writeFile(join(temp, "meta.json"), JSON.stringify(meta, null, 2));
-    await replaceDirectory(temp, target, stamp);
-  } catch (error) {
-    await rm(temp, { recursive: true, force: true });
-    throw error;
-  }
-}
-
-/** Moves `temp` to `target`, replacing an existing directory (moved aside first, then removed). */
-async function replaceDirectory(temp: string, target: string, stamp: string): Promise<void> {
-  const old = join(dirname(target), `.${basename(target)}.old-${stamp}`);
-  let movedOld = false;
-  try {
-    await rename(target, old);
-    movedOld = true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-  }
-  try {
-    await rename(temp, target);
-  } catch (error) {
-    if (movedOld) await rename(old, target);
-    throw error;
-  }
-  if (movedOld) await rm(old, { recursive: true, force: true });
+  });
 }
 
 export async function loadDataset(dir: string): Promise<PreparedDataset> {

@@ -7,8 +7,9 @@
  * Each movie's hidden theme (which moves ratings) is kept in `attributes.latent_theme`, NOT a model field: "world
  * knowledge" an LLM would have about a film and the backbone lacks. Users' latent tastes are not exposed anywhere.
  */
-import { ML100K_GENRES } from "./movielens-100k.ts";
-import { Rng } from "./rng.ts";
+
+import { Rng } from "../util/random.ts";
+import { ML100K_GENRES, movieLensShaped } from "./movielens.ts";
 import type { RawDataset, RawInteraction, RawItem, RawUser } from "./types.ts";
 
 /** The synthetic world uses MovieLens's genres (without its "unknown" placeholder). */
@@ -157,17 +158,7 @@ export function generateSyntheticDataset(options: SyntheticOptions): RawDataset 
     }
   }
 
-  return {
-    name: `synthetic-${seed}`,
-    domain: "movies",
-    users,
-    items,
-    interactions,
-    userFieldNames: ["age", "gender", "occupation"],
-    itemFieldNames: ["genre"],
-    minPositiveRating: 4,
-    ratingLevels: 5,
-  };
+  return movieLensShaped(`synthetic-${seed}`, users, items, interactions);
 }
 
 /** A small, fixed lean of some genres by age bucket and gender (younger: animation/action; older: drama/war...). */

@@ -3,6 +3,7 @@
  * train on, and the knowledge bank the extractors read. Loaders produce RawDataset; prepare turns it into
  * PreparedDataset; knowledge steps produce KnowledgeBank.
  */
+import type { EncodedRows } from "../../shared/feature-encoding.ts";
 import type { FeatureSpec, VocabularyBlob } from "../../shared/manifest.ts";
 import type { UserProfile } from "../../shared/user-profile.ts";
 
@@ -61,14 +62,8 @@ export interface RawDataset {
   knowledgePrefix?: number;
 }
 
-/** One split's CTR samples as flat typed arrays; the row layout is shared/feature-encoding.ts's. */
-export interface SampleSplit {
-  count: number;
-  itemFeats: Int32Array;
-  userFeats: Int32Array;
-  histFeats: Int32Array;
-  histRatings: Int32Array;
-  histMask: Float32Array;
+/** One split's CTR samples: the feature rows (shared/feature-encoding.ts's layout) and, per sample, its label and ids. */
+export interface SampleSplit extends EncodedRows {
   labels: Float32Array;
   /** Index into PreparedDataset.userIds of each sample's user. */
   userIndex: Int32Array;

@@ -6,11 +6,12 @@
  * gates are read per chunk on the same samples and averaged per chunk kind.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { fieldWidth, ITEM_ID_FIELD, itemFeatureWidth, userFeatureWidth } from "../../shared/feature-encoding.ts";
+import { fieldWidth, ITEM_ID_FIELD, itemFeatureWidth, rowRange, rowShape, userFeatureWidth } from "../../shared/feature-encoding.ts";
 import type { CategoricalField, FeatureSpec } from "../../shared/manifest.ts";
-import { CHUNK_KINDS, type KnowledgeBank, type KnowledgeBankField, type PreparedDataset, type SampleSplit } from "../data/types.ts";
+import { CHUNK_KINDS, type KnowledgeBank, type PreparedDataset, type SampleSplit } from "../data/types.ts";
 import { getExtractor } from "../models/registry.ts";
 import { ParamStore, TfOps } from "../ops/tf-ops.ts";
+import { bankRows, gatherChunks } from "../train/knowledge-join.ts";
 import { auc, gauc, logloss } from "../train/metrics.ts";
 import { featureFeeds, forwardTf, type PredictBatch, type TrainedModel } from "../train/model.ts";
 import { UserFacingError } from "../util/errors.ts";
@@ -69,38 +70,13 @@ function splitFor(model: TrainedModel, data: PreparedDataset, split: SampleSplit
   };
 }
 
-/** The chunks of the given bank rows ([n, K, d] and [n, K]); a row outside the bank (-1, or past its end) is an absent entity: zeros. */
-export function gatherChunks(field: KnowledgeBankField, rows: Int32Array): { values: Float32Array; mask: Float32Array } {
-  const K = field.chunks;
-  const d = field.dim;
-  const values = new Float32Array(rows.length * K * d);
-  const mask = new Float32Array(rows.length * K);
-  rows.forEach((row, i) => {
-    if (row < 0 || row >= field.ids.length) return;
-    values.set(field.values.subarray(row * K * d, (row + 1) * K * d), i * K * d);
-    mask.set(field.mask.subarray(row * K, (row + 1) * K), i * K);
-  });
-  return { values, mask };
-}
-
 /** Samples start..end of a split as model inputs (views, no copies). */
 export function splitBatch(spec: FeatureSpec, split: SampleSplit, start: number, end: number): PredictBatch {
-  const Fi = itemFeatureWidth(spec);
-  const Fu = userFeatureWidth(spec);
-  const L = spec.historyLength;
-  return {
-    count: end - start,
-    itemFeats: split.itemFeats.subarray(start * Fi, end * Fi),
-    userFeats: split.userFeats.subarray(start * Fu, end * Fu),
-    histFeats: split.histFeats.subarray(start * L * Fi, end * L * Fi),
-    histRatings: split.histRatings.subarray(start * L, end * L),
-    histMask: split.histMask.subarray(start * L, end * L),
-  };
+  return rowRange(rowShape(spec), split, start, end);
 }
 
 function chunkFeeds(bank: KnowledgeBank, side: "user" | "item", ids: string[]) {
-  const rowOf = new Map(bank[side].ids.map((id, i) => [id, i]));
-  const rows = Int32Array.from(ids, (id) => rowOf.get(id) ?? -1);
+  const rows = bankRows(bank[side], ids);
   return { ...gatherChunks(bank[side], rows), rows };
 }
 
@@ -134,8 +110,10 @@ export async function evaluateOnHoldout(
       const n = Math.min(split.count, start + BATCH) - start;
       const batch = splitBatch(data.spec, encoded, start, start + n);
       const userIds = Array.from({ length: n }, (_, i) => data.userIds[split.userIndex[start + i]]);
-      // Raw item ids from this run's encoding (the bank is keyed by raw id; OOV items have no knowledge).
+      // Raw item ids (the bank is keyed by raw id): the sample's own when the dataset records them, so an item out of
+      // the vocabulary still has its knowledge, as in training and serving; else from this run's encoding.
       const itemIds = Array.from({ length: n }, (_, i) => {
+        if (split.targetItem && data.itemIds) return data.itemIds[split.targetItem[start + i]];
         const idx = split.itemFeats[(start + i) * Fi];
         return idx > 0 ? itemVocab[idx] : "\u0000oov";
       });

@@ -8,9 +8,9 @@ import { createHash } from "node:crypto";
 import type { KnowledgeBank, KnowledgeBankField, PreparedDataset } from "../data/types.ts";
 import { NO_KIND } from "../knowledge/bank.ts";
 import { getExtractor } from "../models/registry.ts";
-import { joinSplit } from "../train/knowledge-join.ts";
+import { gatherChunks, joinSplit } from "../train/knowledge-join.ts";
 import { predictTf, type TrainedModel } from "../train/model.ts";
-import { gatherChunks, type HoldoutMetrics, holdoutMetrics, splitBatch } from "./holdout.ts";
+import { type HoldoutMetrics, holdoutMetrics, splitBatch } from "./holdout.ts";
 
 const BATCH = 2048;
 

@@ -5,6 +5,7 @@
 import { FeatureEncoder } from "../../shared/feature-encoding.ts";
 import type { HistoryEntry } from "../../shared/user-profile.ts";
 import type { KnowledgeBank, KnowledgeBankField } from "../data/types.ts";
+import { bankRows, gatherChunks } from "../train/knowledge-join.ts";
 import type { PredictBatch, TrainedModel } from "../train/model.ts";
 
 export interface ScoreRequestInput {
@@ -14,19 +15,8 @@ export interface ScoreRequestInput {
   candidates: string[];
 }
 
-function chunkRows(field: KnowledgeBankField, ids: string[]): { values: Float32Array; mask: Float32Array } {
-  const { chunks: K, dim: d } = field;
-  const rowOf = new Map(field.ids.map((id, i) => [id, i]));
-  const values = new Float32Array(ids.length * K * d);
-  const mask = new Float32Array(ids.length * K);
-  ids.forEach((id, i) => {
-    const row = rowOf.get(id);
-    if (row === undefined) return; // no knowledge: all chunks masked
-    values.set(field.values.subarray(row * K * d, (row + 1) * K * d), i * K * d);
-    mask.set(field.mask.subarray(row * K, (row + 1) * K), i * K);
-  });
-  return { values, mask };
-}
+/** The chunks of each id's entity; an id the bank lacks has no knowledge (all chunks masked). */
+const chunkRows = (field: KnowledgeBankField, ids: string[]) => gatherChunks(field, bankRows(field, ids));
 
 export function requestBatch(model: TrainedModel, bank: KnowledgeBank | null, request: ScoreRequestInput): PredictBatch {
   const rows = new FeatureEncoder(model.spec, model.vocabulary).encode(request);

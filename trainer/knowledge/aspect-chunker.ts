@@ -6,6 +6,7 @@
  * about the same aspect are merged into its slot, in text order; nothing is dropped. A slot's position is its
  * aspect, so a model can learn per aspect (the chunks of every entity line up).
  */
+import { splitSentences } from "./chunker.ts";
 
 export interface Aspect {
   /** Slot name, e.g. "writing style". */
@@ -26,16 +27,6 @@ export interface AspectChunks {
 }
 
 export const OTHER_ASPECT = "other";
-
-/** Sentences of a text: split at paragraph breaks and at . ! ? followed by a capital, digit or quote. */
-export function splitSentences(text: string): string[] {
-  return text
-    .replace(/\r\n?/g, "\n")
-    .split(/\n+/)
-    .flatMap((para) => para.split(/(?<=[.!?])\s+(?=["'([]?[A-Z0-9])/))
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-}
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 

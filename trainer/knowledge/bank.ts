@@ -12,8 +12,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeShard, encodeShard, quantizeLikeCodec, type VectorCodec } from "../../shared/vector-codec.ts";
 import { CHUNK_KINDS, type ChunkKind, type KnowledgeBank, type KnowledgeBankField } from "../data/types.ts";
+import { writeFileAtomicSync } from "../util/atomic-write.ts";
 import { UserFacingError } from "../util/errors.ts";
-import { writeFileAtomic } from "./atomic-write.ts";
 import { chunkText } from "./chunker.ts";
 import type { KnowledgeEncoder } from "./encoders/types.ts";
 import { KNOWLEDGE_FIELDS, type KnowledgeChunk, type KnowledgeField, type KnowledgeTexts } from "./types.ts";
@@ -223,8 +223,8 @@ export function saveBank(dir: string, bank: StoredBank): void {
   const fields = {} as BankManifest["fields"];
   KNOWLEDGE_FIELDS.forEach((f, i) => {
     const field = bank[f];
-    writeFileAtomic(join(dir, `${f}.ksv`), shards[i]);
-    if (field.kinds) writeFileAtomic(join(dir, `${f}.kinds`), field.kinds);
+    writeFileAtomicSync(join(dir, `${f}.ksv`), shards[i]);
+    if (field.kinds) writeFileAtomicSync(join(dir, `${f}.kinds`), field.kinds);
     fields[f] = {
       count: field.ids.length,
       chunks: field.chunks,
@@ -233,7 +233,7 @@ export function saveBank(dir: string, bank: StoredBank): void {
       ...(field.kinds ? { kinds: `${f}.kinds` } : {}),
     };
   });
-  if (bank.encoderState !== undefined) writeFileAtomic(join(dir, "encoder.json"), JSON.stringify(bank.encoderState));
+  if (bank.encoderState !== undefined) writeFileAtomicSync(join(dir, "encoder.json"), JSON.stringify(bank.encoderState));
   const manifest: BankManifest = {
     format: BANK_FORMAT,
     bankId,
@@ -245,7 +245,7 @@ export function saveBank(dir: string, bank: StoredBank): void {
     fields,
     ...(bank.extra ? { extra: bank.extra } : {}),
   };
-  writeFileAtomic(join(dir, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+  writeFileAtomicSync(join(dir, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
 function readBankFile(dir: string, name: string): Uint8Array {

@@ -59,8 +59,10 @@ function segmentByHeadings(lines: string[], factors: string[]): Segment[] | unde
   return headed >= 2 ? segments : undefined;
 }
 
-function splitSentences(text: string): string[] {
+/** Sentences of a text: split at line breaks and at . ! ? followed by a capital, digit or quote. */
+export function splitSentences(text: string): string[] {
   return text
+    .replace(/\r\n?/g, "\n")
     .split(/\n+/)
     .flatMap((para) => para.split(/(?<=[.!?])\s+(?=["'([]?[A-Z0-9])/))
     .map((s) => s.trim())

@@ -9,8 +9,8 @@
 import { quantizeLikeCodec, type VectorCodec } from "../../shared/vector-codec.ts";
 import type { KnowledgeBankField } from "../data/types.ts";
 import { UserFacingError } from "../util/errors.ts";
+import { mulberry32, shuffle } from "../util/random.ts";
 import { finishBank, type StoredBank } from "./bank.ts";
-import { mulberry32 } from "./random.ts";
 import { KNOWLEDGE_FIELDS, type KnowledgeField } from "./types.ts";
 
 export interface PcaModel {
@@ -130,13 +130,10 @@ export function fitPca(vectors: Float32Array, dim: number, outputDim: number, op
   const rng = mulberry32(opts.seed ?? 1);
   const maxSamples = opts.maxSamples ?? 8192;
   let used = rows;
-  if (rows.length > maxSamples) {
-    for (let i = rows.length - 1; i > 0; i--) {
-      const j = Math.floor(rng() * (i + 1));
-      [rows[i], rows[j]] = [rows[j], rows[i]];
-    }
-    used = rows.slice(0, maxSamples).sort((a, b) => a - b);
-  }
+  if (rows.length > maxSamples)
+    used = shuffle(rng, rows)
+      .slice(0, maxSamples)
+      .sort((a, b) => a - b);
   const d = dim;
   const mean = new Float64Array(d);
   for (const r of used) for (let j = 0; j < d; j++) mean[j] += vectors[r * d + j];

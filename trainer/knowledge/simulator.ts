@@ -9,7 +9,7 @@
  * Chunks are shuffled per entity so a chunk's position says nothing about its kind.
  */
 import type { ChunkKind, PreparedDataset, RawDataset, RawInteraction, RawItem, RawUser } from "../data/types.ts";
-import { entityRng, pick, type Rng, sample, shuffle } from "./random.ts";
+import { entityRandom, pick, type Random, sample, shuffle } from "../util/random.ts";
 import type { EntityKnowledge, KnowledgeChunk, KnowledgeTexts } from "./types.ts";
 
 export interface KindProportions {
@@ -146,12 +146,12 @@ function nounFor(domain: RawDataset["domain"]): string {
   return domain === "movies" ? "film" : domain === "books" ? "book" : "item";
 }
 
-function inventPerson(rng: Rng): string {
+function inventPerson(rng: Random): string {
   return `${pick(rng, FIRST_NAMES)} ${pick(rng, LAST_NAMES)}`;
 }
 
 /** Kinds of one entity's K chunks, drawn independently from the proportions; a redundant chunk needs a source. */
-function drawKinds(rng: Rng, k: number, p: KindProportions): ChunkKind[] {
+function drawKinds(rng: Random, k: number, p: KindProportions): ChunkKind[] {
   const total = p.informative + p.hallucinated + p.redundant + p.homogeneous;
   const kinds: ChunkKind[] = [];
   for (let i = 0; i < k; i++) {
@@ -170,7 +170,7 @@ function drawKinds(rng: Rng, k: number, p: KindProportions): ChunkKind[] {
   return kinds;
 }
 
-function reword(rng: Rng, source: Fact): Fact {
+function reword(rng: Random, source: Fact): Fact {
   let body = source.text.slice(source.text.indexOf(":") + 1).trim();
   for (const [pattern, replacement] of REWORDINGS) body = body.replace(pattern, replacement);
   body = pick(rng, REPEAT_OPENERS) + body.charAt(0).toLowerCase() + body.slice(1);
@@ -179,7 +179,7 @@ function reword(rng: Rng, source: Fact): Fact {
 
 /** Assembles one entity's chunks from fact generators: takes facts in random order without repeats while they last. */
 function assemble(
-  rng: Rng,
+  rng: Random,
   kinds: ChunkKind[],
   informative: Fact[],
   hallucinated: Fact[],
@@ -218,7 +218,7 @@ function assemble(
   return { text: kept.map((c) => c.text).join("\n"), chunks: kept };
 }
 
-function itemFacts(rng: Rng, item: RawItem, allGenres: string[], noun: string): { informative: Fact[]; hallucinated: Fact[] } {
+function itemFacts(rng: Random, item: RawItem, allGenres: string[], noun: string): { informative: Fact[]; hallucinated: Fact[] } {
   const genres = item.genres.filter((g) => g.toLowerCase() !== "unknown");
   const primary = genres[0] ?? "general";
   const w = words(primary);
@@ -315,7 +315,7 @@ function describeProfile(attrs: [string, string][]): string {
 }
 
 function userFacts(
-  rng: Rng,
+  rng: Random,
   raw: RawDataset,
   user: RawUser,
   prefs: UserPreferences,
@@ -419,7 +419,7 @@ export function simulateKnowledge(
 
   const item = new Map<string, EntityKnowledge>();
   for (const it of raw.items) {
-    const rng = entityRng(opts.seed, "item", it.id);
+    const rng = entityRandom(opts.seed, "item", it.id);
     if (rng() < (opts.missingRate?.item ?? 0)) {
       item.set(it.id, empty());
       continue;
@@ -429,7 +429,7 @@ export function simulateKnowledge(
   }
   const user = new Map<string, EntityKnowledge>();
   for (const u of raw.users) {
-    const rng = entityRng(opts.seed, "user", u.id);
+    const rng = entityRandom(opts.seed, "user", u.id);
     if (rng() < (opts.missingRate?.user ?? 0)) {
       user.set(u.id, empty());
       continue;

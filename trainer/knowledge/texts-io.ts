@@ -2,9 +2,10 @@
  * Knowledge texts on disk as JSONL: a header line {"format", "source", "factors"}, then one line per entity
  * {"field", "id", "text", "chunks"?}. Written atomically; read with line-numbered errors.
  */
+
+import { writeFileAtomicSync } from "../util/atomic-write.ts";
 import { InputFormatError } from "../util/errors.ts";
 import { readInputText } from "../util/input-file.ts";
-import { writeFileAtomic } from "./atomic-write.ts";
 import { KNOWLEDGE_FIELDS, type KnowledgeField, type KnowledgeTexts } from "./types.ts";
 
 export const TEXTS_FORMAT = "kser-knowledge-texts/1";
@@ -14,7 +15,7 @@ export function saveTexts(path: string, texts: KnowledgeTexts): void {
   for (const field of KNOWLEDGE_FIELDS) {
     for (const [id, entity] of texts[field]) lines.push(JSON.stringify({ field, id, ...entity }));
   }
-  writeFileAtomic(path, `${lines.join("\n")}\n`);
+  writeFileAtomicSync(path, `${lines.join("\n")}\n`);
 }
 
 export function loadTexts(path: string): KnowledgeTexts {

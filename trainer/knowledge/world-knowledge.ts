@@ -21,7 +21,7 @@ import {
   WORLD_TOPICS,
 } from "../data/knowledge-world.ts";
 import type { ChunkKind } from "../data/types.ts";
-import { entityRng, type Rng, shuffle } from "./random.ts";
+import { entityRandom, type Random, shuffle } from "../util/random.ts";
 import type { KindProportions } from "./simulator.ts";
 import type { EntityKnowledge, KnowledgeChunk, KnowledgeTexts } from "./types.ts";
 
@@ -49,34 +49,31 @@ const itemFacts = (t: Omit<ItemTraits, "category">) => [
   `Its tone is ${WORLD_TONES[t.tone]}.`,
 ];
 
-const other = (rng: Rng, n: number, not: number[]) => {
+const other = (rng: Random, n: number, not: number[]) => {
   const choices = Array.from({ length: n }, (_, i) => i).filter((i) => !not.includes(i));
   return choices[Math.floor(rng() * choices.length)];
 };
 
+/** Another style and another tone (style drawn first). */
+const otherStyleAndTone = (rng: Random, t: { style: number; tone: number }) => ({
+  style: other(rng, WORLD_STYLES.length, [t.style]),
+  tone: other(rng, WORLD_TONES.length, [t.tone]),
+});
+
 /** A false taste: loves and avoids topics the user has no view on, another style and another tone. */
-function falseTaste(rng: Rng, t: UserTaste): UserTaste {
+function falseTaste(rng: Random, t: UserTaste): UserTaste {
   const neutral = shuffle(
     rng,
     WORLD_TOPICS.map((_, i) => i).filter((i) => !t.liked.includes(i) && !t.avoided.includes(i)),
   );
-  return {
-    liked: neutral.slice(0, 3),
-    avoided: neutral.slice(3, 5),
-    style: other(rng, WORLD_STYLES.length, [t.style]),
-    tone: other(rng, WORLD_TONES.length, [t.tone]),
-  };
+  return { liked: neutral.slice(0, 3), avoided: neutral.slice(3, 5), ...otherStyleAndTone(rng, t) };
 }
 
-function falseTraits(rng: Rng, t: ItemTraits): Omit<ItemTraits, "category"> {
-  return {
-    topic: other(rng, WORLD_TOPICS.length, [t.topic]),
-    style: other(rng, WORLD_STYLES.length, [t.style]),
-    tone: other(rng, WORLD_TONES.length, [t.tone]),
-  };
+function falseTraits(rng: Random, t: ItemTraits): Omit<ItemTraits, "category"> {
+  return { topic: other(rng, WORLD_TOPICS.length, [t.topic]), ...otherStyleAndTone(rng, t) };
 }
 
-function drawKind(rng: Rng, p: KindProportions): ChunkKind {
+function drawKind(rng: Random, p: KindProportions): ChunkKind {
   const total = p.informative + p.hallucinated + p.redundant + p.homogeneous;
   let u = rng() * total;
   for (const kind of ["informative", "hallucinated", "redundant"] as const) {
@@ -86,7 +83,7 @@ function drawKind(rng: Rng, p: KindProportions): ChunkKind {
   return "homogeneous";
 }
 
-function assemble(rng: Rng, k: number, p: KindProportions, pools: Record<ChunkKind, string[]>): EntityKnowledge {
+function assemble(rng: Random, k: number, p: KindProportions, pools: Record<ChunkKind, string[]>): EntityKnowledge {
   const queues: Record<ChunkKind, string[]> = {
     informative: shuffle(rng, pools.informative.slice()),
     hallucinated: shuffle(rng, pools.hallucinated.slice()),
@@ -108,24 +105,24 @@ export function worldKnowledge(world: KnowledgeWorld, opts: WorldKnowledgeOption
   const user = new Map<string, EntityKnowledge>();
   for (const [id, t] of world.truth.users) {
     // The false facts come from their own stream: stable per entity whatever the proportions.
-    const falseFacts = userFacts(falseTaste(entityRng(opts.seed, "user-false", id), t));
+    const falseFacts = userFacts(falseTaste(entityRandom(opts.seed, "user-false", id), t));
     const pools: Record<ChunkKind, string[]> = {
       informative: userFacts(t),
       hallucinated: falseFacts,
       redundant: [`The user is in the ${WORLD_AGES[t.age]} age group.`, `The user lives in the ${WORLD_REGIONS[t.region]} region.`],
       homogeneous: [USER_FILLER],
     };
-    user.set(id, assemble(entityRng(opts.seed, "user", id), k, opts.proportions, pools));
+    user.set(id, assemble(entityRandom(opts.seed, "user", id), k, opts.proportions, pools));
   }
   const item = new Map<string, EntityKnowledge>();
   for (const [id, t] of world.truth.items) {
     const pools: Record<ChunkKind, string[]> = {
       informative: itemFacts(t),
-      hallucinated: itemFacts(falseTraits(entityRng(opts.seed, "item-false", id), t)),
+      hallucinated: itemFacts(falseTraits(entityRandom(opts.seed, "item-false", id), t)),
       redundant: [`It is a ${WORLD_CATEGORIES[t.category]}.`],
       homogeneous: [ITEM_FILLER],
     };
-    item.set(id, assemble(entityRng(opts.seed, "item", id), k, opts.proportions, pools));
+    item.set(id, assemble(entityRandom(opts.seed, "item", id), k, opts.proportions, pools));
   }
   return { source: `world:seed=${opts.seed}`, factors: { user: [], item: [] }, user, item };
 }

@@ -10,8 +10,9 @@ import { loadRawDataset } from "../data/load.ts";
 import { prepareDataset } from "../data/prepare.ts";
 import { saveDataset } from "../data/store.ts";
 import type { RawDataset } from "../data/types.ts";
+import { writeJsonAtomic } from "../util/atomic-write.ts";
 import type { NightlyConfig } from "./config.ts";
-import { readJson, writeJsonAtomic } from "./run-dir.ts";
+import { readJson } from "./run-dir.ts";
 
 export interface IngestSummary {
   users: number;

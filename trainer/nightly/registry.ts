@@ -6,8 +6,9 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { loadModel, saveModel } from "../train/checkpoint.ts";
 import type { TrainedModel } from "../train/model.ts";
+import { writeJsonAtomic } from "../util/atomic-write.ts";
 import { EXIT, StageError } from "./outcome.ts";
-import { readJson, writeJsonAtomic } from "./run-dir.ts";
+import { readJson } from "./run-dir.ts";
 
 export const modelsDir = (runsDir: string) => path.join(runsDir, "models");
 

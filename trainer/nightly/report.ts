@@ -2,8 +2,9 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { writeFileAtomic } from "../util/atomic-write.ts";
 import { type ReportInput, renderReport } from "./report-html.ts";
-import { STAGES, writeFileAtomic } from "./run-dir.ts";
+import { STAGES } from "./run-dir.ts";
 
 async function optional<T>(file: string): Promise<T | undefined> {
   return existsSync(file) ? (JSON.parse(await readFile(file, "utf8")) as T) : undefined;

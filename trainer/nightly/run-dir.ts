@@ -6,9 +6,10 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
+import { writeJsonAtomic } from "../util/atomic-write.ts";
 import { UserFacingError } from "../util/errors.ts";
 
 export const STAGES = ["ingest", "knowledge", "champion", "train", "evaluate", "export", "gate", "publish", "ramp", "report"] as const;
@@ -28,15 +29,6 @@ export interface RunState {
   /** Set once the run has ended (any outcome); an unfinished run is what the next invocation continues. */
   outcome?: { exitCode: number; status: string; message: string; finishedAt: string };
 }
-
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, data);
-  await rename(tmp, file);
-}
-
-export const writeJsonAtomic = (file: string, value: unknown) => writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 
 export async function readJson<T>(file: string): Promise<T> {
   return JSON.parse(await readFile(file, "utf8")) as T;

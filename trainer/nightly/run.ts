@@ -11,6 +11,7 @@
 
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import { writeJsonAtomic } from "../util/atomic-write.ts";
 import { UserFacingError } from "../util/errors.ts";
 import type { NightlyConfig } from "./config.ts";
 import type { GateResult } from "./gate.ts";
@@ -29,7 +30,6 @@ import {
   STAGES,
   STATE_SCHEMA,
   saveState,
-  writeJsonAtomic,
 } from "./run-dir.ts";
 import { RunInputs } from "./run-inputs.ts";
 import { RunLog } from "./run-log.ts";

@@ -19,6 +19,7 @@ import type { TrainedModel } from "../train/model.ts";
 import { writeRunOutputs } from "../train/run-outputs.ts";
 import type { Strategy } from "../train/strategy.ts";
 import { type TrainOptions, trainModel } from "../train/train.ts";
+import { writeJsonAtomic } from "../util/atomic-write.ts";
 import type { NightlyConfig } from "./config.ts";
 import { gateCandidate } from "./gate.ts";
 import { ingest } from "./ingest.ts";
@@ -26,7 +27,7 @@ import { refreshKnowledge } from "./knowledge.ts";
 import { EXIT, publishOrFail, StageError } from "./outcome.ts";
 import { plainModel, registeredModel, registerModel } from "./registry.ts";
 import { writeReport } from "./report.ts";
-import { bundleDir, lastSuccessfulRun, type RunState, readJson, type StageName, writeJsonAtomic } from "./run-dir.ts";
+import { bundleDir, lastSuccessfulRun, type RunState, readJson, type StageName } from "./run-dir.ts";
 import type { RunInputs } from "./run-inputs.ts";
 
 export interface ProgressBar {

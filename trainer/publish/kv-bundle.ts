@@ -5,13 +5,14 @@
  * On disk a bundle is a directory: one file per value under values/ and an index.json with keys, stages, sizes and
  * sha256, written to a temporary sibling and renamed into place so a reader never sees half a bundle.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { createHash } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { z } from "zod";
 import { kvKeys } from "../../shared/kv-keys.ts";
 import { formatIssues } from "../../shared/manifest.ts";
 import { keyProblem, MAX_VALUE_BYTES } from "../kv/limits.ts";
+import { writeDirectoryAtomic } from "../util/atomic-write.ts";
 import { UserFacingError } from "../util/errors.ts";
 
 export const STAGES = ["blob", "data", "manifest", "pointer"] as const;
@@ -95,12 +96,8 @@ export type BundleIndex = z.infer<typeof indexSchema>;
 /** Writes the bundle to `dir` (replacing any bundle there) through a temporary sibling directory and a rename. */
 export async function writeBundle(dir: string, bundle: KvBundle): Promise<BundleIndex> {
   validateBundle(bundle);
-  const parent = dirname(dir);
-  await mkdir(parent, { recursive: true });
-  const tag = `${process.pid}-${randomBytes(4).toString("hex")}`;
-  const tmp = join(parent, `.${basename(dir)}.tmp-${tag}`);
-  await mkdir(join(tmp, "values"), { recursive: true });
-  try {
+  return writeDirectoryAtomic(dir, async (tmp) => {
+    await mkdir(join(tmp, "values"));
     const index: BundleIndex = { schema: BUNDLE_SCHEMA, entries: [] };
     for (const [i, e] of bundle.entries.entries()) {
       const bytes = valueBytes(e.value);
@@ -117,20 +114,8 @@ export async function writeBundle(dir: string, bundle: KvBundle): Promise<Bundle
     }
     // index.json last: a directory without it is recognisably incomplete.
     await writeFile(join(tmp, "index.json"), `${JSON.stringify(index, null, 1)}\n`);
-    // rename() cannot replace a non-empty directory: move the old one aside first, then drop it.
-    const old = join(parent, `.${basename(dir)}.old-${tag}`);
-    const existed = await stat(dir).then(
-      () => true,
-      () => false,
-    );
-    if (existed) await rename(dir, old);
-    await rename(tmp, dir);
-    if (existed) await rm(old, { recursive: true, force: true });
     return index;
-  } catch (error) {
-    await rm(tmp, { recursive: true, force: true });
-    throw error;
-  }
+  });
 }
 
 /** Reads a bundle written by writeBundle, checking every value's size and sha256 against the index. */

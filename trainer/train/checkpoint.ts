@@ -3,8 +3,9 @@
  * index) and weights.bin (every parameter's float32 values, little endian, in index order).
  */
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
+import { writeFileAtomic } from "../util/atomic-write.ts";
 import { UserFacingError } from "../util/errors.ts";
 import type { ParamValues, TrainedModel } from "./model.ts";
 
@@ -27,11 +28,9 @@ export async function saveModel(model: TrainedModel, dir: string): Promise<void>
   for (const entry of index) weights.set(model.params.get(entry.name)!.values, entry.offset);
   const { params: _params, ...rest } = model;
   const json: ModelJson = { format: FORMAT, ...rest, params: index };
-  // Write then rename, so a crash never leaves a half-written checkpoint under the final names.
-  await writeFile(path.join(dir, "weights.bin.tmp"), new Uint8Array(weights.buffer));
-  await writeFile(path.join(dir, "model.json.tmp"), JSON.stringify(json));
-  await rename(path.join(dir, "weights.bin.tmp"), path.join(dir, "weights.bin"));
-  await rename(path.join(dir, "model.json.tmp"), path.join(dir, "model.json"));
+  // model.json last: it names the weights, so a crash never leaves it pointing at half-written ones.
+  await writeFileAtomic(path.join(dir, "weights.bin"), new Uint8Array(weights.buffer));
+  await writeFileAtomic(path.join(dir, "model.json"), JSON.stringify(json));
 }
 
 export async function loadModel(dir: string): Promise<TrainedModel> {

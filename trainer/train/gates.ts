@@ -6,7 +6,7 @@
  * (out-of-vocabulary features, no history). Masked chunks have gate 0 and are left out of the summary.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { itemFeatureWidth, userFeatureWidth } from "../../shared/feature-encoding.ts";
+import { allocateRows, copyRow, itemFeatureWidth, rowShape } from "../../shared/feature-encoding.ts";
 import type { KnowledgeBank, KnowledgeBankField, PreparedDataset, SampleSplit } from "../data/types.ts";
 import { CHUNK_KINDS } from "../data/types.ts";
 import { itemExtractorGraph, userExtractorGraph } from "../models/graphs.ts";
@@ -120,31 +120,17 @@ function userGates(params: ParamStore, model: TrainedModel, data: PreparedDatase
   }
   const emptyContext = field.ids.map((_, e) => ({ split: null, sample: 0, entity: e }));
   const spec = model.spec;
-  const Fi = itemFeatureWidth(spec);
-  const Fu = userFeatureWidth(spec);
-  const L = spec.historyLength;
+  const shape = rowShape(spec);
   const pass = (list: typeof rows, accumulate: (entity: number, gates: Float32Array, offset: number) => void) => {
     for (let start = 0; start < list.length; start += BATCH) {
       const part = list.slice(start, start + BATCH);
       const n = part.length;
-      const b = {
-        count: n,
-        itemFeats: new Int32Array(n * Fi),
-        userFeats: new Int32Array(n * Fu),
-        histFeats: new Int32Array(n * L * Fi),
-        histRatings: new Int32Array(n * L),
-        histMask: new Float32Array(n * L),
-      };
+      // The user extractor reads the user's fields and history, not the target item's.
+      const b = allocateRows(shape, n);
       const chunks = new Float32Array(n * K * d);
       const mask = new Float32Array(n * K);
       part.forEach((r, i) => {
-        if (r.split) {
-          const s = r.sample;
-          b.userFeats.set(r.split.userFeats.subarray(s * Fu, (s + 1) * Fu), i * Fu);
-          b.histFeats.set(r.split.histFeats.subarray(s * L * Fi, (s + 1) * L * Fi), i * L * Fi);
-          b.histRatings.set(r.split.histRatings.subarray(s * L, (s + 1) * L), i * L);
-          b.histMask.set(r.split.histMask.subarray(s * L, (s + 1) * L), i * L);
-        }
+        if (r.split) copyRow(shape, r.split, r.sample, b, i);
         chunks.set(field.values.subarray(r.entity * K * d, (r.entity + 1) * K * d), i * K * d);
         mask.set(field.mask.subarray(r.entity * K, (r.entity + 1) * K), i * K);
       });

@@ -1,7 +1,7 @@
 /**
  * Joins CTR samples to the knowledge bank: a sample's user chunks come from bank.user by its user id, its item
  * chunks from bank.item by the raw id of its target item (also for an item out of the vocabulary). An entity missing from the bank points at an extra
- * all-masked row at the end of the bank tensors.
+ * all-masked row at the end of the bank tensors. Scoring outside training gathers the chunks of bank rows directly.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { ITEM_ID_FIELD, itemFeatureWidth } from "../../shared/feature-encoding.ts";
@@ -50,4 +50,24 @@ export function joinSplit(data: PreparedDataset, bank: KnowledgeBank, split: Sam
     itemRow[s] = (itemId !== undefined ? itemIndex.get(itemId) : undefined) ?? bank.item.ids.length;
   }
   return { userRow, itemRow };
+}
+
+/** Row of each id in the field, -1 where the bank lacks it. */
+export function bankRows(field: KnowledgeBankField, ids: readonly string[]): Int32Array {
+  const rowOf = new Map(field.ids.map((id, i) => [id, i]));
+  return Int32Array.from(ids, (id) => rowOf.get(id) ?? -1);
+}
+
+/** The chunks of the given bank rows ([n, K, d] and [n, K]); a row outside the bank (-1, or past its end) is an absent entity: zeros. */
+export function gatherChunks(field: KnowledgeBankField, rows: Int32Array): { values: Float32Array; mask: Float32Array } {
+  const K = field.chunks;
+  const d = field.dim;
+  const values = new Float32Array(rows.length * K * d);
+  const mask = new Float32Array(rows.length * K);
+  rows.forEach((row, i) => {
+    if (row < 0 || row >= field.ids.length) return;
+    values.set(field.values.subarray(row * K * d, (row + 1) * K * d), i * K * d);
+    mask.set(field.mask.subarray(row * K, (row + 1) * K), i * K);
+  });
+  return { values, mask };
 }

@@ -3,7 +3,7 @@
  * export, chained user extractor -> item extractor -> backbone through one feeds map.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { itemFeatureWidth, userFeatureWidth } from "../../shared/feature-encoding.ts";
+import { type EncodedRows, itemFeatureWidth, userFeatureWidth } from "../../shared/feature-encoding.ts";
 import type { FeatureSpec, VocabularyBlob } from "../../shared/manifest.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { backboneGraph, itemExtractorGraph, userExtractorGraph } from "../models/graphs.ts";
@@ -35,13 +35,7 @@ export interface TrainedModel {
 }
 
 /** Model inputs for a batch of rows (shared/feature-encoding.ts layout), with optional raw knowledge chunks. */
-export interface PredictBatch {
-  count: number;
-  itemFeats: Int32Array;
-  userFeats: Int32Array;
-  histFeats: Int32Array;
-  histRatings: Int32Array;
-  histMask: Float32Array;
+export interface PredictBatch extends EncodedRows {
   /** [count, K, d] and [count, K]; absent = no knowledge for anyone (all chunks masked). */
   userChunks?: Float32Array;
   userChunkMask?: Float32Array;

@@ -2,19 +2,15 @@
  * What a finished run leaves in its directory: model/ (the trained model, checkpoint.ts format), metrics.json
  * (AUC, LogLoss, GAUC, history, speed) and, for knowledge extractors, gates.json.
  */
-import { mkdir, rename, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { KnowledgeBank, PreparedDataset } from "../data/types.ts";
 import { getExtractor } from "../models/registry.ts";
+import { writeJsonAtomic } from "../util/atomic-write.ts";
 import { saveModel } from "./checkpoint.ts";
 import { computeGates, type GatesReport } from "./gates.ts";
 import type { TrainedModel } from "./model.ts";
 import type { TrainResult } from "./train.ts";
-
-async function writeJson(file: string, value: unknown): Promise<void> {
-  await writeFile(`${file}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
-  await rename(`${file}.tmp`, file);
-}
 
 export function metricsJson(result: TrainResult, extra: Record<string, unknown> = {}) {
   const seconds = (result.timing.inputMs + result.timing.forwardBackwardMs + result.timing.optimizerMs) / 1000;
@@ -41,8 +37,8 @@ export async function writeRunOutputs(
   await mkdir(runDir, { recursive: true });
   const { timing: _t, backend: _b, resumedFrom: _r, ...model } = result;
   await saveModel(model as TrainedModel, path.join(runDir, "model"));
-  await writeJson(path.join(runDir, "metrics.json"), metricsJson(result, extra));
+  await writeJsonAtomic(path.join(runDir, "metrics.json"), metricsJson(result, extra));
   const gates = bank && getExtractor(result.config.extractor).usesKnowledge ? computeGates(model, data, bank) : null;
-  if (gates) await writeJson(path.join(runDir, "gates.json"), gates);
+  if (gates) await writeJsonAtomic(path.join(runDir, "gates.json"), gates);
   return { gates };
 }

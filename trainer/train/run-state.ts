@@ -5,8 +5,9 @@
  * and state.json (which names it) last, each by write-then-rename, so a kill mid-save leaves the previous epoch's.
  */
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
+import { writeFileAtomic } from "../util/atomic-write.ts";
 import type { EpochRecord, ParamValues } from "./model.ts";
 import type { AdamWState } from "./optimizer.ts";
 
@@ -57,8 +58,7 @@ export async function saveTrainState(runDir: string, s: TrainState): Promise<voi
   const all = new Float32Array(offset);
   for (const [i, c] of chunks.entries()) all.set(c, entries[i].offset);
   const tensorsFile = `tensors-${s.epoch}.bin`;
-  await writeFile(path.join(dir, `${tensorsFile}.tmp`), new Uint8Array(all.buffer));
-  await rename(path.join(dir, `${tensorsFile}.tmp`), path.join(dir, tensorsFile));
+  await writeFileAtomic(path.join(dir, tensorsFile), new Uint8Array(all.buffer));
   const json = {
     format: FORMAT,
     epoch: s.epoch,
@@ -70,8 +70,7 @@ export async function saveTrainState(runDir: string, s: TrainState): Promise<voi
     tensorsFile,
     entries,
   };
-  await writeFile(path.join(dir, "state.json.tmp"), JSON.stringify(json));
-  await rename(path.join(dir, "state.json.tmp"), path.join(dir, "state.json"));
+  await writeFileAtomic(path.join(dir, "state.json"), JSON.stringify(json));
   // The previous epoch's tensors are no longer referenced.
   if (s.epoch > 1) await rmQuiet(path.join(dir, `tensors-${s.epoch - 1}.bin`));
 }

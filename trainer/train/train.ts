@@ -6,19 +6,19 @@
  * directory from which a killed run resumes to the same result.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { itemFeatureWidth, userFeatureWidth } from "../../shared/feature-encoding.ts";
+import { allocateRows, copyRow, rowShape } from "../../shared/feature-encoding.ts";
 import { type BackendPreference, initBackend } from "../accel/index.ts";
 import type { KnowledgeBank, PreparedDataset, SampleSplit } from "../data/types.ts";
 import { MODEL_DEFAULTS, type ModelConfig } from "../models/config.ts";
 import type { Extractor } from "../models/extractors/extractor.ts";
 import { getBackbone, getExtractor } from "../models/registry.ts";
 import { ParamStore, TfOps } from "../ops/tf-ops.ts";
+import { mulberry32, shuffled } from "../util/random.ts";
 import { type SelectionMetric, TRAINING_DEFAULTS } from "./defaults.ts";
 import { type BankTensors, bankTensors, disposeBankTensors, joinSplit } from "./knowledge-join.ts";
 import { auc, gauc, logloss } from "./metrics.ts";
 import { type EpochRecord, featureFeeds, forwardTf, type ParamValues, type TrainedModel, withAuxLoss } from "./model.ts";
 import { AdamW } from "./optimizer.ts";
-import { mulberry32, shuffled } from "./random.ts";
 import { loadTrainState, saveTrainState } from "./run-state.ts";
 import { type LrSchedule, learningRateAt } from "./schedule.ts";
 import { SparseEmbeddings, sparseTables } from "./sparse-embeddings.ts";
@@ -124,25 +124,11 @@ interface Knowledge {
 /** Copies the rows of a split in `order[start, end)` into one contiguous batch. */
 function sliceRows(split: SampleSplit, order: Int32Array, start: number, end: number, data: PreparedDataset) {
   const n = end - start;
-  const Fi = itemFeatureWidth(data.spec);
-  const Fu = userFeatureWidth(data.spec);
-  const L = data.spec.historyLength;
-  const b = {
-    count: n,
-    itemFeats: new Int32Array(n * Fi),
-    userFeats: new Int32Array(n * Fu),
-    histFeats: new Int32Array(n * L * Fi),
-    histRatings: new Int32Array(n * L),
-    histMask: new Float32Array(n * L),
-    labels: new Float32Array(n),
-  };
+  const shape = rowShape(data.spec);
+  const b = { ...allocateRows(shape, n), labels: new Float32Array(n) };
   for (let i = 0; i < n; i++) {
     const s = order[start + i];
-    b.itemFeats.set(split.itemFeats.subarray(s * Fi, (s + 1) * Fi), i * Fi);
-    b.userFeats.set(split.userFeats.subarray(s * Fu, (s + 1) * Fu), i * Fu);
-    b.histFeats.set(split.histFeats.subarray(s * L * Fi, (s + 1) * L * Fi), i * L * Fi);
-    b.histRatings.set(split.histRatings.subarray(s * L, (s + 1) * L), i * L);
-    b.histMask.set(split.histMask.subarray(s * L, (s + 1) * L), i * L);
+    copyRow(shape, split, s, b, i);
     b.labels[i] = split.labels[s];
   }
   return b;

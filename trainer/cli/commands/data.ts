@@ -8,20 +8,13 @@ import type { Command } from "commander";
 import { Argument, InvalidArgumentError, Option } from "commander";
 import { fetchMovieLens, MOVIELENS_ARCHIVES, type MovieLensName } from "../../data/fetch.ts";
 import { initGenericConfig } from "../../data/init-config.ts";
-import { loadRawDataset, SOURCES, type SourceName } from "../../data/load.ts";
+import { type LoadOptions, loadRawDataset, SOURCES } from "../../data/load.ts";
 import { DEFAULT_KNOWLEDGE_PREFIX, prepareDataset } from "../../data/prepare.ts";
 import { saveDataset } from "../../data/store.ts";
 import { UserFacingError } from "../../util/errors.ts";
+import { wholeNumber } from "../options.ts";
 
 const DOCS = "docs/data.md";
-
-function integer(min: number) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be a whole number >= ${min}`);
-    return n;
-  };
-}
 
 function prefix(value: string): number {
   const n = Number(value);
@@ -64,26 +57,20 @@ export function register(program: Command): void {
     .option("--data <path>", "dataset folder (or the interaction file for generic); not needed for synthetic")
     .option("--config <file>", "column mapping for --source generic (JSON)")
     .requiredOption("--out <dir>", "output folder (replaced atomically)")
-    .option("--seed <n>", "seed for the user split (and the synthetic world)", integer(0), 42)
-    .option("--history-length <n>", "history window L", integer(1), 5)
+    .option("--seed <n>", "seed for the user split (and the synthetic world)", wholeNumber(0), 42)
+    .option("--history-length <n>", "history window L", wholeNumber(1), 5)
     .option(
       "--knowledge-prefix <n>",
       `interactions per user used only for knowledge (count, or fraction < 1; default ${DEFAULT_KNOWLEDGE_PREFIX}, dbbook 0)`,
       prefix,
     )
     .option("--splits <a,b,c>", "train,valid,test shares of users (unless the data gives the split)", splits, [0.8, 0.1, 0.1])
-    .option("--users <n>", "synthetic: number of users", integer(1))
-    .option("--items <n>", "synthetic: number of items", integer(20))
+    .option("--users <n>", "synthetic: number of users", wholeNumber(1))
+    .option("--items <n>", "synthetic: number of items", wholeNumber(20))
     .action(async (opts) => {
       const started = performance.now();
-      const raw = await loadRawDataset({
-        source: opts.source as SourceName,
-        data: opts.data,
-        config: opts.config,
-        seed: opts.seed,
-        users: opts.users,
-        items: opts.items,
-      });
+      // The source options are named as loadRawDataset's.
+      const raw = await loadRawDataset(opts as LoadOptions);
       const prepared = prepareDataset(raw, {
         seed: opts.seed,
         historyLength: opts.historyLength,

@@ -5,7 +5,7 @@
  */
 import cliProgress from "cli-progress";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { loadRawDataset, SOURCES, type SourceName } from "../../data/load.ts";
+import { type LoadOptions, loadRawDataset, SOURCES } from "../../data/load.ts";
 import { DEFAULT_KNOWLEDGE_PREFIX, prepareDataset } from "../../data/prepare.ts";
 import { loadDataset } from "../../data/store.ts";
 import { CHUNK_KINDS, type PreparedDataset, type RawDataset } from "../../data/types.ts";
@@ -34,14 +34,7 @@ import { loadTexts, saveTexts } from "../../knowledge/texts-io.ts";
 import { KNOWLEDGE_FIELDS, type KnowledgeField, type KnowledgeTexts } from "../../knowledge/types.ts";
 import { InputFormatError, UserFacingError } from "../../util/errors.ts";
 import { readInputText } from "../../util/input-file.ts";
-
-function integer(min: number) {
-  return (value: string) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be a whole number >= ${min}`);
-    return n;
-  };
-}
+import { wholeNumber } from "../options.ts";
 
 function share(value: string): number {
   const n = Number(value);
@@ -63,15 +56,10 @@ function fields(value: string): KnowledgeField[] {
   return parts as KnowledgeField[];
 }
 
-interface DatasetOpts {
-  source: SourceName;
-  data?: string;
-  config?: string;
+interface DatasetOpts extends LoadOptions {
   prepared?: string;
   seed: number;
   knowledgePrefix: number;
-  users?: number;
-  items?: number;
 }
 
 function datasetOptions(cmd: Command): Command {
@@ -80,22 +68,15 @@ function datasetOptions(cmd: Command): Command {
     .option("--data <path>", "dataset folder (or interaction file for generic); not needed for synthetic")
     .option("--config <file>", "column mapping for --source generic (JSON)")
     .option("--prepared <dir>", "prepared dataset (kser data prepare) whose knowledge prefix to use; else prepared on the fly")
-    .option("--seed <n>", "seed (dataset split and simulation)", integer(0), 42)
+    .option("--seed <n>", "seed (dataset split and simulation)", wholeNumber(0), 42)
     .option("--knowledge-prefix <n>", "interactions per user for knowledge, when preparing on the fly", Number, DEFAULT_KNOWLEDGE_PREFIX)
-    .option("--users <n>", "synthetic: number of users", integer(1))
-    .option("--items <n>", "synthetic: number of items", integer(20));
+    .option("--users <n>", "synthetic: number of users", wholeNumber(1))
+    .option("--items <n>", "synthetic: number of items", wholeNumber(20));
 }
 
 /** The raw dataset (items, users) and the knowledge prefix; the prefix is the only interaction data knowledge sees. */
 async function loadInputs(opts: DatasetOpts): Promise<{ raw: RawDataset; prepared: Pick<PreparedDataset, "knowledgePrefix"> }> {
-  const raw = await loadRawDataset({
-    source: opts.source,
-    data: opts.data,
-    config: opts.config,
-    seed: opts.seed,
-    users: opts.users,
-    items: opts.items,
-  });
+  const raw = await loadRawDataset(opts);
   const prepared = opts.prepared
     ? await loadDataset(opts.prepared)
     : prepareDataset(raw, { seed: opts.seed, knowledgePrefix: opts.knowledgePrefix });
@@ -131,11 +112,11 @@ function retryLog(what: string): RequestHooks {
 /** --timeout-ms and --retries, the same for every remote client. */
 function retryOptions(cmd: Command): Command {
   return cmd
-    .option("--timeout-ms <n>", "per-attempt timeout of a request", integer(1), DEFAULT_RETRY_POLICY.timeoutMs)
+    .option("--timeout-ms <n>", "per-attempt timeout of a request", wholeNumber(1), DEFAULT_RETRY_POLICY.timeoutMs)
     .option(
       "--retries <n>",
       "retries after the first attempt on 408/425/429/5xx, timeouts, network errors and malformed answers (400/401/402/403/404 stop the run)",
-      integer(0),
+      wholeNumber(0),
       DEFAULT_RETRY_POLICY.retries,
     );
 }
@@ -167,7 +148,7 @@ export function register(program: Command): void {
     .description("LLM knowledge: simulate or generate texts, import KAR's files, encode and compress banks");
 
   datasetOptions(knowledge.command("simulate").description("offline knowledge texts with known chunk kinds (the default without an LLM)"))
-    .option("--chunks <k>", "chunks per entity and field", integer(1), 6)
+    .option("--chunks <k>", "chunks per entity and field", wholeNumber(1), 6)
     .option(
       "--proportions <a,b,c,d>",
       "shares of informative,hallucinated,redundant,homogeneous chunks",
@@ -208,10 +189,10 @@ export function register(program: Command): void {
     .option("--api-key-env <name>", "environment variable with the API key (OPENAI_API_KEY / CLOUDFLARE_API_TOKEN)")
     .option("--account-id <id>", "Cloudflare account (default CLOUDFLARE_ACCOUNT_ID)")
     .option("--fields <list>", "user,item", fields, ["user", "item"])
-    .option("--concurrency <n>", "requests in flight", integer(1), 4)
-    .option("--max-tokens <n>", "answer length limit", integer(16), 800)
+    .option("--concurrency <n>", "requests in flight", wholeNumber(1), 4)
+    .option("--max-tokens <n>", "answer length limit", wholeNumber(16), 800)
     .option("--cache <file>", "JSONL cache; a rerun resumes from it", ".kser/knowledge-cache.jsonl")
-    .option("--limit <n>", "only the first n entities per field", integer(1))
+    .option("--limit <n>", "only the first n entities per field", wholeNumber(1))
     .option("--dry-run", "print the prompts and call nothing")
     .option("--out <file>", "knowledge texts (JSONL)")
     .action(async (opts) => {
@@ -258,7 +239,7 @@ export function register(program: Command): void {
     .option("--text-column <name>", "--texts: the text column / key (default text)")
     .option("--field-column <name>", "--texts: the field column / key (default field)")
     .option("--delimiter <c>", "--texts CSV delimiter (default , or a tab for .tsv)")
-    .option("--chunks <k>", "--texts: chunks per entity to report the chunking for (what encode --chunks will do)", integer(1), 6)
+    .option("--chunks <k>", "--texts: chunks per entity to report the chunking for (what encode --chunks will do)", wholeNumber(1), 6)
     .option("--klg-user <file>", "KAR user knowledge {id: {prompt, ans}}")
     .option("--klg-item <file>", "KAR item knowledge {id: {prompt, ans}}")
     .addOption(
@@ -326,7 +307,7 @@ export function register(program: Command): void {
   retryOptions(knowledge.command("encode").description("chunk knowledge texts and encode them into a bank"))
     .requiredOption("--texts <file>", "knowledge texts (JSONL from simulate/generate/import)")
     .addOption(new Option("--encoder <name>", "text encoder").choices(["hash", "openai", "workers-ai"]).default("hash"))
-    .option("--dim <n>", "dimension (hash: buckets, default 128; openai: required for unknown models)", integer(1))
+    .option("--dim <n>", "dimension (hash: buckets, default 128; openai: required for unknown models)", wholeNumber(1))
     .option("--model <name>", "embedding model (openai: text-embedding-3-small; workers-ai: @cf/baai/bge-base-en-v1.5)")
     .option("--base-url <url>", "API base URL")
     .option("--api-key-env <name>", "environment variable with the API key")
@@ -334,9 +315,9 @@ export function register(program: Command): void {
     .addOption(
       new Option("--pooling <name>", "workers-ai pooling (mean and cls are not compatible)").choices(["mean", "cls"]).default("mean"),
     )
-    .option("--concurrency <n>", "requests in flight", integer(1), 4)
+    .option("--concurrency <n>", "requests in flight", wholeNumber(1), 4)
     .option("--cache <file>", "JSONL cache of remote vectors; a rerun resumes from it")
-    .option("--chunks <k>", "chunks per entity", integer(1), 6)
+    .option("--chunks <k>", "chunks per entity", wholeNumber(1), 6)
     .requiredOption("--out <dir>", "bank folder")
     .action(async (opts) => {
       const texts = loadTexts(opts.texts);
@@ -392,9 +373,9 @@ export function register(program: Command): void {
     .command("compress")
     .description("PCA to a smaller dimension and int8 quantisation (as the KV codec stores it), with the error it costs")
     .requiredOption("--bank <dir>", "bank folder")
-    .requiredOption("--dim <n>", "target dimension", integer(1))
+    .requiredOption("--dim <n>", "target dimension", wholeNumber(1))
     .addOption(new Option("--codec <name>", "storage codec").choices(["i8", "f16", "f32"]).default("i8"))
-    .option("--seed <n>", "seed of the PCA subsample and start", integer(0), 1)
+    .option("--seed <n>", "seed of the PCA subsample and start", wholeNumber(0), 1)
     .requiredOption("--out <dir>", "compressed bank folder")
     .action(async (opts) => {
       const bank = loadBank(opts.bank);

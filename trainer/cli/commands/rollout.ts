@@ -6,31 +6,20 @@
  */
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { Argument, type Command, Option } from "commander";
-import { openTarget, TARGET_KINDS, type TargetKind } from "../../kv/open.ts";
+import { Argument, type Command } from "commander";
 import { type RolloutAction, runRollout } from "../../rollout/actions.ts";
 import { buildConfig, parseVariantSpec, percentToWeight } from "../../rollout/plan.ts";
 import { readRolloutConfig } from "../../rollout/store.ts";
 import { UserFacingError } from "../../util/errors.ts";
-import { createRedactor, redactError } from "../../util/redact.ts";
+import { addKvTargetOptions, type KvTargetOptions, withKvTarget } from "../kv-target.ts";
 
-interface CommonOptions {
-  target: TargetKind;
-  config: string;
-  persistTo?: string;
-  env?: string;
+interface CommonOptions extends KvTargetOptions {
   dryRun?: boolean;
   sampleIds?: string;
 }
 
 function withCommon(cmd: Command, dryRun = true): Command {
-  cmd
-    .addOption(
-      new Option("--target <kind>", "where the rollout config lives").choices(TARGET_KINDS as unknown as string[]).default("local"),
-    )
-    .option("--config <file>", "wrangler config with the KSER_KV binding (local target)", "wrangler.toml")
-    .option("--persist-to <dir>", "the --persist-to directory `wrangler dev` uses (local target)")
-    .option("--env <name>", "wrangler environment (local target)");
+  addKvTargetOptions(cmd, "where the rollout config lives");
   if (dryRun) {
     cmd
       .option("--dry-run", "print the change (and who would switch) without writing")
@@ -53,26 +42,11 @@ async function execute(
   opts: CommonOptions,
   action: RolloutAction | ((live: Awaited<ReturnType<typeof readRolloutConfig>>) => RolloutAction),
 ) {
-  let redact = createRedactor([]);
-  try {
-    const sampleIds = opts.sampleIds ? await readIds(opts.sampleIds) : undefined;
-    const { target, secrets } = await openTarget({
-      kind: opts.target,
-      configPath: opts.config,
-      persistTo: opts.persistTo,
-      environment: opts.env,
-      log: (l) => console.error(l),
-    });
-    redact = createRedactor(secrets);
-    try {
-      const resolved = typeof action === "function" ? action(await readRolloutConfig(target)) : action;
-      await runRollout(target, resolved, { dryRun: opts.dryRun, sampleIds, print: (l) => console.log(redact(l)) });
-    } finally {
-      await target.close();
-    }
-  } catch (error) {
-    throw redactError(error, redact);
-  }
+  const sampleIds = opts.sampleIds ? await readIds(opts.sampleIds) : undefined;
+  await withKvTarget(opts, { log: (l) => console.error(l) }, async (target, _secrets, redact) => {
+    const resolved = typeof action === "function" ? action(await readRolloutConfig(target)) : action;
+    await runRollout(target, resolved, { dryRun: opts.dryRun, sampleIds, print: (l) => console.log(redact(l)) });
+  });
 }
 
 export function register(program: Command): void {

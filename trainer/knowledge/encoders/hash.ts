@@ -3,6 +3,7 @@
  * corpus, L2-normalised. Signed hashing (a second hash bit picks +/-) keeps collisions from biasing buckets upward.
  * Deterministic: no randomness, and hashing depends only on the feature string.
  */
+import { fmix32 } from "../../../shared/hash.ts";
 import type { KnowledgeEncoder } from "./types.ts";
 
 export interface HashEncoderOptions {
@@ -24,19 +25,17 @@ export interface HashEncoderState {
 
 const TOKEN = /[\p{L}\p{N}]+/gu;
 
-/** FNV-1a over UTF-16 code units, then an avalanche step: fast, and stable across runs and machines. */
+/**
+ * FNV-1a over UTF-16 code units (not shared/hash.ts's UTF-8 bytes: stored banks depend on these buckets), then
+ * murmur3's avalanche step: fast, and stable across runs and machines.
+ */
 function hashFeature(feature: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < feature.length; i++) {
     h ^= feature.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h);
 }
 
 export class HashEncoder implements KnowledgeEncoder {

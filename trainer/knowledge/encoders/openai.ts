@@ -30,16 +30,10 @@ export function createOpenAIEmbeddings(opts: OpenAIEmbeddingOptions): KnowledgeE
   const host = new URL(baseUrl).hostname;
   if (!key && host !== "127.0.0.1" && host !== "localhost") throw new UserFacingError(`set ${keyEnv} to call ${baseUrl}`);
   const headers: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {};
-  return createRemoteEncoder({
+  return createRemoteEncoder(opts, {
     name: `openai:${opts.model}`,
     dim,
     batchSize: opts.batchSize ?? 100,
-    concurrency: opts.concurrency,
-    cachePath: opts.cachePath,
-    normalize: opts.normalize,
-    onProgress: opts.onProgress,
-    policy: opts.policy,
-    hooks: opts.hooks,
     request: (texts) => ({ url: `${baseUrl}/embeddings`, headers, body: { model: opts.model, input: texts } }),
     vectors: (json) => {
       const data = (json as { data?: { embedding?: unknown; index?: unknown }[] })?.data;

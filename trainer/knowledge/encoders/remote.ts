@@ -12,29 +12,26 @@ import type { KnowledgeEncoder } from "./types.ts";
 
 /** What every API-backed encoder's caller can set, besides the provider's own options. */
 export interface RemoteEncoderCallerOptions {
+  /** Texts per request, within what the provider allows. */
   batchSize?: number;
-  concurrency?: number;
-  cachePath?: string;
-  normalize?: boolean;
-  policy?: RetryPolicy;
-  hooks?: RequestHooks;
-  onProgress?: (done: number, total: number) => void;
-  env?: Record<string, string | undefined>;
-}
-
-export interface RemoteEncoderOptions {
-  name: string;
-  dim: number;
-  /** Texts per request. */
-  batchSize: number;
+  /** Requests in flight; default 4. */
   concurrency?: number;
   cachePath?: string;
   /** L2-normalise returned vectors; default true. */
   normalize?: boolean;
-  /** Called after each finished batch with (texts done, texts due). */
-  onProgress?: (done: number, total: number) => void;
   policy?: RetryPolicy;
   hooks?: RequestHooks;
+  /** Called after each finished batch with (texts done, texts due). */
+  onProgress?: (done: number, total: number) => void;
+  env?: Record<string, string | undefined>;
+}
+
+/** What the provider decides: its name, the vector size, the batch size it allows, its request and answer. */
+export interface RemoteEncoderProvider {
+  name: string;
+  dim: number;
+  /** Texts per request. */
+  batchSize: number;
   /** The request that embeds one batch of texts. */
   request(texts: string[]): JsonRequest;
   /** The answer's vectors, in input order; throws MalformedResponseError when the answer has none. */
@@ -53,7 +50,9 @@ export function checkVectors(name: string, vectors: unknown[], count: number, di
   return vectors as number[][];
 }
 
-export function createRemoteEncoder(opts: RemoteEncoderOptions): KnowledgeEncoder {
+/** An encoder over a provider's API; the provider's name, size and batch size win over the caller's. */
+export function createRemoteEncoder(caller: RemoteEncoderCallerOptions, provider: RemoteEncoderProvider): KnowledgeEncoder {
+  const opts = { ...caller, ...provider };
   const key = (text: string) => createHash("sha256").update(opts.name).update("\u0000").update(text).digest("hex").slice(0, 24);
   return {
     name: opts.name,

@@ -22,16 +22,10 @@ export function createWorkersAiEmbeddings(opts: WorkersAiEmbeddingOptions = {}):
   const model = opts.model ?? "@cf/baai/bge-base-en-v1.5";
   const pooling = opts.pooling ?? "mean";
   const target = workersAiTarget(opts);
-  return createRemoteEncoder({
+  return createRemoteEncoder(opts, {
     name: `workers-ai:${model}:${pooling}`,
     dim: opts.dim ?? 768,
     batchSize: Math.min(opts.batchSize ?? WORKERS_AI_MAX_BATCH, WORKERS_AI_MAX_BATCH),
-    concurrency: opts.concurrency,
-    cachePath: opts.cachePath,
-    normalize: opts.normalize,
-    onProgress: opts.onProgress,
-    policy: opts.policy,
-    hooks: opts.hooks,
     request: (texts) => ({ url: target.runUrl(model), headers: target.headers, body: { text: texts, pooling } }),
     vectors: (json) => {
       const result = cloudflareResult(json) as { data?: unknown };

@@ -6,19 +6,17 @@
  */
 import { denseLayer, type Ops } from "../../ops/ops.ts";
 import type { ModelConfig } from "../config.ts";
-import { stackFields } from "../embedding.ts";
 import type { Backbone, KnowledgeFields } from "./backbone.ts";
-import { allFields } from "./inputs.ts";
+import { fieldSet } from "./inputs.ts";
 
 const LAYERS = 2;
 const HEADS = 2;
 
 function logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> | null): T {
-  const fields = allFields(ops, cfg, knowledge);
-  const F = fields.length;
+  const { F, stacked } = fieldSet(ops, cfg, knowledge);
   const dHead = Math.max(1, Math.ceil(cfg.embeddingDim / HEADS));
   const width = HEADS * dHead;
-  let x = stackFields(ops, fields); // [B, F, E]
+  let x = stacked; // [B, F, E]
   let dim = cfg.embeddingDim;
   // [B, F, H*dk] -> [B, H, F, dk]
   const heads = (t: T) => ops.transpose(ops.reshape(t, [-1, F, HEADS, dHead]), [0, 2, 1, 3]);

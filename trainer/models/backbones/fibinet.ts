@@ -9,18 +9,15 @@
  */
 import { denseLayer, mlp, type Ops } from "../../ops/ops.ts";
 import type { ModelConfig } from "../config.ts";
-import { stackFields } from "../embedding.ts";
 import type { Backbone, KnowledgeFields } from "./backbone.ts";
-import { allFields } from "./inputs.ts";
+import { fieldSet } from "./inputs.ts";
 
 const REDUCTION = 3;
 const HIDDEN = [256, 128];
 
 function logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> | null): T {
   const E = cfg.embeddingDim;
-  const fields = allFields(ops, cfg, knowledge);
-  const F = fields.length;
-  const x = stackFields(ops, fields); // [B, F, E]
+  const { F, stacked: x } = fieldSet(ops, cfg, knowledge); // x: [B, F, E]
   const squeezed = ops.reduceMean(x, [2], false); // [B, F]
   const reduced = Math.max(1, Math.ceil(F / REDUCTION));
   const excite = denseLayer(ops, "core/senet/1", denseLayer(ops, "core/senet/0", squeezed, F, reduced, "relu"), reduced, F, "relu");

@@ -9,9 +9,8 @@
  */
 import { denseLayer, type Ops } from "../../ops/ops.ts";
 import type { ModelConfig } from "../config.ts";
-import { stackFields } from "../embedding.ts";
 import type { Backbone, KnowledgeFields } from "./backbone.ts";
-import { allFields } from "./inputs.ts";
+import { fieldSet } from "./inputs.ts";
 
 const STEPS = 2;
 const NEGATIVE_SLOPE = 0.2;
@@ -19,9 +18,7 @@ const SELF_PENALTY = 1e9;
 
 function logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> | null): T {
   const E = cfg.embeddingDim;
-  const fields = allFields(ops, cfg, knowledge);
-  const F = fields.length;
-  const e = stackFields(ops, fields); // [B, F, E]
+  const { F, stacked: e } = fieldSet(ops, cfg, knowledge); // e: [B, F, E]
 
   const src = ops.dense(e, ops.param("core/edge/src", [E, 1], { kind: "glorot" }), null, "linear"); // [B, F, 1]
   const dst = ops.transpose(ops.dense(e, ops.param("core/edge/dst", [E, 1], { kind: "glorot" }), null, "linear"), [0, 2, 1]);

@@ -5,7 +5,7 @@
  */
 import type { Ops } from "../../ops/ops.ts";
 import type { ModelConfig } from "../config.ts";
-import { historyEmbeddings, historyInputs, itemFieldEmbeddings, userFieldEmbeddings } from "../embedding.ts";
+import { historyEmbeddings, historyInputs, itemFieldEmbeddings, stackFields, userFieldEmbeddings } from "../embedding.ts";
 import type { KnowledgeFields } from "./backbone.ts";
 
 const MASK_PENALTY = 1e9;
@@ -14,6 +14,12 @@ const MASK_PENALTY = 1e9;
 export function allFields<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> | null): T[] {
   const fields = [...itemFieldEmbeddings(ops, cfg), ...userFieldEmbeddings(ops, cfg), ...historyEmbeddings(ops, cfg)];
   return knowledge ? [...fields, knowledge.user, knowledge.item] : fields;
+}
+
+/** allFields as a set: the fields, their number F and the stack [B, F, E]. */
+export function fieldSet<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> | null): { fields: T[]; F: number; stacked: T } {
+  const fields = allFields(ops, cfg, knowledge);
+  return { fields, F: fields.length, stacked: stackFields(ops, fields) };
 }
 
 /** Number of fields allFields returns. */

@@ -8,18 +8,16 @@
  */
 import { denseLayer, mlp, type Ops } from "../../ops/ops.ts";
 import type { ModelConfig } from "../config.ts";
-import { stackFields } from "../embedding.ts";
 import type { Backbone, KnowledgeFields } from "./backbone.ts";
-import { allFields } from "./inputs.ts";
+import { fieldSet } from "./inputs.ts";
 
 const CIN_LAYERS = [16, 16];
 const HIDDEN = [256, 128];
 
 function logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> | null): T {
   const E = cfg.embeddingDim;
-  const fields = allFields(ops, cfg, knowledge);
-  const F = fields.length;
-  const x0 = ops.transpose(stackFields(ops, fields), [0, 2, 1]); // [B, E, F]
+  const { fields, F, stacked } = fieldSet(ops, cfg, knowledge);
+  const x0 = ops.transpose(stacked, [0, 2, 1]); // [B, E, F]
   const x0Wide = ops.expandDims(x0, 2); // [B, E, 1, F]
   let xk = x0;
   let hk = F;
