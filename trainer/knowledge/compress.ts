@@ -11,6 +11,7 @@ import type { KnowledgeBankField } from "../data/types.ts";
 import { UserFacingError } from "../util/errors.ts";
 import { mulberry32, shuffle } from "../util/random.ts";
 import { finishBank, type StoredBank } from "./bank.ts";
+import { KNOWLEDGE_DEFAULTS } from "./defaults.ts";
 import { KNOWLEDGE_FIELDS, type KnowledgeField } from "./types.ts";
 
 export interface PcaModel {
@@ -316,7 +317,7 @@ function pcaState(model: PcaModel | null) {
 
 /** PCA per field to opts.dim, then quantisation like the codec; the new bank records both steps and the errors. */
 export function compressBank(bank: StoredBank, opts: CompressOptions): CompressResult {
-  const codec = opts.codec ?? "i8";
+  const codec = opts.codec ?? KNOWLEDGE_DEFAULTS.codec;
   const pca = {} as CompressResult["pca"];
   const report = {} as CompressResult["report"];
   const fields = {} as Record<KnowledgeField, KnowledgeBankField>;

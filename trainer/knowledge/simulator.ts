@@ -10,6 +10,7 @@
  */
 import type { ChunkKind, PreparedDataset, RawDataset, RawInteraction, RawItem, RawUser } from "../data/types.ts";
 import { entityRandom, pick, type Random, sample, shuffle } from "../util/random.ts";
+import { KNOWLEDGE_DEFAULTS } from "./defaults.ts";
 import type { EntityKnowledge, KnowledgeChunk, KnowledgeTexts } from "./types.ts";
 
 export interface KindProportions {
@@ -396,7 +397,7 @@ export function simulateKnowledge(
   prepared: Pick<PreparedDataset, "knowledgePrefix">,
   opts: SimulateOptions,
 ): KnowledgeTexts {
-  const k = opts.chunksPerField ?? 6;
+  const k = opts.chunksPerField ?? KNOWLEDGE_DEFAULTS.chunks;
   if (!Number.isInteger(k) || k < 1) throw new RangeError(`chunksPerField must be a positive integer, got ${k}`);
   const p: KindProportions = { ...DEFAULT_PROPORTIONS, ...opts.proportions };
   for (const [kind, share] of Object.entries(p)) {

@@ -22,6 +22,7 @@ import {
 } from "../data/knowledge-world.ts";
 import type { ChunkKind } from "../data/types.ts";
 import { entityRandom, type Random, shuffle } from "../util/random.ts";
+import { KNOWLEDGE_DEFAULTS } from "./defaults.ts";
 import type { KindProportions } from "./simulator.ts";
 import type { EntityKnowledge, KnowledgeChunk, KnowledgeTexts } from "./types.ts";
 
@@ -101,7 +102,7 @@ function assemble(rng: Random, k: number, p: KindProportions, pools: Record<Chun
 }
 
 export function worldKnowledge(world: KnowledgeWorld, opts: WorldKnowledgeOptions): KnowledgeTexts {
-  const k = opts.chunksPerField ?? 6;
+  const k = opts.chunksPerField ?? KNOWLEDGE_DEFAULTS.chunks;
   const user = new Map<string, EntityKnowledge>();
   for (const [id, t] of world.truth.users) {
     // The false facts come from their own stream: stable per entity whatever the proportions.

@@ -17,7 +17,13 @@ export interface ModelConfig {
 }
 
 /** The model section's defaults, stated once (trainModel, the experiment config, the CLI flags). */
-export const MODEL_DEFAULTS = { backbone: "deepfm", extractor: "kser", embeddingDim: 32 } as const;
+export const MODEL_DEFAULTS = {
+  backbone: "deepfm",
+  extractor: "kser",
+  embeddingDim: 32,
+  /** Hidden layer sizes of the backbones' DNN towers (DeepFM, xDeepFM, FiBiNET, DCN v1/v2). */
+  hidden: [256, 128] as readonly number[],
+} as const;
 
 /** Parameter groups by name prefix: extractor-only training freezes core/ and trains the rest. */
 export const PARAM_GROUPS = ["emb/", "core/", "out/", "ext/"] as const;

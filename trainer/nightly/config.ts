@@ -3,12 +3,15 @@
  * (e.g. `nightly.json: gate.minAucGain: expected number`), so a cron job's log says what to fix. Relative paths in
  * the file are resolved against the file's own directory, so a config works from any working directory.
  */
-import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { formatIssues } from "../../shared/manifest.ts";
+import { KNOWLEDGE_DEFAULTS } from "../knowledge/defaults.ts";
 import { DEFAULT_RETRY_POLICY } from "../knowledge/providers/http.ts";
+import { MODEL_DEFAULTS } from "../models/config.ts";
+import { TRAINING_DEFAULTS } from "../train/defaults.ts";
 import { UserFacingError } from "../util/errors.ts";
+import { readJsonConfig } from "../util/input-file.ts";
 
 const variantName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "must be 1-64 of A-Z a-z 0-9 . _ -");
 
@@ -53,22 +56,23 @@ const knowledgeSchema = z.discriminatedUnion("kind", [
 
 const compressSchema = z
   .strictObject({
-    chunks: z.number().int().min(1).max(32).default(6),
-    encoderDim: z.number().int().min(8).max(4096).default(128),
-    dim: z.number().int().min(2).max(1024).default(32),
+    chunks: z.number().int().min(1).max(32).default(KNOWLEDGE_DEFAULTS.chunks),
+    encoderDim: z.number().int().min(8).max(4096).default(KNOWLEDGE_DEFAULTS.encoderDim),
+    dim: z.number().int().min(2).max(1024).default(KNOWLEDGE_DEFAULTS.dim),
   })
   .prefault({});
 
 const modelSchema = z
   .strictObject({
-    backbone: z.string().min(1).default("deepfm"),
-    extractor: z.string().min(1).default("kser"),
+    backbone: z.string().min(1).default(MODEL_DEFAULTS.backbone),
+    extractor: z.string().min(1).default(MODEL_DEFAULTS.extractor),
+    // A nightly candidate fine-tunes on top of the live champion: fewer epochs and extractor-only by default.
     strategy: z.enum(["extractor-only", "all-params"]).default("extractor-only"),
     epochs: z.number().int().min(1).max(200).default(4),
-    batchSize: z.number().int().min(1).default(1024),
-    learningRate: z.number().positive().default(1e-3),
-    embeddingDim: z.number().int().min(2).max(512).default(32),
-    seed: z.number().int().default(42),
+    batchSize: z.number().int().min(1).default(TRAINING_DEFAULTS.batchSize),
+    learningRate: z.number().positive().default(TRAINING_DEFAULTS.learningRate),
+    embeddingDim: z.number().int().min(2).max(512).default(MODEL_DEFAULTS.embeddingDim),
+    seed: z.number().int().default(TRAINING_DEFAULTS.seed),
     /** Epochs of the backbone trained as the first champion (no champion yet). */
     championEpochs: z.number().int().min(1).max(200).optional(),
   })
@@ -153,14 +157,5 @@ export function parseNightlyConfig(value: unknown, file: string): NightlyConfig 
 }
 
 export async function loadNightlyConfig(file: string): Promise<NightlyConfig> {
-  const text = await readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
-    throw new UserFacingError(`${file}: cannot read the nightly config (${error.code ?? error.message})`);
-  });
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new UserFacingError(`${file}: not JSON (${(error as Error).message})`);
-  }
-  return parseNightlyConfig(json, file);
+  return parseNightlyConfig(await readJsonConfig(file, "nightly config"), file);
 }

@@ -71,7 +71,14 @@ export function denseLayer<T>(ops: Ops<T>, name: string, x: T, inDim: number, ou
 }
 
 /** A stack of dense layers; returns the output and its width. */
-export function mlp<T>(ops: Ops<T>, name: string, x: T, inDim: number, hidden: number[], activation: Activation): { out: T; dim: number } {
+export function mlp<T>(
+  ops: Ops<T>,
+  name: string,
+  x: T,
+  inDim: number,
+  hidden: readonly number[],
+  activation: Activation,
+): { out: T; dim: number } {
   let out = x;
   let dim = inDim;
   hidden.forEach((h, i) => {

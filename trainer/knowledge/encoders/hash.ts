@@ -4,6 +4,7 @@
  * Deterministic: no randomness, and hashing depends only on the feature string.
  */
 import { fmix32 } from "../../../shared/hash.ts";
+import { KNOWLEDGE_DEFAULTS } from "../defaults.ts";
 import type { KnowledgeEncoder } from "./types.ts";
 
 export interface HashEncoderOptions {
@@ -47,7 +48,7 @@ export class HashEncoder implements KnowledgeEncoder {
   private codes = new Map<string, number>();
 
   constructor(opts: HashEncoderOptions = {}) {
-    this.dim = opts.dim ?? 128;
+    this.dim = opts.dim ?? KNOWLEDGE_DEFAULTS.encoderDim;
     this.bigrams = opts.bigrams ?? true;
     if (!Number.isInteger(this.dim) || this.dim < 1)
       throw new RangeError(`hash encoder dimension must be a positive integer, got ${this.dim}`);

@@ -4,11 +4,9 @@
  * output layer reads concat(x_L, deep). The two differ only in the cross term.
  */
 import { denseLayer, mlp, type Ops } from "../../ops/ops.ts";
-import type { ModelConfig } from "../config.ts";
+import { MODEL_DEFAULTS, type ModelConfig } from "../config.ts";
 import type { Backbone, KnowledgeFields } from "./backbone.ts";
 import { allFields } from "./inputs.ts";
-
-const HIDDEN = [256, 128];
 
 /** Cross layer `layer`'s term before the residual, from x0 and x_l (both [B, D]); params under core/cross/<layer>. */
 export type CrossTerm = <T>(ops: Ops<T>, x0: T, x: T, layer: number, D: number) => T;
@@ -24,6 +22,6 @@ function crossNetworkLogit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: Knowledg
   const x0 = ops.concat(fields, 1);
   let x = x0;
   for (let l = 0; l < layers; l++) x = ops.add(cross(ops, x0, x, l, D), x);
-  const deep = mlp(ops, "core/dnn", x0, D, HIDDEN, "relu");
+  const deep = mlp(ops, "core/dnn", x0, D, MODEL_DEFAULTS.hidden, "relu");
   return ops.reshape(denseLayer(ops, "out/logit", ops.concat([x, deep.out], 1), D + deep.dim, 1, "linear"), [-1]);
 }

@@ -3,11 +3,9 @@
  * history); the DNN sees those fields plus the aligned knowledge vectors as extra fields.
  */
 import { denseLayer, mlp, type Ops } from "../../ops/ops.ts";
-import type { ModelConfig } from "../config.ts";
+import { MODEL_DEFAULTS, type ModelConfig } from "../config.ts";
 import { historyEmbeddings, itemFieldEmbeddings, stackFields, userFieldEmbeddings } from "../embedding.ts";
 import type { Backbone, KnowledgeFields } from "./backbone.ts";
-
-const HIDDEN = [256, 128];
 
 function logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> | null): T {
   const E = cfg.embeddingDim;
@@ -20,7 +18,7 @@ function logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> |
 
   const deepFields = knowledge ? [...fields, knowledge.user, knowledge.item] : fields;
   const deepIn = ops.concat(deepFields, 1);
-  const hidden = mlp(ops, "core/dnn", deepIn, deepFields.length * E, HIDDEN, "relu");
+  const hidden = mlp(ops, "core/dnn", deepIn, deepFields.length * E, MODEL_DEFAULTS.hidden, "relu");
   const deep = ops.reshape(denseLayer(ops, "out/dnn", hidden.out, hidden.dim, 1, "linear"), [-1]);
   return ops.add(deep, fm);
 }

@@ -8,12 +8,11 @@
  * Simplification: no first-order linear part.
  */
 import { denseLayer, mlp, type Ops } from "../../ops/ops.ts";
-import type { ModelConfig } from "../config.ts";
+import { MODEL_DEFAULTS, type ModelConfig } from "../config.ts";
 import type { Backbone, KnowledgeFields } from "./backbone.ts";
 import { fieldSet } from "./inputs.ts";
 
 const REDUCTION = 3;
-const HIDDEN = [256, 128];
 
 function logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> | null): T {
   const E = cfg.embeddingDim;
@@ -36,7 +35,7 @@ function logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> |
     return ops.reshape(ops.mul(ops.take(ops.matMul(t, w), 1, left), ops.take(t, 1, right)), [-1, P * E]);
   };
   const pairs = ops.concat([bilinear("x", x), bilinear("senet", v)], 1);
-  const deep = mlp(ops, "core/dnn", pairs, 2 * P * E, HIDDEN, "relu");
+  const deep = mlp(ops, "core/dnn", pairs, 2 * P * E, MODEL_DEFAULTS.hidden, "relu");
   return ops.reshape(denseLayer(ops, "out/logit", deep.out, deep.dim, 1, "linear"), [-1]);
 }
 

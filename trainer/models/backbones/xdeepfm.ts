@@ -7,12 +7,11 @@
  * the flattened field embeddings (a linear term over the embeddings).
  */
 import { denseLayer, mlp, type Ops } from "../../ops/ops.ts";
-import type { ModelConfig } from "../config.ts";
+import { MODEL_DEFAULTS, type ModelConfig } from "../config.ts";
 import type { Backbone, KnowledgeFields } from "./backbone.ts";
 import { fieldSet } from "./inputs.ts";
 
 const CIN_LAYERS = [16, 16];
-const HIDDEN = [256, 128];
 
 function logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> | null): T {
   const E = cfg.embeddingDim;
@@ -29,7 +28,7 @@ function logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> |
     pooled.push(ops.reduceSum(xk, [1], false)); // [B, H_k]
   });
   const flat = ops.concat(fields, 1);
-  const deep = mlp(ops, "core/dnn", flat, F * E, HIDDEN, "relu");
+  const deep = mlp(ops, "core/dnn", flat, F * E, MODEL_DEFAULTS.hidden, "relu");
   const cinWidth = CIN_LAYERS.reduce((s, h) => s + h, 0);
   const outIn = ops.concat([...pooled, deep.out, flat], 1);
   return ops.reshape(denseLayer(ops, "out/logit", outIn, cinWidth + deep.dim + F * E, 1, "linear"), [-1]);
