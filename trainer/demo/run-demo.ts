@@ -9,22 +9,18 @@ import * as ortWeb from "onnxruntime-web";
 import { BUCKETS, rolloutConfigFromWeights } from "../../shared/rollout.ts";
 import type { ScoreResponse } from "../../shared/score-api.ts";
 import { initBackend } from "../accel/index.ts";
-import { prepareDataset } from "../data/prepare.ts";
-import { generateSyntheticDataset } from "../data/synthetic.ts";
 import type { PreparedDataset } from "../data/types.ts";
 import { maxAbsDiff, type OrtLike, onnxParity, openPipeline } from "../export/onnx-runner.ts";
 import { requestBatch } from "../export/request-batch.ts";
-import { buildServingBundle, mergeBundles } from "../export/serving-bundle.ts";
-import { buildBank } from "../knowledge/bank.ts";
-import { compressBank } from "../knowledge/compress.ts";
-import { createHashEncoder } from "../knowledge/encoders/hash.ts";
-import { simulateKnowledge } from "../knowledge/simulator.ts";
+import { buildServingBundle, mergeBundles, type ServingBundle } from "../export/serving-bundle.ts";
+import type { StoredBank } from "../knowledge/bank.ts";
 import { openLocalTarget } from "../kv/local.ts";
+import { type ExperimentConfig, parseExperimentConfig, SYNTHETIC_SEED } from "../pipeline/config.ts";
+import { experimentKnowledge, loadExperimentData, trainExperiment } from "../pipeline/pipeline.ts";
 import { writeBundle } from "../publish/kv-bundle.ts";
 import { publishBundle } from "../publish/publish.ts";
 import { startWranglerDev } from "../serve/wrangler-dev.ts";
 import { predictTf, type TrainedModel } from "../train/model.ts";
-import { trainModel } from "../train/train.ts";
 
 export interface DemoOptions {
   projectRoot: string;
@@ -57,38 +53,51 @@ function pickCandidates(data: PreparedDataset, userIndex: number, count: number,
   return [...out];
 }
 
-export async function runDemo(options: DemoOptions): Promise<{ parity: number; servingDiff: number }> {
-  const log = options.log ?? ((line: string) => console.log(line));
-  const seed = options.seed ?? 7;
-  const epochs = options.epochs ?? 4;
-  const started = performance.now();
-  await rm(options.outDir, { recursive: true, force: true });
-  await mkdir(options.outDir, { recursive: true });
+type Log = (line: string) => void;
 
+/** The champion's experiment; the candidate is the same with KSER's extractor on top of it. */
+function demoExperiment(seed: number, epochs: number): ExperimentConfig {
+  return parseExperimentConfig({
+    data: { source: "synthetic", seed },
+    knowledge: { kind: "simulator", seed },
+    model: { backbone: "deepfm", extractor: "none" },
+    training: { epochs, seed },
+  });
+}
+
+/** Generated data and its simulated knowledge bank. */
+async function demoInputs(experiment: ExperimentConfig, log: Log): Promise<{ data: PreparedDataset; bank: StoredBank }> {
   let t = performance.now();
-  const raw = generateSyntheticDataset({ seed });
-  const data = prepareDataset(raw, { seed });
+  const inputs = await loadExperimentData(experiment.data);
+  const { raw, data } = inputs;
   log(
-    `[data] generated ${raw.users.length} users, ${raw.items.length} items, ${raw.interactions.length} interactions; ` +
+    `[data] generated ${raw?.users.length} users, ${raw?.items.length} items, ${raw?.interactions.length} interactions; ` +
       `samples train ${data.train.count} / valid ${data.valid.count} / test ${data.test.count} (${seconds(t)})`,
   );
 
   t = performance.now();
-  const texts = simulateKnowledge(raw, data, { seed, chunksPerField: 6 });
-  const encoded = await buildBank(texts, createHashEncoder({ dim: 128 }), { chunks: 6 });
-  const { bank, report } = compressBank(encoded, { dim: 32, codec: "i8", seed });
+  const { bank, report } = await experimentKnowledge(experiment.knowledge, inputs);
+  const k = experiment.knowledge;
+  if (!bank || k.kind !== "simulator") throw new Error("the demo simulates its knowledge");
   log(
-    `[knowledge] simulated and encoded ${bank.user.ids.length} user + ${bank.item.ids.length} item knowledge texts, 6 chunks each; ` +
-      `PCA 128->32 + int8: mean cosine ${report.user?.total.meanCosine.toFixed(3)} (user), ${report.item?.total.meanCosine.toFixed(3)} (item) (${seconds(t)})`,
+    `[knowledge] simulated and encoded ${bank.user.ids.length} user + ${bank.item.ids.length} item knowledge texts, ${k.chunks} chunks each; ` +
+      `PCA ${k.encoderDim}->${k.dim} + ${k.codec === "i8" ? "int8" : k.codec}: mean cosine ${report?.user?.total.meanCosine.toFixed(3)} (user), ` +
+      `${report?.item?.total.meanCosine.toFixed(3)} (item) (${seconds(t)})`,
   );
+  return { data, bank };
+}
 
-  const backend = await initBackend(options.backend ?? "auto", (line) => log(`[backend] ${line}`));
-  log(`[backend] training on tfjs backend: ${backend.name}`);
-
+/** The champion is the backbone alone; the candidate adds KSER's extractor on top of it, backbone core frozen. */
+async function trainDemoModels(experiment: ExperimentConfig, data: PreparedDataset, bank: StoredBank, log: Log) {
   const train = async (extractor: string, from?: TrainedModel): Promise<TrainedModel> => {
     const t0 = performance.now();
     const strategy = from ? "extractor-only" : "all-params";
-    const model = await trainModel({ data, bank: from ? bank : null, backbone: "deepfm", extractor, epochs, seed, strategy, from });
+    const model = await trainExperiment(
+      { model: { ...experiment.model, extractor }, training: { ...experiment.training, strategy } },
+      data,
+      from ? bank : null,
+      { from },
+    );
     const m = model.metrics.test;
     log(
       `[train] deepfm + ${extractor} (${strategy}): test AUC ${m.auc.toFixed(4)}, LogLoss ${m.logloss.toFixed(4)}, ` +
@@ -96,11 +105,27 @@ export async function runDemo(options: DemoOptions): Promise<{ parity: number; s
     );
     return model;
   };
-  // The champion is the backbone alone; the candidate adds KSER's extractor on top of it, backbone core frozen.
   const champion = await train("none");
   const candidate = await train("kser", champion);
+  return { champion, candidate };
+}
 
-  t = performance.now();
+/** What the export, publish and serve steps share. */
+interface DemoModels {
+  data: PreparedDataset;
+  bank: StoredBank;
+  seed: number;
+  champion: TrainedModel;
+  candidate: TrainedModel;
+  championBundle: ServingBundle;
+  candidateBundle: ServingBundle;
+}
+
+/** Both models' serving bundles, each checked against tfjs in onnxruntime-web; the largest difference. */
+async function exportDemoModels(
+  { data, bank, seed, champion, candidate }: Omit<DemoModels, "championBundle" | "candidateBundle">,
+  log: Log,
+): Promise<DemoModels & { parity: number }> {
   const ort = ortWeb as unknown as OrtLike;
   ortWeb.env.wasm.numThreads = 1;
   const userIndex = data.test.userIndex[0];
@@ -127,6 +152,16 @@ export async function runDemo(options: DemoOptions): Promise<{ parity: number; s
   }
   if (!(parity < PARITY_TOLERANCE)) throw new Error(`ONNX parity ${parity} exceeds ${PARITY_TOLERANCE}: not publishing`);
 
+  return { data, bank, seed, champion, candidate, championBundle, candidateBundle, parity };
+}
+
+/** Both bundles and a 50/50 rollout written to the bundle folder and published into the local KV state. */
+async function publishDemo(
+  options: DemoOptions,
+  { seed, championBundle, candidateBundle }: DemoModels,
+  log: Log,
+  t: number,
+): Promise<string> {
   const rollout = rolloutConfigFromWeights({
     salt: `demo-${seed}`,
     variants: [
@@ -152,54 +187,81 @@ export async function runDemo(options: DemoOptions): Promise<{ parity: number; s
   } finally {
     await target.close();
   }
+  return persistTo;
+}
+
+/** Starts the worker on the published state and scores test users over HTTP until both variants answered. */
+async function scoreOverHttp(options: DemoOptions, persistTo: string, models: DemoModels, log: Log): Promise<number> {
+  const { data, bank, seed, champion, candidate, candidateBundle } = models;
+  let servingDiff = 0;
+  const t = performance.now();
+  const worker = await startWranglerDev({ projectRoot: options.projectRoot, persistTo });
+  log(`[serve] wrangler dev answering on ${worker.url} (${seconds(t)})`);
+  try {
+    // Score for test users until both variants have answered (the split is 50/50 by user bucket).
+    const seen = new Set<string>();
+    const testUsers = [...new Set(data.test.userIndex)];
+    let shown = 0;
+    for (let i = 0; i < testUsers.length && (seen.size < 2 || shown < 4); i++) {
+      const ui = testUsers[i];
+      const userId = data.userIds[ui];
+      const request = { userId, candidates: pickCandidates(data, ui, 10, seed + 1) };
+      const t0 = performance.now();
+      const res = await fetch(`${worker.url}/v1/score`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(request),
+      });
+      const body = (await res.json()) as ScoreResponse & { error?: { message: string } };
+      const ms = performance.now() - t0;
+      if (!res.ok) throw new Error(`score request for user ${userId} failed with ${res.status}: ${body.error?.message}`);
+      if (shown >= 3 && seen.has(body.variant)) continue; // keep the printout short; wait for the other variant
+      seen.add(body.variant);
+      shown++;
+      const model = body.modelId === candidateBundle.manifest.modelId ? candidate : champion;
+      const profileOf = data.profiles.find((p) => p.userId === userId)!;
+      const expected = await predictTf(
+        model,
+        requestBatch(model, model === candidate ? bank : null, { ...profileOf, candidates: request.candidates }),
+      );
+      const diff = maxAbsDiff(Float32Array.from(body.scores), expected);
+      servingDiff = Math.max(servingDiff, diff);
+      log(
+        `[serve] POST /v1/score user ${userId}: ${res.status} in ${ms.toFixed(0)} ms, variant ${body.variant} (${body.modelId}), ` +
+          `knowledge user ${body.knowledge.user} / items precomputed ${body.knowledge.itemsPrecomputed}, |worker - tfjs| <= ${diff.toExponential(1)}`,
+      );
+      for (const [rank, item] of body.ranked.slice(0, 3).entries())
+        log(`          ${rank + 1}. item ${item.itemId}  score ${item.score.toFixed(4)}`);
+    }
+  } finally {
+    await worker.stop();
+    log("[serve] worker stopped");
+  }
+  return servingDiff;
+}
+
+export async function runDemo(options: DemoOptions): Promise<{ parity: number; servingDiff: number }> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const seed = options.seed ?? SYNTHETIC_SEED;
+  const experiment = demoExperiment(seed, options.epochs ?? 4);
+  const started = performance.now();
+  await rm(options.outDir, { recursive: true, force: true });
+  await mkdir(options.outDir, { recursive: true });
+
+  const { data, bank } = await demoInputs(experiment, log);
+  const backend = await initBackend(options.backend ?? "auto", (line) => log(`[backend] ${line}`));
+  log(`[backend] training on tfjs backend: ${backend.name}`);
+  const { champion, candidate } = await trainDemoModels(experiment, data, bank, log);
+
+  const t = performance.now();
+  const models = await exportDemoModels({ data, bank, seed, champion, candidate }, log);
+  const persistTo = await publishDemo(options, models, log, t);
 
   let servingDiff = 0;
   if (options.serve !== false) {
-    t = performance.now();
-    const worker = await startWranglerDev({ projectRoot: options.projectRoot, persistTo });
-    log(`[serve] wrangler dev answering on ${worker.url} (${seconds(t)})`);
-    try {
-      // Score for test users until both variants have answered (the split is 50/50 by user bucket).
-      const seen = new Set<string>();
-      const testUsers = [...new Set(data.test.userIndex)];
-      let shown = 0;
-      for (let i = 0; i < testUsers.length && (seen.size < 2 || shown < 4); i++) {
-        const ui = testUsers[i];
-        const userId = data.userIds[ui];
-        const request = { userId, candidates: pickCandidates(data, ui, 10, seed + 1) };
-        const t0 = performance.now();
-        const res = await fetch(`${worker.url}/v1/score`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(request),
-        });
-        const body = (await res.json()) as ScoreResponse & { error?: { message: string } };
-        const ms = performance.now() - t0;
-        if (!res.ok) throw new Error(`score request for user ${userId} failed with ${res.status}: ${body.error?.message}`);
-        if (shown >= 3 && seen.has(body.variant)) continue; // keep the printout short; wait for the other variant
-        seen.add(body.variant);
-        shown++;
-        const model = body.modelId === candidateBundle.manifest.modelId ? candidate : champion;
-        const profileOf = data.profiles.find((p) => p.userId === userId)!;
-        const expected = await predictTf(
-          model,
-          requestBatch(model, model === candidate ? bank : null, { ...profileOf, candidates: request.candidates }),
-        );
-        const diff = maxAbsDiff(Float32Array.from(body.scores), expected);
-        servingDiff = Math.max(servingDiff, diff);
-        log(
-          `[serve] POST /v1/score user ${userId}: ${res.status} in ${ms.toFixed(0)} ms, variant ${body.variant} (${body.modelId}), ` +
-            `knowledge user ${body.knowledge.user} / items precomputed ${body.knowledge.itemsPrecomputed}, |worker - tfjs| <= ${diff.toExponential(1)}`,
-        );
-        for (const [rank, item] of body.ranked.slice(0, 3).entries())
-          log(`          ${rank + 1}. item ${item.itemId}  score ${item.score.toFixed(4)}`);
-      }
-    } finally {
-      await worker.stop();
-      log("[serve] worker stopped");
-    }
+    servingDiff = await scoreOverHttp(options, persistTo, models, log);
     if (!(servingDiff < SERVING_TOLERANCE)) throw new Error(`worker scores differ from tfjs by ${servingDiff} (> ${SERVING_TOLERANCE})`);
   }
   log(`[demo] done in ${seconds(started)}`);
-  return { parity, servingDiff };
+  return { parity: models.parity, servingDiff };
 }

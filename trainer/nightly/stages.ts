@@ -8,7 +8,9 @@ import { BUCKETS, type RolloutConfig } from "../../shared/rollout.ts";
 import { initBackend } from "../accel/index.ts";
 import { evaluateOnHoldout } from "../eval/holdout.ts";
 import { exportModel } from "../export/export-model.ts";
+import type { StoredBank } from "../knowledge/bank.ts";
 import type { KvTarget } from "../kv/types.ts";
+import { type TrainExtras, type TrainingPlan, trainExperiment } from "../pipeline/pipeline.ts";
 import { type KvBundle, readBundle, writeBundle } from "../publish/kv-bundle.ts";
 import { publishBundle } from "../publish/publish.ts";
 import { runRollout } from "../rollout/actions.ts";
@@ -18,7 +20,6 @@ import { loadModel } from "../train/checkpoint.ts";
 import type { TrainedModel } from "../train/model.ts";
 import { writeRunOutputs } from "../train/run-outputs.ts";
 import type { Strategy } from "../train/strategy.ts";
-import { type TrainOptions, trainModel } from "../train/train.ts";
 import { writeJsonAtomic } from "../util/atomic-write.ts";
 import type { NightlyConfig } from "./config.ts";
 import { gateCandidate } from "./gate.ts";
@@ -53,11 +54,20 @@ const previousRun = (ctx: StageContext) => (ctx.state.stages.ingest?.summary.pre
 const championId = (ctx: StageContext) => ctx.state.stages.champion?.summary.modelId as string;
 const candidateDir = (ctx: StageContext) => path.join(ctx.dir, "train", "candidate");
 
-async function trainWithProgress(ctx: StageContext, label: string, opts: TrainOptions) {
-  const bar = ctx.progress?.(label, opts.epochs ?? 1);
+/** The config's model section as a training plan: `extractor`, epochs and strategy differ between champion and candidate. */
+function trainingPlan(ctx: StageContext, extractor: string, epochs: number, strategy: Strategy): TrainingPlan {
+  const m = ctx.config.model;
+  return {
+    model: { backbone: m.backbone, extractor, embeddingDim: m.embeddingDim },
+    training: { epochs, batchSize: m.batchSize, learningRate: m.learningRate, seed: m.seed, strategy },
+  };
+}
+
+async function trainWithProgress(ctx: StageContext, label: string, plan: TrainingPlan, bank: StoredBank | null, extras: TrainExtras) {
+  const bar = ctx.progress?.(label, plan.training.epochs ?? 1);
   try {
-    return await trainModel({
-      ...opts,
+    return await trainExperiment(plan, await ctx.inputs.data(), bank, {
+      ...extras,
       onStep: bar ? (done, total, epoch) => bar.update(epoch - 1 + done / total) : undefined,
       log: (m) => ctx.log(`[${label}] ${m}`),
     });
@@ -108,18 +118,8 @@ async function trainFirstChampion(ctx: StageContext, t: KvTarget): Promise<Recor
   await initBackend();
   const d = await ctx.inputs.data();
   const m = config.model;
-  const result = await trainWithProgress(ctx, "champion", {
-    data: d,
-    bank: null,
-    backbone: m.backbone,
-    extractor: "none",
-    epochs: m.championEpochs ?? m.epochs,
-    batchSize: m.batchSize,
-    learningRate: m.learningRate,
-    embeddingDim: m.embeddingDim,
-    seed: m.seed,
-    runDir: path.join(dir, "train", "champion"),
-  });
+  const plan = trainingPlan(ctx, "none", m.championEpochs ?? m.epochs, "all-params");
+  const result = await trainWithProgress(ctx, "champion", plan, null, { runDir: path.join(dir, "train", "champion") });
   const model = plainModel(result);
   const { summary, built } = await exportModel(model, d, null, { latencyCandidates: config.gate.latencyCandidates });
   await writeBundle(bundleDir(dir, "champion"), built.bundle);
@@ -179,20 +179,8 @@ const trainStage: Stage = async (ctx) => {
   const d = await ctx.inputs.data();
   const m = ctx.config.model;
   const { strategy, from, backboneModelId } = await startingPoint(ctx);
-  const result = await trainWithProgress(ctx, "train", {
-    data: d,
-    bank: ctx.inputs.bank(),
-    backbone: m.backbone,
-    extractor: m.extractor,
-    epochs: m.epochs,
-    batchSize: m.batchSize,
-    learningRate: m.learningRate,
-    embeddingDim: m.embeddingDim,
-    seed: m.seed,
-    strategy,
-    from,
-    runDir: candidateDir(ctx),
-  });
+  const plan = trainingPlan(ctx, m.extractor, m.epochs, strategy);
+  const result = await trainWithProgress(ctx, "train", plan, ctx.inputs.bank(), { from, runDir: candidateDir(ctx) });
   await writeRunOutputs(candidateDir(ctx), result, d, ctx.inputs.bank(), { strategy });
   return {
     strategy,
