@@ -12,6 +12,7 @@ import { CHUNK_KINDS, type PreparedDataset, type RawDataset } from "../../data/t
 import { buildBank, loadBank, NO_KIND, type StoredBank, saveBank } from "../../knowledge/bank.ts";
 import { chunkReport, describeChunkReport } from "../../knowledge/chunk-report.ts";
 import { compressBank } from "../../knowledge/compress.ts";
+import { KNOWLEDGE_DEFAULTS } from "../../knowledge/defaults.ts";
 import { HashEncoder } from "../../knowledge/encoders/hash.ts";
 import { createOpenAIEmbeddings } from "../../knowledge/encoders/openai.ts";
 import type { KnowledgeEncoder } from "../../knowledge/encoders/types.ts";
@@ -142,13 +143,10 @@ function readIds(path: string | undefined): string[] | undefined {
   return text.split(/\r?\n/).map((s) => s.trim());
 }
 
-export function register(program: Command): void {
-  const knowledge = program
-    .command("knowledge")
-    .description("LLM knowledge: simulate or generate texts, import KAR's files, encode and compress banks");
-
+/** `kser knowledge simulate`. */
+function registerSimulate(knowledge: Command): void {
   datasetOptions(knowledge.command("simulate").description("offline knowledge texts with known chunk kinds (the default without an LLM)"))
-    .option("--chunks <k>", "chunks per entity and field", wholeNumber(1), 6)
+    .option("--chunks <k>", "chunks per entity and field", wholeNumber(1), KNOWLEDGE_DEFAULTS.chunks)
     .option(
       "--proportions <a,b,c,d>",
       "shares of informative,hallucinated,redundant,homogeneous chunks",
@@ -179,7 +177,10 @@ export function register(program: Command): void {
       );
       console.log(`saved to ${opts.out}\nnext: kser knowledge encode --texts ${opts.out} --out <bank dir>`);
     });
+}
 
+/** `kser knowledge generate`. */
+function registerGenerate(knowledge: Command): void {
   retryOptions(
     datasetOptions(knowledge.command("generate").description("ask an LLM for user-preference and item-fact knowledge (resumable)")),
   )
@@ -227,7 +228,10 @@ export function register(program: Command): void {
       saveTexts(opts.out, texts);
       console.log(`${summary}; saved to ${opts.out}`);
     });
+}
 
+/** `kser knowledge import`. */
+function registerImport(knowledge: Command): void {
   knowledge
     .command("import")
     .description("import plain texts (JSONL or CSV) or KAR's .klg files (to texts), or precomputed vectors (to a bank)")
@@ -239,7 +243,12 @@ export function register(program: Command): void {
     .option("--text-column <name>", "--texts: the text column / key (default text)")
     .option("--field-column <name>", "--texts: the field column / key (default field)")
     .option("--delimiter <c>", "--texts CSV delimiter (default , or a tab for .tsv)")
-    .option("--chunks <k>", "--texts: chunks per entity to report the chunking for (what encode --chunks will do)", wholeNumber(1), 6)
+    .option(
+      "--chunks <k>",
+      "--texts: chunks per entity to report the chunking for (what encode --chunks will do)",
+      wholeNumber(1),
+      KNOWLEDGE_DEFAULTS.chunks,
+    )
     .option("--klg-user <file>", "KAR user knowledge {id: {prompt, ans}}")
     .option("--klg-item <file>", "KAR item knowledge {id: {prompt, ans}}")
     .addOption(
@@ -303,11 +312,18 @@ export function register(program: Command): void {
       saveBank(opts.out, bank);
       console.log(`${describeBank(bank)}; saved to ${opts.out}`);
     });
+}
 
+/** `kser knowledge encode`. */
+function registerEncode(knowledge: Command): void {
   retryOptions(knowledge.command("encode").description("chunk knowledge texts and encode them into a bank"))
     .requiredOption("--texts <file>", "knowledge texts (JSONL from simulate/generate/import)")
     .addOption(new Option("--encoder <name>", "text encoder").choices(["hash", "openai", "workers-ai"]).default("hash"))
-    .option("--dim <n>", "dimension (hash: buckets, default 128; openai: required for unknown models)", wholeNumber(1))
+    .option(
+      "--dim <n>",
+      `dimension (hash: buckets, default ${KNOWLEDGE_DEFAULTS.encoderDim}; openai: required for unknown models)`,
+      wholeNumber(1),
+    )
     .option("--model <name>", "embedding model (openai: text-embedding-3-small; workers-ai: @cf/baai/bge-base-en-v1.5)")
     .option("--base-url <url>", "API base URL")
     .option("--api-key-env <name>", "environment variable with the API key")
@@ -317,7 +333,7 @@ export function register(program: Command): void {
     )
     .option("--concurrency <n>", "requests in flight", wholeNumber(1), 4)
     .option("--cache <file>", "JSONL cache of remote vectors; a rerun resumes from it")
-    .option("--chunks <k>", "chunks per entity", wholeNumber(1), 6)
+    .option("--chunks <k>", "chunks per entity", wholeNumber(1), KNOWLEDGE_DEFAULTS.chunks)
     .requiredOption("--out <dir>", "bank folder")
     .action(async (opts) => {
       const texts = loadTexts(opts.texts);
@@ -334,7 +350,7 @@ export function register(program: Command): void {
         baseUrl: opts.baseUrl,
       };
       let encoder: KnowledgeEncoder;
-      if (opts.encoder === "hash") encoder = new HashEncoder({ dim: opts.dim ?? 128 });
+      if (opts.encoder === "hash") encoder = new HashEncoder({ dim: opts.dim ?? KNOWLEDGE_DEFAULTS.encoderDim });
       else if (opts.encoder === "openai") {
         encoder = createOpenAIEmbeddings({
           ...remote,
@@ -368,13 +384,16 @@ export function register(program: Command): void {
         console.log(`true chunk kinds recorded (${counts.join(", ")}; masked slots hold ${NO_KIND})`);
       }
     });
+}
 
+/** `kser knowledge compress`. */
+function registerCompress(knowledge: Command): void {
   knowledge
     .command("compress")
     .description("PCA to a smaller dimension and int8 quantisation (as the KV codec stores it), with the error it costs")
     .requiredOption("--bank <dir>", "bank folder")
     .requiredOption("--dim <n>", "target dimension", wholeNumber(1))
-    .addOption(new Option("--codec <name>", "storage codec").choices(["i8", "f16", "f32"]).default("i8"))
+    .addOption(new Option("--codec <name>", "storage codec").choices(["i8", "f16", "f32"]).default(KNOWLEDGE_DEFAULTS.codec))
     .option("--seed <n>", "seed of the PCA subsample and start", wholeNumber(0), 1)
     .requiredOption("--out <dir>", "compressed bank folder")
     .action(async (opts) => {
@@ -397,4 +416,16 @@ export function register(program: Command): void {
       }
       console.log(`${describeBank(small)}; saved to ${opts.out}`);
     });
+}
+
+export function register(program: Command): void {
+  const knowledge = program
+    .command("knowledge")
+    .description("LLM knowledge: simulate or generate texts, import KAR's files, encode and compress banks");
+
+  registerSimulate(knowledge);
+  registerGenerate(knowledge);
+  registerImport(knowledge);
+  registerEncode(knowledge);
+  registerCompress(knowledge);
 }
