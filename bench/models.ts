@@ -9,9 +9,10 @@ import * as tf from "@tensorflow/tfjs-core";
 import { itemFeatureWidth, userFeatureWidth } from "../shared/feature-encoding.ts";
 import type { FeatureSpec } from "../shared/manifest.ts";
 import { type BackendPreference, initBackend } from "../trainer/accel/index.ts";
-import type { ModelConfig } from "../trainer/models/config.ts";
+import { MODEL_DEFAULTS, type ModelConfig } from "../trainer/models/config.ts";
 import { backboneNames, getExtractor } from "../trainer/models/registry.ts";
 import { ParamStore, TfOps } from "../trainer/ops/tf-ops.ts";
+import { TRAINING_DEFAULTS } from "../trainer/train/defaults.ts";
 import { featureFeeds, forwardTf } from "../trainer/train/model.ts";
 import { bceWithLogits } from "../trainer/train/train.ts";
 import { mulberry32 } from "../trainer/util/random.ts";
@@ -22,7 +23,7 @@ const arg = (name: string, fallback: string) => {
 };
 const backend = arg("backend", "wasm") as BackendPreference;
 const seconds = Number(arg("seconds", "4"));
-const B = Number(arg("batch", "1024"));
+const B = Number(arg("batch", String(TRAINING_DEFAULTS.batchSize)));
 const extractor = arg("extractor", "kser");
 const only = arg("backbones", "");
 
@@ -75,7 +76,7 @@ async function bench(backbone: string) {
   const cfg: ModelConfig = {
     backbone,
     extractor,
-    embeddingDim: 32,
+    embeddingDim: MODEL_DEFAULTS.embeddingDim,
     spec,
     knowledge: getExtractor(extractor).usesKnowledge ? knowledge : null,
     seed: 1,
@@ -124,7 +125,7 @@ async function bench(backbone: string) {
 }
 
 const { name } = await initBackend(backend, () => {});
-console.log(`backend ${name}, extractor ${extractor}, batch ${B}, embedding 32`);
+console.log(`backend ${name}, extractor ${extractor}, batch ${B}, embedding ${MODEL_DEFAULTS.embeddingDim}`);
 const results = [];
 for (const backbone of only ? only.split(",") : backboneNames()) {
   const r = await bench(backbone);

@@ -25,15 +25,16 @@ import v8 from "node:v8";
 import { runInNewContext } from "node:vm";
 import * as tf from "@tensorflow/tfjs-core";
 import { type BackendPreference, initBackend, wasmKernelStatus } from "../trainer/accel/index.ts";
-import { prepareDataset } from "../trainer/data/prepare.ts";
-import { generateSyntheticDataset } from "../trainer/data/synthetic.ts";
 import { buildBank } from "../trainer/knowledge/bank.ts";
+import { KNOWLEDGE_DEFAULTS } from "../trainer/knowledge/defaults.ts";
 import { createHashEncoder } from "../trainer/knowledge/encoders/hash.ts";
 import { simulateKnowledge } from "../trainer/knowledge/simulator.ts";
+import { MODEL_DEFAULTS } from "../trainer/models/config.ts";
 import { ParamStore, TfOps } from "../trainer/ops/tf-ops.ts";
+import { loadExperimentData, trainExperiment } from "../trainer/pipeline/pipeline.ts";
 import { AdamW } from "../trainer/train/optimizer.ts";
 import { SparseEmbeddings, sparseTables } from "../trainer/train/sparse-embeddings.ts";
-import { bceWithLogits, trainModel } from "../trainer/train/train.ts";
+import { bceWithLogits } from "../trainer/train/train.ts";
 import { REFERENCE_SHAPE, referenceShapeLogit } from "./reference-shape.ts";
 
 const { values } = parseArgs({
@@ -53,23 +54,22 @@ const rssMiB = () => Math.round(process.memoryUsage().rss / 2 ** 20);
 v8.setFlagsFromString("--expose-gc");
 const collectGarbage = runInNewContext("gc") as () => void;
 
-const raw = generateSyntheticDataset({ seed: 1, users: Number(values.users) });
-const data = prepareDataset(raw, { seed: 1 });
-const bank = await buildBank(simulateKnowledge(raw, data, { seed: 1, chunksPerField: 6 }), createHashEncoder({ dim: 128 }), { chunks: 6 });
+const { raw, data } = await loadExperimentData({ source: "synthetic", seed: 1, users: Number(values.users) });
+// Uncompressed: the hash encoder's vectors, K chunks per entity.
+const { chunks, encoderDim } = KNOWLEDGE_DEFAULTS;
+const bank = await buildBank(simulateKnowledge(raw!, data, { seed: 1, chunksPerField: chunks }), createHashEncoder({ dim: encoderDim }), {
+  chunks,
+});
 
 async function kser(batchSize: number, epochs: number) {
   const rss: number[] = [];
   const rssAfterGc: number[] = [];
   const tensors: number[] = [];
-  const r = await trainModel({
-    data,
-    bank,
-    backbone: "deepfm",
-    extractor: "kser",
-    epochs,
-    batchSize,
-    seed: 1,
-    patience: 99,
+  const plan = {
+    model: { backbone: "deepfm", extractor: "kser", embeddingDim: MODEL_DEFAULTS.embeddingDim },
+    training: { epochs, batchSize, seed: 1, patience: 99 },
+  };
+  const r = await trainExperiment(plan, data, bank, {
     sparseEmbeddings: !values["dense-embeddings"],
     log: (m) => {
       if (m.startsWith("epoch")) {
@@ -156,7 +156,7 @@ function referenceShape(steps: number) {
 }
 
 console.log(
-  `backend ${backend}; ${data.train.count} training samples; bank 2 x 6 chunks x 128-d; load ${loadavg().map((l) => l.toFixed(2))}`,
+  `backend ${backend}; ${data.train.count} training samples; bank 2 x ${chunks} chunks x ${encoderDim}-d; load ${loadavg().map((l) => l.toFixed(2))}`,
 );
 const runKser = values.only === "all" || values.only === "kser";
 const runReference = values.only === "all" || values.only === "reference";

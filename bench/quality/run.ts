@@ -5,9 +5,9 @@
  * run; a seed's backbone-only model is kept as the start of its extractor-only run.
  */
 import type { KnowledgeBank } from "../../trainer/data/types.ts";
+import { trainExperiment } from "../../trainer/pipeline/pipeline.ts";
 import { computeGates } from "../../trainer/train/gates.ts";
 import type { TrainedModel } from "../../trainer/train/model.ts";
-import { trainModel } from "../../trainer/train/train.ts";
 import { claimsFor } from "./claims.ts";
 import { deletionTest } from "./deletion.ts";
 import { gateCorrelation, scoreGates, slotGates, slotMeans } from "./gate-scores.ts";
@@ -79,22 +79,24 @@ function checkResume(opts: RunQualityOptions): void {
 async function trainJob(opts: RunQualityOptions, job: Job, bank: KnowledgeBank, backbonesOnly: Map<string, TrainedModel>) {
   const s = opts.settings;
   const train = (cfg: ConfigName, from?: TrainedModel) =>
-    trainModel({
-      data: opts.setup.data,
-      bank: cfg === "none" ? null : bank,
-      backbone: job.backbone,
-      extractor: cfg === "kser-xo" ? "kser" : cfg,
-      strategy: cfg === "kser-xo" ? "extractor-only" : "all-params",
-      from,
-      embeddingDim: s.embeddingDim,
-      epochs: s.epochs,
-      patience: s.patience,
-      batchSize: s.batchSize,
-      learningRate: s.learningRate,
-      knowledgeDropout: s.knowledgeDropout,
-      selectBy: s.metric,
-      seed: job.seed,
-    });
+    trainExperiment(
+      {
+        model: { backbone: job.backbone, extractor: cfg === "kser-xo" ? "kser" : cfg, embeddingDim: s.embeddingDim },
+        training: {
+          strategy: cfg === "kser-xo" ? "extractor-only" : "all-params",
+          epochs: s.epochs,
+          patience: s.patience,
+          batchSize: s.batchSize,
+          learningRate: s.learningRate,
+          knowledgeDropout: s.knowledgeDropout,
+          selectBy: s.metric,
+          seed: job.seed,
+        },
+      },
+      opts.setup.data,
+      cfg === "none" ? null : bank,
+      { from },
+    );
   const key = `${job.backbone}/${job.seed}`;
   let from: TrainedModel | undefined;
   if (job.config === "kser-xo") {

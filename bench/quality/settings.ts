@@ -2,8 +2,10 @@
  * The quality bench's datasets and every setting's default, per dataset, in one place (the full run's values and
  * what --quick changes). Command-line flags override them for every dataset of a run.
  */
+import { KNOWLEDGE_DEFAULTS } from "../../trainer/knowledge/defaults.ts";
 import { DBBOOK_USER_SLOTS } from "../../trainer/knowledge/import-dbbook.ts";
 import { DEFAULT_PROPORTIONS, type KindProportions } from "../../trainer/knowledge/simulator.ts";
+import { TRAINING_DEFAULTS } from "../../trainer/train/defaults.ts";
 
 /** Bench configurations: an extractor plus a strategy. `kser-xo` = KSER extractor-only on the seed's `none` backbone. */
 export const CONFIGS = ["none", "raw", "kar", "kser", "kser-xo", "kser-nofilter", "kser-noalign"] as const;
@@ -65,12 +67,12 @@ export type SourceDefaults = Omit<QualitySettings, "source" | "seeds"> & { seeds
 
 const COMMON = {
   seeds: 5,
-  learningRate: 1e-3,
+  learningRate: TRAINING_DEFAULTS.learningRate,
   embeddingDim: 16,
-  knowledgeDropout: 0.1,
+  knowledgeDropout: TRAINING_DEFAULTS.knowledgeDropout,
   dataSeed: 1,
   encoderDim: 256,
-  pcaDim: 32,
+  pcaDim: KNOWLEDGE_DEFAULTS.dim,
   users: 0,
   items: 0,
 };
@@ -86,9 +88,9 @@ export const SOURCE_DEFAULTS: Record<BenchSource, SourceDefaults> = {
     variantConfigs: ["raw"],
     epochs: 2,
     patience: 1,
-    batchSize: 1024,
+    batchSize: TRAINING_DEFAULTS.batchSize,
     metric: "auc",
-    chunks: { user: 6, item: 6 },
+    chunks: { user: KNOWLEDGE_DEFAULTS.chunks, item: KNOWLEDGE_DEFAULTS.chunks },
     proportions: DEFAULT_PROPORTIONS,
     variantProportions: highNoiseProportions(0.2),
   },
@@ -120,7 +122,7 @@ export const SOURCE_DEFAULTS: Record<BenchSource, SourceDefaults> = {
     patience: 2,
     batchSize: 256,
     metric: "auc",
-    chunks: { user: 6, item: 6 },
+    chunks: { user: KNOWLEDGE_DEFAULTS.chunks, item: KNOWLEDGE_DEFAULTS.chunks },
     proportions: DEFAULT_PROPORTIONS,
     variantProportions: null,
     // KSER's design was chosen on the world of seed 1 (docs/quality.md): its results are reported on another world.
