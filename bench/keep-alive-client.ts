@@ -1,8 +1,8 @@
 /**
  * The HTTP client bench:edge times requests with: node:http over one kept-alive connection. Node's global fetch
- * (undici) adds ~1-1.5 ms of its own per request on this machine (GET /v1/health through wrangler dev: p50 3.5-3.7 ms
- * with fetch, 2.1-2.6 ms with this), which would be charged to the worker; a service calling the worker in
- * production also keeps its connection open. bench:edge reports the health round trip with both clients.
+ * (undici) adds time of its own to every request, which would be charged to the worker; a service calling the worker
+ * in production also keeps its connection open. bench:edge reports the health round trip with both clients, so the
+ * difference is measured on each run.
  */
 import http from "node:http";
 

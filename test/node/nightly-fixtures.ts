@@ -1,6 +1,6 @@
 /**
  * Shared pieces of the nightly tests: a small offline config (synthetic data, simulator, local wrangler state in a
- * temp dir) sized to keep each test file within ~90 s on two cores, the CLI as a real process, and a reader for
+ * temp dir) sized to keep each test file short on a small machine, the CLI as a real process, and a reader for
  * the live rollout config in that local state.
  */
 import { spawn } from "node:child_process";

@@ -2,7 +2,7 @@
  * The PyTorch twin (trainer/export/torch-twin.ts) of every backbone x extractor declares exactly the tfjs model's
  * parameters (names, shapes) and graph inputs (names, dtypes, shapes), and its source has one forward line per op.
  * Numerical parity needs PyTorch: `npx tsx bench/gpu/torch-twin.ts --out DIR --check` then
- * `python3 bench/gpu/torch_twin.py DIR --check` (measured max |diff| 8.9e-8 for DeepFM + KSER; docs/models.md).
+ * `python3 bench/gpu/torch_twin.py DIR --check`, which prints the max |diff| (docs/models.md, GPU comparison).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
