@@ -1,13 +1,14 @@
 /**
  * Training strategies. all-params: every parameter trains from its seeded init. extractor-only: start from a
- * trained backbone-only model (extractor "none"), copy its weights, keep every core/ parameter frozen and train
- * ext/ plus emb/ and out/.
+ * trained backbone-only model (extractor "none"), copy its weights, keep every parameter it has frozen (emb/, core/,
+ * out/: the backbone is the whole model it was) and train what the extractor adds. Training the backbone's
+ * embeddings too would go on fitting them past the epoch validation chose for the backbone.
  *
  * Knowledge fields change input dimensions: a backbone appends the two aligned knowledge vectors (2 x E) after its
  * feature fields, so the layer that reads them (DeepFM: core/dnn/0/w, [F*E, H] -> [(F+2)*E, H]; a backbone that
  * feeds them to its output layer: out/...) grows by 2E input rows at the end. Grown parameters keep the backbone's
- * rows and start the new rows at zero, so the starting model scores exactly like the backbone. In core/ the
- * backbone's rows stay frozen bit-for-bit and only the new rows train (the knowledge must enter somewhere).
+ * rows and start the new rows at zero, so the starting model scores exactly like the backbone. The backbone's rows
+ * stay frozen bit-for-bit and only the new rows train (the knowledge must enter somewhere).
  * Square layers over all fields (DCN's cross weights [D, D] -> [D+2E, D+2E]) also grow new output columns: the
  * backbone's rows keep zeros there (frozen), the new rows train across every column.
  */
@@ -50,8 +51,7 @@ export function planExtractorOnly(store: ParamStore, backbone: TrainedModel): St
     const values = copyIntoLeadingBlock(old.values, old.shape, v.shape);
     tf.tidy(() => v.assign(tf.tensor(values, v.shape)));
     const grown = old.shape[0] < v.shape[0];
-    if (!isFrozenGroup(name)) trainable.set(name, v);
-    else if (grown) {
+    if (grown) {
       trainable.set(name, v);
       rowMasks.set(
         name,
