@@ -6,7 +6,7 @@
  *     garbage collection, with the live tensor count: on tfjs-wasm's threaded build (shared heap) V8 collects less
  *     often, since that heap is not counted as external memory, so uncollected garbage can raise the first figure.
  *  2. The reference shape of shared/notes/trainer-runtime.md (8 id fields of 16-d, vocabulary 10k each, two 128-d
- *     dense inputs projected to 16-d, MLP 160-256-128-1, Adam, batch 1024; the note has its PyTorch rate).
+ *     dense inputs projected to 16-d, MLP 160-256-128-1, Adam, batch 1024; the note has its rates).
  * Rates come as examples per wall second and per CPU second (process.cpuUsage over the steps): on a shared machine
  * the wall rate mostly measures the other processes; loadAverage is in the JSON. Reference-shape times are medians
  * of per-step times.
