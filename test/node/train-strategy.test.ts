@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { CHUNK_KINDS } from "../../trainer/data/types.ts";
+import { backboneNames, getBackbone } from "../../trainer/models/registry.ts";
 import { computeGates } from "../../trainer/train/gates.ts";
 import { predictTf } from "../../trainer/train/model.ts";
 import { writeRunOutputs } from "../../trainer/train/run-outputs.ts";
@@ -51,8 +52,7 @@ describe("extractor-only strategy and gates", () => {
     expect(Fdeep).toBe(grownFrom + 2 * 8); // two knowledge fields of E = 8 appended
     // Bit-for-bit: every parameter of the backbone (its embeddings and output layer too), the leading rows of the
     // grown ones; what trains is only what the extractor adds.
-    for (const [name, p] of backbone.params)
-      expect(model.params.get(name)!.values.subarray(0, p.values.length), name).toEqual(p.values);
+    for (const [name, p] of backbone.params) expect(model.params.get(name)!.values.subarray(0, p.values.length), name).toEqual(p.values);
     expect([...model.params.keys()].filter((n) => !backbone.params.has(n)).every((n) => n.startsWith("ext/"))).toBe(true);
     const knowledgeRows = model.params.get("core/dnn/0/w")!.values.subarray(grownFrom * 256);
     expect(knowledgeRows.some((v) => v !== 0)).toBe(true);
@@ -86,6 +86,23 @@ describe("extractor-only strategy and gates", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it.each(backboneNames())("%s: extractor-only's epoch 0 validates exactly as the frozen backbone, or is refused", async (name) => {
+    const { data, bank } = randomData({ seed: 6, users: 40, samplesPerUser: 12, chunks: 3, dim: 8 });
+    const common = { data, backbone: name, embeddingDim: 8, batchSize: 128, seed: 5 };
+    const backbone = await trainModel({ ...common, bank: null, extractor: "none", epochs: 1 });
+    if (getBackbone(name).noExtractorOnly) {
+      await expect(
+        trainModel({ ...common, bank, extractor: "kser", epochs: 1, strategy: "extractor-only", from: backbone }),
+      ).rejects.toThrow(`extractor-only training cannot start from a frozen ${name}`);
+      return;
+    }
+    const model = await trainModel({ ...common, bank, extractor: "kser", epochs: 1, strategy: "extractor-only", from: backbone });
+    expect(model.history[0].epoch).toBe(0);
+    // The grown rows start at zero wherever the backbone reads them (DCN's output layer: before the deep part).
+    expect(model.history[0].validAuc).toBeCloseTo(backbone.metrics.valid.auc, 6);
+    expect(model.history[0].validLogloss).toBeCloseTo(backbone.metrics.valid.logloss, 5);
   });
 
   it("grows square layers over all fields (DCNv2's cross weights) keeping the backbone's block bit-for-bit", async () => {

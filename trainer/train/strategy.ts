@@ -13,6 +13,7 @@
  * backbone's rows keep zeros there (frozen), the new rows train across every column.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { getBackbone } from "../models/registry.ts";
 import type { ParamStore } from "../ops/tf-ops.ts";
 import type { TrainedModel } from "./model.ts";
 
@@ -47,20 +48,35 @@ export function planExtractorOnly(store: ParamStore, backbone: TrainedModel): St
     }
     if (old.shape.length !== v.shape.length || old.shape.some((d, i) => d > v.shape[i]))
       throw new Error(`parameter ${name}: backbone shape [${old.shape}] cannot grow into [${v.shape}]`);
-    // New entries (appended knowledge inputs and, for square layers such as cross networks, outputs) stay zero.
-    const values = copyIntoLeadingBlock(old.values, old.shape, v.shape);
-    tf.tidy(() => v.assign(tf.tensor(values, v.shape)));
+    // New entries (knowledge inputs and, for square layers such as cross networks, outputs) stay zero.
     const grown = old.shape[0] < v.shape[0];
+    const at = grown ? (getBackbone(backbone.config.backbone).knowledgeRowsAt?.(name, old.shape[0]) ?? old.shape[0]) : old.shape[0];
+    const values = insertRowsAt(copyIntoLeadingBlock(old.values, old.shape, v.shape), v.shape, old.shape[0], at);
+    tf.tidy(() => v.assign(tf.tensor(values, v.shape)));
     if (grown) {
+      const added = v.shape[0] - old.shape[0];
       trainable.set(name, v);
       rowMasks.set(
         name,
-        Array.from({ length: v.shape[0] }, (_, r) => r >= old.shape[0]),
+        Array.from({ length: v.shape[0] }, (_, r) => r >= at && r < at + added),
       );
-      frozen.push(`${name}[0:${old.shape[0]}]`);
+      frozen.push(`${name} (all but rows ${at}-${at + added - 1})`);
     } else frozen.push(name);
   }
   return { trainable, rowMasks, frozen };
+}
+
+/**
+ * `values` (shape `shape`) with its rows [at, oldRows) moved down to the end, so the zero rows after oldRows (the
+ * grown ones) sit at [at, at + added) instead.
+ */
+function insertRowsAt(values: Float32Array, shape: number[], oldRows: number, at: number): Float32Array {
+  if (at >= oldRows) return values;
+  const row = values.length / shape[0];
+  const added = shape[0] - oldRows;
+  values.copyWithin((at + added) * row, at * row, oldRows * row);
+  values.fill(0, at * row, (at + added) * row);
+  return values;
 }
 
 /** A zero tensor of shape `to` holding `values` (shape `from`, every dim <= to's) in its leading corner. */

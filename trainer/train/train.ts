@@ -245,8 +245,10 @@ function hyperparameters(opts: TrainOptions): Hyperparameters {
 /** Checks that the inputs fit together; returns the extractor. */
 function checkInputs(opts: TrainOptions, h: Hyperparameters): Extractor {
   const { data, bank } = opts;
-  getBackbone(opts.backbone);
+  const backbone = getBackbone(opts.backbone);
   const extractor = getExtractor(opts.extractor);
+  if (h.strategy === "extractor-only" && backbone.noExtractorOnly)
+    throw new Error(`extractor-only training cannot start from a frozen ${opts.backbone}: ${backbone.noExtractorOnly}; use all-params`);
   if (extractor.usesKnowledge && !bank) throw new Error(`extractor "${opts.extractor}" needs a knowledge bank`);
   if (data.train.count === 0 || data.valid.count === 0) throw new Error("the training and validation splits must not be empty");
   if (h.strategy === "extractor-only" && !opts.from) throw new Error("extractor-only training needs the backbone model to start from");

@@ -34,4 +34,8 @@ function logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> |
   return ops.reshape(denseLayer(ops, "out/logit", ops.reshape(x, [-1, F * dim]), F * dim, 1, "linear"), [-1]);
 }
 
-export const autoint: Backbone = { name: "autoint", logit };
+export const autoint: Backbone = {
+  name: "autoint",
+  logit,
+  noExtractorOnly: "its self-attention spreads every field over the knowledge fields",
+};

@@ -12,4 +12,14 @@ export interface Backbone {
   name: string;
   /** Logit [B]. Declares the feature inputs it reads through the embedding helpers. */
   logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> | null): T;
+  /**
+   * Extractor-only growth: where the rows a parameter gains with the knowledge fields are inserted, given its row
+   * count without them. Default: after the existing rows (the knowledge vectors come after the feature fields).
+   */
+  knowledgeRowsAt?(param: string, rowsWithoutKnowledge: number): number;
+  /**
+   * Set when extractor-only training cannot start from this backbone unchanged: the reason. (Knowledge fields that
+   * take part in every field interaction change the backbone's scores whatever their weights start at.)
+   */
+  noExtractorOnly?: string;
 }

@@ -13,7 +13,12 @@ export type CrossTerm = <T>(ops: Ops<T>, x0: T, x: T, layer: number, D: number) 
 
 /** A DCN-family backbone with `layers` cross layers of the given term. */
 export function crossNetwork(name: string, layers: number, cross: CrossTerm): Backbone {
-  return { name, logit: (ops, cfg, knowledge) => crossNetworkLogit(ops, cfg, knowledge, layers, cross) };
+  return {
+    name,
+    logit: (ops, cfg, knowledge) => crossNetworkLogit(ops, cfg, knowledge, layers, cross),
+    // The output layer reads concat(x_L, deep): x_L's knowledge entries come before the deep part's rows.
+    knowledgeRowsAt: (param, rows) => (param === "out/logit/w" ? rows - MODEL_DEFAULTS.hidden[MODEL_DEFAULTS.hidden.length - 1] : rows),
+  };
 }
 
 function crossNetworkLogit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> | null, layers: number, cross: CrossTerm): T {

@@ -39,4 +39,8 @@ function logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> |
   return ops.reshape(denseLayer(ops, "out/logit", deep.out, deep.dim, 1, "linear"), [-1]);
 }
 
-export const fibinet: Backbone = { name: "fibinet", logit };
+export const fibinet: Backbone = {
+  name: "fibinet",
+  logit,
+  noExtractorOnly: "its SENET reweights every field by a squeeze over all of them, the knowledge fields included",
+};

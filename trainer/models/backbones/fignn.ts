@@ -55,4 +55,8 @@ function logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> |
   return ops.reduceSum(ops.mul(nodeScore, weight), [1], false);
 }
 
-export const fignn: Backbone = { name: "fignn", logit };
+export const fignn: Backbone = {
+  name: "fignn",
+  logit,
+  noExtractorOnly: "its graph passes messages between every pair of fields, the knowledge fields included",
+};

@@ -34,4 +34,8 @@ function logit<T>(ops: Ops<T>, cfg: ModelConfig, knowledge: KnowledgeFields<T> |
   return ops.reshape(denseLayer(ops, "out/logit", outIn, cinWidth + deep.dim + F * E, 1, "linear"), [-1]);
 }
 
-export const xdeepfm: Backbone = { name: "xdeepfm", logit };
+export const xdeepfm: Backbone = {
+  name: "xdeepfm",
+  logit,
+  noExtractorOnly: "its CIN multiplies every pair of fields, the knowledge fields included",
+};
