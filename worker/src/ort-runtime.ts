@@ -2,7 +2,8 @@
  * Loads onnxruntime-web inside workerd.
  * workerd forbids compiling wasm at run time and has no import.meta.url, so: the bundle entry with embedded glue,
  * the wasm binary imported as a precompiled WebAssembly.Module, a dummy wasmBinary so ORT neither fetches nor
- * dynamic-imports, and while ORT creates its first InferenceSession (only then), WebAssembly.instantiate redirected to that Module.
+ * dynamic-imports, and WebAssembly.instantiate redirected to that Module while ORT creates its first
+ * InferenceSession (only then).
  * This relies on ORT internals; test/worker/ort-runtime.test.ts guards it.
  */
 
