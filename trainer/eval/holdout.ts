@@ -6,12 +6,12 @@
  * gates are read per chunk on the same samples and averaged per chunk kind.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { fieldWidth, ITEM_ID_FIELD, itemFeatureWidth, rowRange, rowShape, userFeatureWidth } from "../../shared/feature-encoding.ts";
+import { fieldWidth, itemFeatureWidth, rowRange, rowShape, userFeatureWidth } from "../../shared/feature-encoding.ts";
 import type { CategoricalField, FeatureSpec } from "../../shared/manifest.ts";
 import { CHUNK_KINDS, type KnowledgeBank, type PreparedDataset, type SampleSplit } from "../data/types.ts";
 import { getExtractor } from "../models/registry.ts";
 import { ParamStore, TfOps } from "../ops/tf-ops.ts";
-import { bankRows, gatherChunks } from "../train/knowledge-join.ts";
+import { bankRows, gatherChunks, sampleItemIds } from "../train/knowledge-join.ts";
 import { auc, gauc, logloss } from "../train/metrics.ts";
 import { featureFeeds, forwardTf, type PredictBatch, type TrainedModel } from "../train/model.ts";
 import { UserFacingError } from "../util/errors.ts";
@@ -97,8 +97,7 @@ export async function evaluateOnHoldout(
   const cfg = model.config;
   const usesKnowledge = getExtractor(cfg.extractor).usesKnowledge && cfg.knowledge !== null;
   if (usesKnowledge && !bank) throw new UserFacingError(`model ${cfg.backbone}+${cfg.extractor} needs the knowledge bank`);
-  const Fi = itemFeatureWidth(data.spec);
-  const itemVocab = data.vocabulary.fields[ITEM_ID_FIELD];
+  const itemIdOf = sampleItemIds(data, split);
   const scores = new Float32Array(split.count);
   const sums = {
     user: { kind: new Map<string, [number, number]>(), slot: [] as { sum: number; count: number; kinds: Record<string, number> }[] },
@@ -110,13 +109,7 @@ export async function evaluateOnHoldout(
       const n = Math.min(split.count, start + BATCH) - start;
       const batch = splitBatch(data.spec, encoded, start, start + n);
       const userIds = Array.from({ length: n }, (_, i) => data.userIds[split.userIndex[start + i]]);
-      // Raw item ids (the bank is keyed by raw id): the sample's own when the dataset records them, so an item out of
-      // the vocabulary still has its knowledge, as in training and serving; else from this run's encoding.
-      const itemIds = Array.from({ length: n }, (_, i) => {
-        if (split.targetItem && data.itemIds) return data.itemIds[split.targetItem[start + i]];
-        const idx = split.itemFeats[(start + i) * Fi];
-        return idx > 0 ? itemVocab[idx] : "\u0000oov";
-      });
+      const itemIds = Array.from({ length: n }, (_, i) => itemIdOf(start + i) ?? "\u0000oov");
       const know = usesKnowledge && bank ? { user: chunkFeeds(bank, "user", userIds), item: chunkFeeds(bank, "item", itemIds) } : null;
       const out = tf.tidy(() => {
         const feeds = featureFeeds(cfg.spec, batch);

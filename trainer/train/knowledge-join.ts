@@ -37,19 +37,31 @@ export function disposeBankTensors(b: BankTensors): void {
 export function joinSplit(data: PreparedDataset, bank: KnowledgeBank, split: SampleSplit): { userRow: Int32Array; itemRow: Int32Array } {
   const userIndex = new Map(bank.user.ids.map((id, i) => [id, i]));
   const itemIndex = new Map(bank.item.ids.map((id, i) => [id, i]));
-  const itemVocab = data.vocabulary.fields[ITEM_ID_FIELD];
-  const Fi = itemFeatureWidth(data.spec);
+  const itemId = sampleItemIds(data, split);
   const userRow = new Int32Array(split.count);
   const itemRow = new Int32Array(split.count);
-  const byRawId = split.targetItem && data.itemIds ? { rows: split.targetItem, ids: data.itemIds } : null;
   for (let s = 0; s < split.count; s++) {
     userRow[s] = userIndex.get(data.userIds[split.userIndex[s]]) ?? bank.user.ids.length;
-    // By the raw id when the dataset has it (a new item out of the vocabulary still has knowledge, as in serving);
-    // else by the vocabulary, whose row 0 is the OOV token, never a real item.
-    const itemId = byRawId ? byRawId.ids[byRawId.rows[s]] : split.itemFeats[s * Fi] > 0 ? itemVocab[split.itemFeats[s * Fi]] : undefined;
-    itemRow[s] = (itemId !== undefined ? itemIndex.get(itemId) : undefined) ?? bank.item.ids.length;
+    const id = itemId(s);
+    itemRow[s] = (id !== undefined ? itemIndex.get(id) : undefined) ?? bank.item.ids.length;
   }
   return { userRow, itemRow };
+}
+
+/**
+ * The raw item id of each sample of a split (the bank is keyed by raw id): the dataset's own record when it has
+ * one, so a new item out of the vocabulary still has its knowledge, as in serving; else through the vocabulary,
+ * whose row 0 is the OOV token (undefined: no item knowledge).
+ */
+export function sampleItemIds(data: PreparedDataset, split: SampleSplit): (sample: number) => string | undefined {
+  if (split.targetItem && data.itemIds) {
+    const rows = split.targetItem;
+    const ids = data.itemIds;
+    return (s) => ids[rows[s]];
+  }
+  const itemVocab = data.vocabulary.fields[ITEM_ID_FIELD];
+  const Fi = itemFeatureWidth(data.spec);
+  return (s) => (split.itemFeats[s * Fi] > 0 ? itemVocab[split.itemFeats[s * Fi]] : undefined);
 }
 
 /** Row of each id in the field, -1 where the bank lacks it. */
