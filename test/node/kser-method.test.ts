@@ -6,6 +6,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../../trainer/accel/index.ts";
+import { splitBatch } from "../../trainer/eval/holdout.ts";
 import { getExtractor } from "../../trainer/models/registry.ts";
 import { ParamStore, TfOps } from "../../trainer/ops/tf-ops.ts";
 import { extractorAuxLoss } from "../../trainer/train/aux-loss.ts";
@@ -106,14 +107,7 @@ describe("extractor-only training", () => {
     if (wrecked.history[1].validAuc <= wrecked.history[0].validAuc) {
       expect(wrecked.metrics.test.auc).toBeCloseTo(backbone.metrics.test.auc, 6);
       const n = 8;
-      const batch = {
-        count: n,
-        itemFeats: data.test.itemFeats.slice(0, n * 2),
-        userFeats: data.test.userFeats.slice(0, n),
-        histFeats: data.test.histFeats.slice(0, n * 10),
-        histRatings: data.test.histRatings.slice(0, n * 5),
-        histMask: data.test.histMask.slice(0, n * 5),
-      };
+      const batch = splitBatch(data.spec, data.test, 0, n);
       const before = await predictTf(backbone, batch);
       const after = await predictTf(wrecked, batch);
       for (let i = 0; i < n; i++) expect(after[i]).toBeCloseTo(before[i], 6);

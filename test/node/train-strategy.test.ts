@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { CHUNK_KINDS } from "../../trainer/data/types.ts";
+import { splitBatch } from "../../trainer/eval/holdout.ts";
 import { backboneNames, getBackbone } from "../../trainer/models/registry.ts";
 import { computeGates } from "../../trainer/train/gates.ts";
 import { predictTf } from "../../trainer/train/model.ts";
@@ -25,14 +26,7 @@ describe("extractor-only strategy and gates", () => {
 
     // Zero epochs of extractor-only training would be the backbone itself: check with 1 epoch at lr ~0 instead.
     const n = 6;
-    const batch = {
-      count: n,
-      itemFeats: data.test.itemFeats.slice(0, n * 2),
-      userFeats: data.test.userFeats.slice(0, n),
-      histFeats: data.test.histFeats.slice(0, n * 10),
-      histRatings: data.test.histRatings.slice(0, n * 5),
-      histMask: data.test.histMask.slice(0, n * 5),
-    };
+    const batch = splitBatch(data.spec, data.test, 0, n);
     const still = await trainModel({
       ...common,
       bank,

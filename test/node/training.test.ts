@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { splitBatch } from "../../trainer/eval/holdout.ts";
 import { loadModel, saveModel } from "../../trainer/train/checkpoint.ts";
 import { auc, gauc, logloss } from "../../trainer/train/metrics.ts";
 import { predictTf } from "../../trainer/train/model.ts";
@@ -42,14 +43,7 @@ describe("trainModel", () => {
 
     // Entities without knowledge (all chunks masked) still get finite, sane scores.
     const n = 3;
-    const scores = await predictTf(model, {
-      count: n,
-      itemFeats: data.test.itemFeats.slice(0, n * 2),
-      userFeats: data.test.userFeats.slice(0, n),
-      histFeats: data.test.histFeats.slice(0, n * 10),
-      histRatings: data.test.histRatings.slice(0, n * 5),
-      histMask: data.test.histMask.slice(0, n * 5),
-    });
+    const scores = await predictTf(model, splitBatch(data.spec, data.test, 0, n));
     for (const s of scores) expect(s > 0 && s < 1).toBe(true);
 
     const dir = await mkdtemp(path.join(tmpdir(), "kser-ckpt-"));
@@ -59,18 +53,7 @@ describe("trainModel", () => {
       expect(loaded.config).toEqual(model.config);
       expect([...loaded.params.keys()]).toEqual([...model.params.keys()]);
       for (const [name, p] of model.params) expect(loaded.params.get(name)!.values).toEqual(p.values);
-      expect(
-        Array.from(
-          await predictTf(loaded, {
-            count: n,
-            itemFeats: data.test.itemFeats.slice(0, n * 2),
-            userFeats: data.test.userFeats.slice(0, n),
-            histFeats: data.test.histFeats.slice(0, n * 10),
-            histRatings: data.test.histRatings.slice(0, n * 5),
-            histMask: data.test.histMask.slice(0, n * 5),
-          }),
-        ),
-      ).toEqual(Array.from(scores));
+      expect(Array.from(await predictTf(loaded, splitBatch(data.spec, data.test, 0, n)))).toEqual(Array.from(scores));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
