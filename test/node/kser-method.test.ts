@@ -76,6 +76,30 @@ describe("the contrastive term", () => {
     params.dispose();
   });
 
+  it("scores an own chunk against the entity's OTHER chunks, as the gate does, not against a set holding itself", () => {
+    const params = ParamStore.fromValues(seededWeights(cfg));
+    const b = randomBatch(cfg, 6, 11);
+    b.itemChunkMask!.fill(1);
+    const K = cfg.knowledge!.item.chunks;
+    const belongs = (mask: Float32Array, own: boolean) => {
+      const feeds = batchFeeds(cfg, { ...b, itemChunkMask: mask });
+      const out = tf.tidy(() => {
+        const side = kser.item(new TfOps(params, feeds), cfg);
+        return side.consistency!(feeds.get("item_chunks")!, (x) => x, own).arraySync() as number[][];
+      });
+      tf.dispose([...feeds.values()]);
+      return out;
+    };
+    const asOwn = belongs(b.itemChunkMask!, true);
+    for (let k = 0; k < K; k++) {
+      // Chunk k scored as a stranger's chunk against the entity without it: what the gate sees at chunk k.
+      const without = Float32Array.from(b.itemChunkMask!, (m, i) => (i % K === k ? 0 : m));
+      const asStranger = belongs(without, false);
+      for (let row = 0; row < b.count; row++) expect(asOwn[row][k]).toBeCloseTo(asStranger[row][k], 5);
+    }
+    params.dispose();
+  });
+
   it("is absent outside a training step (no negative chunks fed)", () => {
     const params = ParamStore.fromValues(seededWeights(cfg));
     const feeds = batchFeeds(cfg, randomBatch(cfg, 4, 1));

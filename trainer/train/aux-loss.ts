@@ -35,8 +35,8 @@ export function extractorAuxLoss(
     if (!negative || !negativeMask) continue;
     const mask = feeds.get(`${side}_chunk_mask`)!;
     if (consistency && training.contrastiveWeight > 0) {
-      const own = consistency(feeds.get(`${side}_chunks`)!, detach);
-      const other = consistency(negative, detach);
+      const own = consistency(feeds.get(`${side}_chunks`)!, detach, true);
+      const other = consistency(negative, detach, false);
       const bce = tf.add(maskedMean(softplus(tf.neg(own)), mask), maskedMean(softplus(other), negativeMask));
       terms.push(tf.mul(bce, training.contrastiveWeight));
     }

@@ -35,8 +35,11 @@ export interface EsfGate<T> {
    * and own chunks. Training only (the contrastive term); not part of the exported graphs. `detach` must stop the
    * gradient into the context: otherwise the term would train the entity's own embedding (its id) to remember its
    * chunks, hallucinations included, instead of checking them against what was learned from its interactions.
+   * `own`: the chunks are the entity's own (the batch's chunks), so each is compared with the OTHER own chunks, as
+   * the gate compares it; with itself in the mean, "is it one of the entity's chunks" would be answered by the
+   * chunk matching itself, a hallucinated one included.
    */
-  consistency: (chunks: T, detach: (x: T) => T) => T;
+  consistency: (chunks: T, detach: (x: T) => T, own: boolean) => T;
 }
 
 interface GateInputs<T> {
@@ -63,9 +66,10 @@ export function esfGate<T>(ops: Ops<T>, prefix: string, inputs: GateInputs<T>): 
   const logit = ops.add(ops.add(z, slot), belongs);
   const bounded = ops.scale(ops.tanh(ops.scale(logit, 1 / LOGIT_BOUND)), LOGIT_BOUND);
   const everyOwn = othersMean(ops, chunks, mask, false);
+  const othersOwn = othersMean(ops, chunks, mask, true);
   return {
     gate: ops.mul(ops.sigmoid(bounded), mask),
-    consistency: (other, detach) => heads.belongs(heads.of(other, everyOwn, detach(ctx))),
+    consistency: (c, detach, isOwn) => heads.belongs(heads.of(c, isOwn ? othersOwn : everyOwn, detach(ctx))),
   };
 }
 

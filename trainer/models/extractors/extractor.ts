@@ -11,7 +11,7 @@ export interface ExtractorOutput<T> {
    * Training only: belongs logits [B, K] of given chunks [B, K, d] under this batch's context and own chunks
    * (kser.ts); `detach` stops the gradient into the context.
    */
-  consistency?: (chunks: T, detach: (x: T) => T) => T;
+  consistency?: (chunks: T, detach: (x: T) => T, own: boolean) => T;
 }
 
 /** Training-only terms an extractor adds to the loss (trainer/train/aux-loss.ts); not part of the exported graphs. */
