@@ -25,6 +25,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { initBackend } from "../trainer/accel/index.ts";
+import { claimsFor } from "./quality/claims.ts";
 import { markdown } from "./quality/markdown.ts";
 import { plan, runQuality } from "./quality/run.ts";
 import {
@@ -106,9 +107,13 @@ function lastLine(backend: string | undefined, done: { r: QualityResults; out: s
   });
 }
 
-// --summarize FILE...: print the summaries (or Markdown) of results files, e.g. of a run cut short.
+// --summarize FILE...: print the summaries (or Markdown) of results files, e.g. of a run cut short. Claims are
+// judged again from the file's runs, by today's rules.
 if (values.summarize) {
-  const done = values.summarize.map((out) => ({ r: JSON.parse(readFileSync(out, "utf8")) as QualityResults & { backend?: string }, out }));
+  const done = values.summarize.map((out) => {
+    const r = JSON.parse(readFileSync(out, "utf8")) as QualityResults & { backend?: string };
+    return { r: { ...r, claims: claimsFor(r.source ?? "ml-100k", r.runs, r.settings.backbones, r.settings.metric) }, out };
+  });
   for (const { r } of done) {
     if (values.markdown) console.log(`## ${r.source}\n\n${markdown(r)}\n`);
     else for (const line of summary(r).lines) console.log(line);

@@ -81,7 +81,8 @@ function paperClaims(p: string, runs: RunResult[], backbones: string[], metric: 
   ];
 }
 
-const DELETION = "masking the top-gated half of each entity's chunks costs more than 0 and >= 2x what the bottom-gated half costs (kser)";
+const DELETION =
+  "masking the top-gated half of each entity's chunks costs >= 2x what the bottom-gated half costs, and more than two standard errors over the seeds (kser)";
 const GATE_AUC = "kser's gate separates informative chunks from the rest at per-chunk AUC >= 0.8 (mean over seeds, fields)";
 
 /** A claim on the kser runs that carry some measurement, judged per backbone. */
@@ -99,16 +100,22 @@ function kserClaim(
   });
 }
 
-/** Masking kser's top-gated half costs at least twice what masking its bottom-gated half costs (and more than 0). */
-const judgeDeletion =
+/**
+ * Masking kser's top-gated half costs at least twice what masking its bottom-gated half costs, and the top-half
+ * cost stands out of its seed noise (mean > 2 standard errors): a cost of 0.0001 ± 0.0008 is no selection.
+ */
+export const judgeDeletion =
   (metric: BenchMetric) =>
   (list: RunResult[]): PerBackbone => {
     const ok = (top: number, bottom: number) => top > 0 && top >= 2 * bottom;
-    const top = spread(list.map((r) => r.deletion!.cost.top)).mean;
+    const top = spread(list.map((r) => r.deletion!.cost.top));
     const bottom = spread(list.map((r) => r.deletion!.cost.bottom)).mean;
+    const standardError = top.std / Math.sqrt(top.n);
     const seedsHolding = list.filter((r) => ok(r.deletion!.cost.top, r.deletion!.cost.bottom)).length;
-    const detail = `${metric} cost top ${f4(top)} vs bottom ${f4(bottom)} (ratio ${f4(top / bottom)}; seeds ${seedsHolding}/${list.length})`;
-    return { holds: ok(top, bottom), seedsHolding, seeds: list.length, detail };
+    const detail =
+      `${metric} cost top ${f4(top.mean)} ± ${f4(top.std)} vs bottom ${f4(bottom)} ` +
+      `(ratio ${f4(top.mean / bottom)}; seeds ${seedsHolding}/${list.length})`;
+    return { holds: ok(top.mean, bottom) && top.mean > 2 * standardError, seedsHolding, seeds: list.length, detail };
   };
 
 const meanOf = (runs: RunResult[], b: string, cell: string, metric: BenchMetric) =>
