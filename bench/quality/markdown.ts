@@ -17,6 +17,8 @@ function table(r: QualityResults, out: string[]): void {
   const b = r.facts.baselines;
   out.push(`| - | item popularity (no model) | ${f4(b.itemPopularity.auc)} | ${f4(b.itemPopularity.gauc)} | - | - | - | - |`);
   out.push(`| - | history mean (no model) | ${f4(b.historyMean.auc)} | ${f4(b.historyMean.gauc)} | - | - | - | - |`);
+  const knn = b.userKnowledgeKnn;
+  if (knn) out.push(`| - | user-knowledge kNN (no model) | ${f4(knn.auc)} | ${f4(knn.gauc)} | - | - | - | - |`);
 }
 
 function gates(r: QualityResults, out: string[]): void {

@@ -64,7 +64,7 @@ async function movieLens(s: QualitySettings, input: SourceInput): Promise<Source
     if (!s.variantProportions) throw new Error("ml-100k: the high-noise bank needs its proportions");
     banks.high = await simulatedBank(raw, data, s, s.variantProportions);
   }
-  return { raw, data, banks, facts: dataFacts(data) };
+  return { raw, data, banks, facts: dataFacts(data, banks.default?.bank.user) };
 }
 
 async function dbbook(s: QualitySettings, input: SourceInput): Promise<SourceSetup> {
@@ -74,7 +74,7 @@ async function dbbook(s: QualitySettings, input: SourceInput): Promise<SourceSet
   const { texts, chunking } = await loadDbbookKnowledge(input.dir, raw);
   const built = await slottedBank(texts, raw, s);
   const slotNames = { user: texts.factors.user, item: texts.factors.item };
-  return { raw, data, banks: { default: built }, facts: { ...dataFacts(data), chunking }, slotNames };
+  return { raw, data, banks: { default: built }, facts: { ...dataFacts(data, built.bank.user), chunking }, slotNames };
 }
 
 async function synthetic(s: QualitySettings): Promise<SourceSetup> {
@@ -89,7 +89,7 @@ async function synthetic(s: QualitySettings): Promise<SourceSetup> {
   const texts = worldKnowledge(world, { seed: s.dataSeed, chunksPerField: s.chunks.user, proportions: s.proportions });
   const banks: SourceSetup["banks"] = { default: await kindedBank(texts, s) };
   if (s.variant === "clean" && s.variantConfigs.some((c) => c !== "none")) banks.clean = onlyInformative(banks.default!);
-  return { raw: world.raw, data, banks, facts: dataFacts(data) };
+  return { raw: world.raw, data, banks, facts: dataFacts(data, banks.default?.bank.user) };
 }
 
 export function setupSource(s: QualitySettings, input: SourceInput): Promise<SourceSetup> {

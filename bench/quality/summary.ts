@@ -39,7 +39,8 @@ function factLines(r: QualityResults, lines: string[]): void {
   const b = r.facts.baselines;
   lines.push(
     `[baselines ${r.source}] no model, test split: item popularity AUC ${f4(b.itemPopularity.auc)} GAUC ${f4(b.itemPopularity.gauc)}; ` +
-      `history mean AUC ${f4(b.historyMean.auc)} GAUC ${f4(b.historyMean.gauc)}`,
+      `history mean AUC ${f4(b.historyMean.auc)} GAUC ${f4(b.historyMean.gauc)}` +
+      (b.userKnowledgeKnn ? `; user-knowledge kNN AUC ${f4(b.userKnowledgeKnn.auc)} GAUC ${f4(b.userKnowledgeKnn.gauc)}` : ""),
   );
   const c = r.facts.userRateCorrelation;
   if (c)

@@ -115,6 +115,8 @@ export interface Baselines {
   itemPopularity: { auc: number; gauc: number };
   /** Mean rating of the sample's history (the train-history mean where a sample has none). */
   historyMean: { auc: number; gauc: number };
+  /** Cosine of the user's knowledge with the item's train likers' (data-facts.ts); with a user-knowledge bank. */
+  userKnowledgeKnn?: { auc: number; gauc: number };
 }
 
 export interface DataFacts {

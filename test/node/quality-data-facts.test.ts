@@ -1,0 +1,23 @@
+/** The model-free user-knowledge check: it ranks test items when the knowledge says what users like, not otherwise. */
+import { describe, expect, it } from "vitest";
+import { baselines } from "../../bench/quality/data-facts.ts";
+import { randomData } from "./fixtures/random-data.ts";
+
+describe("user-knowledge kNN baseline", () => {
+  const { data, bank } = randomData({ seed: 21, users: 600, items: 120, samplesPerUser: 40, genres: 3 });
+
+  it("ranks a user's test items when a chunk states the user's favourite genre", () => {
+    const knn = baselines(data, bank.user).userKnowledgeKnn!;
+    expect(knn.gauc).toBeGreaterThan(0.55);
+  });
+
+  it("is near chance when each user gets another user's knowledge", () => {
+    const shuffled = { ...bank.user, ids: [...bank.user.ids.slice(1), bank.user.ids[0]] };
+    const knn = baselines(data, shuffled).userKnowledgeKnn!;
+    expect(Math.abs(knn.gauc - 0.5)).toBeLessThan(0.03);
+  });
+
+  it("is absent without user knowledge", () => {
+    expect(baselines(data).userKnowledgeKnn).toBeUndefined();
+  });
+});
