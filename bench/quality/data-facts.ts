@@ -87,11 +87,11 @@ function unit(v: Float64Array): Float64Array {
 }
 
 /**
- * User-knowledge kNN: each test sample scored by the cosine between its user's knowledge vector and the summed
- * vectors of the item's train likers (the user left out); 0 without knowledge or likers. Near 0.5 GAUC, the user
- * knowledge does not say which items a user likes, whatever extractor reads it.
+ * User-knowledge kNN: each sample of `split` scored by the cosine between its user's knowledge vector and the
+ * summed vectors of the item's train likers (the user left out); 0 without knowledge or likers. Near 0.5 GAUC, the
+ * user knowledge does not say which items a user likes, whatever extractor reads it.
  */
-function userKnowledgeKnn(data: PreparedDataset, field: KnowledgeBankField): Float64Array {
+function userKnowledgeKnn(data: PreparedDataset, field: KnowledgeBankField, split: SampleSplit): Float64Array {
   const vectors = userVectors(data, field);
   const likers = new Map<number, Set<number>>();
   const train = targets(data, data.train);
@@ -107,9 +107,9 @@ function userKnowledgeKnn(data: PreparedDataset, field: KnowledgeBankField): Flo
     for (const u of users) for (let j = 0; j < field.dim; j++) sum[j] += vectors[u]![j];
     sums.set(item, sum);
   }
-  const test = targets(data, data.test);
-  return Float64Array.from({ length: data.test.count }, (_, s) => {
-    const u = data.test.userIndex[s];
+  const test = targets(data, split);
+  return Float64Array.from({ length: split.count }, (_, s) => {
+    const u = split.userIndex[s];
     const mine = vectors[u];
     const sum = sums.get(test[s]);
     if (!mine || !sum) return 0;
@@ -118,13 +118,17 @@ function userKnowledgeKnn(data: PreparedDataset, field: KnowledgeBankField): Flo
   });
 }
 
+const scored = (split: SampleSplit, scores: Float64Array) => ({
+  auc: auc(split.labels, scores),
+  gauc: gauc(split.labels, scores, split.userIndex),
+});
+
 export function baselines(data: PreparedDataset, userKnowledge?: KnowledgeBankField): Baselines {
   const t = data.test;
-  const score = (scores: Float64Array) => ({ auc: auc(t.labels, scores), gauc: gauc(t.labels, scores, t.userIndex) });
   return {
-    itemPopularity: score(itemPopularity(data)),
-    historyMean: score(historyMean(data)),
-    ...(userKnowledge ? { userKnowledgeKnn: score(userKnowledgeKnn(data, userKnowledge)) } : {}),
+    itemPopularity: scored(t, itemPopularity(data)),
+    historyMean: scored(t, historyMean(data)),
+    ...(userKnowledge ? { userKnowledgeKnn: scored(t, userKnowledgeKnn(data, userKnowledge, t)) } : {}),
   };
 }
 
@@ -155,5 +159,10 @@ export function userRateCorrelation(data: PreparedDataset): { pearson: number; u
 
 export function dataFacts(data: PreparedDataset, userKnowledge?: KnowledgeBankField): DataFacts {
   const correlation = userRateCorrelation(data);
-  return { baselines: baselines(data, userKnowledge), ...(correlation ? { userRateCorrelation: correlation } : {}) };
+  const v = data.valid;
+  return {
+    baselines: baselines(data, userKnowledge),
+    ...(userKnowledge && v.count > 0 ? { userKnowledgeKnnValid: scored(v, userKnowledgeKnn(data, userKnowledge, v)) } : {}),
+    ...(correlation ? { userRateCorrelation: correlation } : {}),
+  };
 }

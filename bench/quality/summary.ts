@@ -42,6 +42,8 @@ function factLines(r: QualityResults, lines: string[]): void {
       `history mean AUC ${f4(b.historyMean.auc)} GAUC ${f4(b.historyMean.gauc)}` +
       (b.userKnowledgeKnn ? `; user-knowledge kNN AUC ${f4(b.userKnowledgeKnn.auc)} GAUC ${f4(b.userKnowledgeKnn.gauc)}` : ""),
   );
+  const v = r.facts.userKnowledgeKnnValid;
+  if (v) lines.push(`[data ${r.source}] user-knowledge kNN on the validation split: AUC ${f4(v.auc)} GAUC ${f4(v.gauc)}`);
   const c = r.facts.userRateCorrelation;
   if (c)
     lines.push(
@@ -112,7 +114,7 @@ export function summary(r: QualityResults): { lines: string[]; json: Record<stri
   const deletion = deletionLines(r, lines);
   for (const f of r.failures)
     lines.push(`[failed] ${f.backbone} ${f.config}${f.noise === "default" ? "" : `@${f.noise}`} seed ${f.seed}: ${f.error}`);
-  const { baselines, userRateCorrelation, chunking } = r.facts;
+  const { baselines, userRateCorrelation, chunking, userKnowledgeKnnValid } = r.facts;
   return {
     lines,
     json: {
@@ -122,6 +124,7 @@ export function summary(r: QualityResults): { lines: string[]; json: Record<stri
       runs: r.runs.length,
       table,
       baselines: JSON.parse(rounded(baselines, 4)),
+      ...(userKnowledgeKnnValid ? { userKnowledgeKnnValid: JSON.parse(rounded(userKnowledgeKnnValid, 4)) } : {}),
       ...(userRateCorrelation
         ? { userRateCorrelation: { pearson: round(userRateCorrelation.pearson, 3), users: userRateCorrelation.users } }
         : {}),

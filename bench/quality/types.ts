@@ -121,6 +121,11 @@ export interface Baselines {
 
 export interface DataFacts {
   baselines: Baselines;
+  /**
+   * The user-knowledge kNN on the validation split. Against the test value it shows whether the knowledge's signal
+   * carries beyond interactions it may have been written from (a validation split carved from train).
+   */
+  userKnowledgeKnnValid?: { auc: number; gauc: number };
   /** Pearson over users in both train (with valid) and test of the two positive rates (users split: absent). */
   userRateCorrelation?: { pearson: number; users: number };
   /** How the LLM profiles were chunked (dbbook). */

@@ -1,6 +1,6 @@
 /** The model-free user-knowledge check: it ranks test items when the knowledge says what users like, not otherwise. */
 import { describe, expect, it } from "vitest";
-import { baselines } from "../../bench/quality/data-facts.ts";
+import { baselines, dataFacts } from "../../bench/quality/data-facts.ts";
 import { randomData } from "./fixtures/random-data.ts";
 
 describe("user-knowledge kNN baseline", () => {
@@ -17,7 +17,11 @@ describe("user-knowledge kNN baseline", () => {
     expect(Math.abs(knn.gauc - 0.5)).toBeLessThan(0.03);
   });
 
-  it("is absent without user knowledge", () => {
+  it("is also scored on the validation split (its own users and items), and absent without user knowledge", () => {
+    const facts = dataFacts(data, bank.user);
+    expect(facts.userKnowledgeKnnValid!.gauc).toBeGreaterThan(0.55);
+    expect(facts.userKnowledgeKnnValid!.gauc).not.toBe(facts.baselines.userKnowledgeKnn!.gauc);
     expect(baselines(data).userKnowledgeKnn).toBeUndefined();
+    expect(dataFacts(data).userKnowledgeKnnValid).toBeUndefined();
   });
 });
