@@ -7,6 +7,7 @@
 import { itemFeatureWidth } from "../../shared/feature-encoding.ts";
 import type { KnowledgeBankField, PreparedDataset, SampleSplit } from "../../trainer/data/types.ts";
 import { auc, gauc } from "../../trainer/train/metrics.ts";
+import { userKnowledgeKnn } from "./knowledge-knn.ts";
 import { pearson } from "./stats.ts";
 import type { Baselines, DataFacts } from "./types.ts";
 
@@ -56,66 +57,6 @@ function historyMean(data: PreparedDataset): Float64Array {
   }
   const fallback = n > 0 ? sum / n : 0;
   return Float64Array.from({ length: data.test.count }, (_, s) => mean(data.test, s) ?? fallback);
-}
-
-/** Per user index: the mean of the user's present chunks, centred on the mean over users and unit length. */
-function userVectors(data: PreparedDataset, field: KnowledgeBankField): (Float64Array | null)[] {
-  const { chunks: K, dim: d } = field;
-  const row = new Map(field.ids.map((id, e) => [id, e]));
-  const vectors = data.userIds.map((id) => {
-    const e = row.get(id);
-    if (e === undefined) return null;
-    const v = new Float64Array(d);
-    let present = 0;
-    for (let k = 0; k < K; k++)
-      if (field.mask[e * K + k] > 0) {
-        present++;
-        for (let j = 0; j < d; j++) v[j] += field.values[(e * K + k) * d + j];
-      }
-    return present > 0 ? unit(v) : null;
-  });
-  // Centred: what every user's knowledge says alike (filler) would make every pair look similar.
-  const centre = new Float64Array(field.dim);
-  const known = vectors.filter((v): v is Float64Array => v !== null);
-  for (const v of known) for (let j = 0; j < v.length; j++) centre[j] += v[j] / known.length;
-  return vectors.map((v) => (v ? unit(v.map((x, j) => x - centre[j])) : null));
-}
-
-function unit(v: Float64Array): Float64Array {
-  const norm = Math.sqrt(v.reduce((a, x) => a + x * x, 0));
-  return norm > 0 ? v.map((x) => x / norm) : v;
-}
-
-/**
- * User-knowledge kNN: each sample of `split` scored by the cosine between its user's knowledge vector and the
- * summed vectors of the item's train likers (the user left out); 0 without knowledge or likers. Near 0.5 GAUC, the
- * user knowledge does not say which items a user likes, whatever extractor reads it.
- */
-function userKnowledgeKnn(data: PreparedDataset, field: KnowledgeBankField, split: SampleSplit): Float64Array {
-  const vectors = userVectors(data, field);
-  const likers = new Map<number, Set<number>>();
-  const train = targets(data, data.train);
-  for (let s = 0; s < data.train.count; s++)
-    if (data.train.labels[s] > 0.5 && vectors[data.train.userIndex[s]]) {
-      const set = likers.get(train[s]) ?? new Set<number>();
-      set.add(data.train.userIndex[s]);
-      likers.set(train[s], set);
-    }
-  const sums = new Map<number, Float64Array>();
-  for (const [item, users] of likers) {
-    const sum = new Float64Array(field.dim);
-    for (const u of users) for (let j = 0; j < field.dim; j++) sum[j] += vectors[u]![j];
-    sums.set(item, sum);
-  }
-  const test = targets(data, split);
-  return Float64Array.from({ length: split.count }, (_, s) => {
-    const u = split.userIndex[s];
-    const mine = vectors[u];
-    const sum = sums.get(test[s]);
-    if (!mine || !sum) return 0;
-    const others = likers.get(test[s])!.has(u) ? sum.map((x, j) => x - mine[j]) : sum;
-    return unit(others).reduce((a, x, j) => a + x * mine[j], 0);
-  });
 }
 
 const scored = (split: SampleSplit, scores: Float64Array) => ({
