@@ -134,6 +134,7 @@ describe("quality bench quick path on generated data", () => {
       "runs",
       "table",
       "baselines",
+      "userKnowledgeKnnValid",
       "claims",
       "gateCorrelation",
       "slotGates",
@@ -143,6 +144,7 @@ describe("quality bench quick path on generated data", () => {
       "seconds",
       "peakRssMiB",
     ]);
+    expect(Object.keys(json.baselines as object)).toEqual(["itemPopularity", "historyMean", "userKnowledgeKnn"]);
   }, 90_000);
 
   it("dbbook layout: the given split, GAUC, the mean gate per profile aspect and the dbbook claims", async () => {
