@@ -7,7 +7,7 @@
 import { itemFeatureWidth } from "../../shared/feature-encoding.ts";
 import type { KnowledgeBankField, PreparedDataset, SampleSplit } from "../../trainer/data/types.ts";
 import { auc, gauc } from "../../trainer/train/metrics.ts";
-import { userKnowledgeKnn } from "./knowledge-knn.ts";
+import { type KnowledgeKnn, userKnowledgeKnn } from "./knowledge-knn.ts";
 import { pearson } from "./stats.ts";
 import type { Baselines, DataFacts } from "./types.ts";
 
@@ -65,11 +65,15 @@ const scored = (split: SampleSplit, scores: Float64Array) => ({
 });
 
 export function baselines(data: PreparedDataset, userKnowledge?: KnowledgeBankField): Baselines {
+  return baselinesWith(data, userKnowledge && userKnowledgeKnn(data, userKnowledge));
+}
+
+function baselinesWith(data: PreparedDataset, knn: KnowledgeKnn | undefined): Baselines {
   const t = data.test;
   return {
     itemPopularity: scored(t, itemPopularity(data)),
     historyMean: scored(t, historyMean(data)),
-    ...(userKnowledge ? { userKnowledgeKnn: scored(t, userKnowledgeKnn(data, userKnowledge, t)) } : {}),
+    ...(knn ? { userKnowledgeKnn: scored(t, knn(t)) } : {}),
   };
 }
 
@@ -100,10 +104,11 @@ export function userRateCorrelation(data: PreparedDataset): { pearson: number; u
 
 export function dataFacts(data: PreparedDataset, userKnowledge?: KnowledgeBankField): DataFacts {
   const correlation = userRateCorrelation(data);
+  const knn = userKnowledge && userKnowledgeKnn(data, userKnowledge);
   const v = data.valid;
   return {
-    baselines: baselines(data, userKnowledge),
-    ...(userKnowledge && v.count > 0 ? { userKnowledgeKnnValid: scored(v, userKnowledgeKnn(data, userKnowledge, v)) } : {}),
+    baselines: baselinesWith(data, knn),
+    ...(knn && v.count > 0 ? { userKnowledgeKnnValid: scored(v, knn(v)) } : {}),
     ...(correlation ? { userRateCorrelation: correlation } : {}),
   };
 }

@@ -35,12 +35,15 @@ function unit(v: Float64Array): Float64Array {
   return norm > 0 ? v.map((x) => x / norm) : v;
 }
 
+/** Scores of the samples of a split of the dataset the scorer was built on. */
+export type KnowledgeKnn = (split: SampleSplit) => Float64Array;
+
 /**
- * User-knowledge kNN: each sample of `split` scored by the cosine between its user's knowledge vector and the
- * summed vectors of the item's train likers (the user left out); 0 without knowledge or likers. Near 0.5 GAUC, the
- * user knowledge does not say which items a user likes, whatever extractor reads it.
+ * User-knowledge kNN, built once from the train split: each sample scored by the cosine between its user's
+ * knowledge vector and the summed vectors of the item's train likers (the user left out); 0 without knowledge or
+ * likers. Near 0.5 GAUC, the user knowledge does not say which items a user likes, whatever extractor reads it.
  */
-export function userKnowledgeKnn(data: PreparedDataset, field: KnowledgeBankField, split: SampleSplit): Float64Array {
+export function userKnowledgeKnn(data: PreparedDataset, field: KnowledgeBankField): KnowledgeKnn {
   const vectors = userVectors(data, field);
   const likers = new Map<string, Set<number>>();
   const trainItem = sampleItemIds(data, data.train);
@@ -57,14 +60,16 @@ export function userKnowledgeKnn(data: PreparedDataset, field: KnowledgeBankFiel
     for (const u of users) for (let j = 0; j < field.dim; j++) sum[j] += vectors[u]![j];
     sums.set(item, sum);
   }
-  const itemOf = sampleItemIds(data, split);
-  return Float64Array.from({ length: split.count }, (_, s) => {
-    const u = split.userIndex[s];
-    const item = itemOf(s);
-    const mine = vectors[u];
-    const sum = item === undefined ? undefined : sums.get(item);
-    if (item === undefined || !mine || !sum) return 0;
-    const others = likers.get(item)!.has(u) ? sum.map((x, j) => x - mine[j]) : sum;
-    return unit(others).reduce((a, x, j) => a + x * mine[j], 0);
-  });
+  return (split) => {
+    const itemOf = sampleItemIds(data, split);
+    return Float64Array.from({ length: split.count }, (_, s) => {
+      const u = split.userIndex[s];
+      const item = itemOf(s);
+      const mine = vectors[u];
+      const sum = item === undefined ? undefined : sums.get(item);
+      if (!mine || !sum) return 0;
+      const others = likers.get(item!)!.has(u) ? sum.map((x, j) => x - mine[j]) : sum;
+      return unit(others).reduce((a, x, j) => a + x * mine[j], 0);
+    });
+  };
 }
