@@ -24,6 +24,11 @@ export interface BuiltBank {
   summary: BankSummary;
 }
 
+/** A bank as built from texts, with its user field before PCA and int8 (for the data facts, then dropped). */
+export interface EncodedBank extends BuiltBank {
+  uncompressedUser: KnowledgeBankField;
+}
+
 const present = (field: KnowledgeBankField) => field.mask.reduce((a, m) => a + (m > 0 ? 1 : 0), 0);
 
 function kindCounts(field: KnowledgeBankField): Record<string, number> {
@@ -64,12 +69,12 @@ async function encode(
   s: QualitySettings,
   proportions: KindProportions | null,
   opts: { ids?: { user: string[]; item: string[] }; slotNames?: Record<"user" | "item", string[]> } = {},
-): Promise<BuiltBank> {
+): Promise<EncodedBank> {
   const encoded = await buildBank(texts, createHashEncoder({ dim: s.encoderDim }), { chunks: s.chunks, ids: opts.ids });
   const { bank, report } = compressBank(encoded, { dim: s.pcaDim, codec: "i8", seed: s.dataSeed });
   // A field without knowledge (none in these banks) has no compression report: NaN says so in the summary.
   const meanCosine = { user: report.user?.total.meanCosine ?? Number.NaN, item: report.item?.total.meanCosine ?? Number.NaN };
-  return { bank, summary: summarise(bank, proportions, meanCosine, opts.slotNames) };
+  return { bank, summary: summarise(bank, proportions, meanCosine, opts.slotNames), uncompressedUser: encoded.user };
 }
 
 /** MovieLens: the simulator's knowledge at the given kind proportions. */
@@ -78,19 +83,19 @@ export function simulatedBank(
   data: PreparedDataset,
   s: QualitySettings,
   proportions: KindProportions,
-): Promise<BuiltBank> {
+): Promise<EncodedBank> {
   if (s.chunks.user !== s.chunks.item) throw new Error("simulated knowledge has the same number of chunks per field");
   const texts = simulateKnowledge(raw, data, { seed: s.dataSeed, chunksPerField: s.chunks.user, proportions });
   return encode(texts, s, proportions);
 }
 
 /** Texts of known kinds (the knowledge world) at the settings' proportions. */
-export function kindedBank(texts: KnowledgeTexts, s: QualitySettings): Promise<BuiltBank> {
+export function kindedBank(texts: KnowledgeTexts, s: QualitySettings): Promise<EncodedBank> {
   return encode(texts, s, s.proportions);
 }
 
 /** Real knowledge in named slots (DBbook: profile aspects, titles), with a row for every user and item. */
-export function slottedBank(texts: KnowledgeTexts, raw: RawDataset, s: QualitySettings): Promise<BuiltBank> {
+export function slottedBank(texts: KnowledgeTexts, raw: RawDataset, s: QualitySettings): Promise<EncodedBank> {
   const slotNames = { user: texts.factors.user, item: texts.factors.item };
   for (const side of ["user", "item"] as const)
     if (slotNames[side].length !== s.chunks[side])

@@ -102,13 +102,22 @@ export function userRateCorrelation(data: PreparedDataset): { pearson: number; u
   return Number.isFinite(r) ? { pearson: r, users: both.length } : undefined;
 }
 
-export function dataFacts(data: PreparedDataset, userKnowledge?: KnowledgeBankField): DataFacts {
+/**
+ * The data's facts; with the user knowledge as served (compressed) and, optionally, as encoded before compression,
+ * whose kNN shows what the compression lost.
+ */
+export function dataFacts(
+  data: PreparedDataset,
+  userKnowledge?: KnowledgeBankField,
+  uncompressedUserKnowledge?: KnowledgeBankField,
+): DataFacts {
   const correlation = userRateCorrelation(data);
   const knn = userKnowledge && userKnowledgeKnn(data, userKnowledge);
-  const v = data.valid;
+  const { valid: v, test: t } = data;
   return {
     baselines: baselinesWith(data, knn),
     ...(knn && v.count > 0 ? { userKnowledgeKnnValid: scored(v, knn(v)) } : {}),
+    ...(uncompressedUserKnowledge ? { userKnowledgeKnnUncompressed: scored(t, userKnowledgeKnn(data, uncompressedUserKnowledge)(t)) } : {}),
     ...(correlation ? { userRateCorrelation: correlation } : {}),
   };
 }

@@ -59,12 +59,14 @@ async function movieLens(s: QualitySettings, input: SourceInput): Promise<Source
   const raw = subsampleUsers(loaded, s.users, s.dataSeed);
   const data = prepareDataset(raw, { seed: s.dataSeed });
   if (!s.proportions) throw new Error("ml-100k: simulated knowledge needs kind proportions");
-  const banks: SourceSetup["banks"] = { default: await simulatedBank(raw, data, s, s.proportions) };
+  const { uncompressedUser, ...built } = await simulatedBank(raw, data, s, s.proportions);
+  const banks: SourceSetup["banks"] = { default: built };
   if (s.variant === "high" && s.variantConfigs.some((c) => c !== "none")) {
     if (!s.variantProportions) throw new Error("ml-100k: the high-noise bank needs its proportions");
-    banks.high = await simulatedBank(raw, data, s, s.variantProportions);
+    const { uncompressedUser: _, ...high } = await simulatedBank(raw, data, s, s.variantProportions);
+    banks.high = high;
   }
-  return { raw, data, banks, facts: dataFacts(data, banks.default?.bank.user) };
+  return { raw, data, banks, facts: dataFacts(data, built.bank.user, uncompressedUser) };
 }
 
 async function dbbook(s: QualitySettings, input: SourceInput): Promise<SourceSetup> {
@@ -72,9 +74,10 @@ async function dbbook(s: QualitySettings, input: SourceInput): Promise<SourceSet
   const raw = subsampleUsers(await loadDbbook(input.dir, { seed: s.dataSeed }), s.users, s.dataSeed);
   const data = prepareDataset(raw, { seed: s.dataSeed, split: "given", knowledgePrefix: 0 });
   const { texts, chunking } = await loadDbbookKnowledge(input.dir, raw);
-  const built = await slottedBank(texts, raw, s);
+  const { uncompressedUser, ...built } = await slottedBank(texts, raw, s);
   const slotNames = { user: texts.factors.user, item: texts.factors.item };
-  return { raw, data, banks: { default: built }, facts: { ...dataFacts(data, built.bank.user), chunking }, slotNames };
+  const facts = { ...dataFacts(data, built.bank.user, uncompressedUser), chunking };
+  return { raw, data, banks: { default: built }, facts, slotNames };
 }
 
 async function synthetic(s: QualitySettings): Promise<SourceSetup> {
@@ -87,9 +90,10 @@ async function synthetic(s: QualitySettings): Promise<SourceSetup> {
   if (!s.proportions) throw new Error("synthetic: world knowledge needs kind proportions");
   if (s.chunks.user !== s.chunks.item) throw new Error("synthetic: world knowledge has the same number of chunks per field");
   const texts = worldKnowledge(world, { seed: s.dataSeed, chunksPerField: s.chunks.user, proportions: s.proportions });
-  const banks: SourceSetup["banks"] = { default: await kindedBank(texts, s) };
-  if (s.variant === "clean" && s.variantConfigs.some((c) => c !== "none")) banks.clean = onlyInformative(banks.default!);
-  return { raw: world.raw, data, banks, facts: dataFacts(data, banks.default?.bank.user) };
+  const { uncompressedUser, ...built } = await kindedBank(texts, s);
+  const banks: SourceSetup["banks"] = { default: built };
+  if (s.variant === "clean" && s.variantConfigs.some((c) => c !== "none")) banks.clean = onlyInformative(built);
+  return { raw: world.raw, data, banks, facts: dataFacts(data, built.bank.user, uncompressedUser) };
 }
 
 export function setupSource(s: QualitySettings, input: SourceInput): Promise<SourceSetup> {

@@ -44,6 +44,8 @@ function factLines(r: QualityResults, lines: string[]): void {
   );
   const v = r.facts.userKnowledgeKnnValid;
   if (v) lines.push(`[data ${r.source}] user-knowledge kNN on the validation split: AUC ${f4(v.auc)} GAUC ${f4(v.gauc)}`);
+  const u = r.facts.userKnowledgeKnnUncompressed;
+  if (u) lines.push(`[data ${r.source}] user-knowledge kNN before PCA and int8, test split: AUC ${f4(u.auc)} GAUC ${f4(u.gauc)}`);
   const c = r.facts.userRateCorrelation;
   if (c)
     lines.push(
@@ -114,7 +116,7 @@ export function summary(r: QualityResults): { lines: string[]; json: Record<stri
   const deletion = deletionLines(r, lines);
   for (const f of r.failures)
     lines.push(`[failed] ${f.backbone} ${f.config}${f.noise === "default" ? "" : `@${f.noise}`} seed ${f.seed}: ${f.error}`);
-  const { baselines, userRateCorrelation, chunking, userKnowledgeKnnValid } = r.facts;
+  const { baselines, userRateCorrelation, chunking, userKnowledgeKnnValid, userKnowledgeKnnUncompressed } = r.facts;
   return {
     lines,
     json: {
@@ -125,6 +127,7 @@ export function summary(r: QualityResults): { lines: string[]; json: Record<stri
       table,
       baselines: JSON.parse(rounded(baselines, 4)),
       ...(userKnowledgeKnnValid ? { userKnowledgeKnnValid: JSON.parse(rounded(userKnowledgeKnnValid, 4)) } : {}),
+      ...(userKnowledgeKnnUncompressed ? { userKnowledgeKnnUncompressed: JSON.parse(rounded(userKnowledgeKnnUncompressed, 4)) } : {}),
       ...(userRateCorrelation
         ? { userRateCorrelation: { pearson: round(userRateCorrelation.pearson, 3), users: userRateCorrelation.users } }
         : {}),

@@ -126,6 +126,8 @@ export interface DataFacts {
    * carries beyond interactions it may have been written from (a validation split carved from train).
    */
   userKnowledgeKnnValid?: { auc: number; gauc: number };
+  /** The user-knowledge kNN on the test split with the knowledge before PCA and int8: what compression lost. */
+  userKnowledgeKnnUncompressed?: { auc: number; gauc: number };
   /** Pearson over users in both train (with valid) and test of the two positive rates (users split: absent). */
   userRateCorrelation?: { pearson: number; users: number };
   /** How the LLM profiles were chunked (dbbook). */

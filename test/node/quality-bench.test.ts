@@ -135,6 +135,7 @@ describe("quality bench quick path on generated data", () => {
       "table",
       "baselines",
       "userKnowledgeKnnValid",
+      "userKnowledgeKnnUncompressed",
       "claims",
       "gateCorrelation",
       "slotGates",
@@ -160,6 +161,8 @@ describe("quality bench quick path on generated data", () => {
     for (const run of r.runs.filter((x) => x.deletion)) expect(run.deletion!.masked.item).toBe(0);
     expect(claimKeys(json)).toEqual(expect.arrayContaining(["dbbook:kser>raw>none", "dbbook:extractor-only>frozen", "dbbook:deletion"]));
     expect(json.userRateCorrelation).toBeDefined();
+    // The PCA that serves the profiles is fitted, so the kNN before it differs from the kNN after it.
+    expect(r.facts.userKnowledgeKnnUncompressed?.gauc).not.toBe(r.facts.baselines.userKnowledgeKnn?.gauc);
   }, 90_000);
 
   it("synthetic world: raw on the clean bank, the gate AUC and the synthetic claims", async () => {

@@ -24,4 +24,12 @@ describe("user-knowledge kNN baseline", () => {
     expect(baselines(data).userKnowledgeKnn).toBeUndefined();
     expect(dataFacts(data).userKnowledgeKnnValid).toBeUndefined();
   });
+
+  it("scores the knowledge before compression separately, on the test split, where given", () => {
+    const lossy = { ...bank.user, ids: [...bank.user.ids.slice(1), bank.user.ids[0]] };
+    const facts = dataFacts(data, lossy, bank.user);
+    expect(facts.userKnowledgeKnnUncompressed).toEqual(baselines(data, bank.user).userKnowledgeKnn);
+    expect(Math.abs(facts.baselines.userKnowledgeKnn!.gauc - 0.5)).toBeLessThan(0.03);
+    expect(dataFacts(data, bank.user).userKnowledgeKnnUncompressed).toBeUndefined();
+  });
 });
