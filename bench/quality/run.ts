@@ -136,18 +136,43 @@ function describeRun(run: RunResult): string {
   );
 }
 
-export async function runQuality(opts: RunQualityOptions): Promise<QualityResults> {
-  const s = opts.settings;
-  const { setup } = opts;
-  const log = opts.log ?? (() => {});
-  const t0 = performance.now();
-  checkResume(opts);
-  const jobs = plan(s);
-  const runs: RunResult[] = [];
-  const failures: QualityResults["failures"] = [];
-  let resumed = 0;
-  const backbonesOnly = new Map<string, TrainedModel>();
-  const results = (complete: boolean): QualityResults => ({
+/** A finished training's record: test and validation metrics, the epoch validation chose, gates and deletion. */
+async function runRecord(opts: RunQualityOptions, job: Job, model: TrainedModel, bank: KnowledgeBank, started: number): Promise<RunResult> {
+  const { seed, backbone, config, noise } = job;
+  const extractor = config === "kser-xo" ? "kser" : config;
+  const inspected = await inspect(opts, model, bank, extractor);
+  const score = (h: TrainedModel["history"][number]) =>
+    opts.settings.metric === "gauc" ? (h.validGauc ?? Number.NEGATIVE_INFINITY) : h.validAuc;
+  const best = model.history.reduce((a, h) => (score(h) > score(a) ? h : a), model.history[0]);
+  return {
+    backbone,
+    config,
+    noise,
+    seed,
+    extractor,
+    strategy: config === "kser-xo" ? "extractor-only" : "all-params",
+    test: model.metrics.test,
+    valid: model.metrics.valid,
+    bestEpoch: best.epoch,
+    epochsRun: model.history.length,
+    seconds: (performance.now() - started) / 1000,
+    ...inspected,
+  };
+}
+
+interface Progress {
+  runs: RunResult[];
+  failures: QualityResults["failures"];
+  resumed: number;
+  /** performance.now() when the trainings began. */
+  t0: number;
+}
+
+/** The results file's content from the runs so far. */
+function assemble(opts: RunQualityOptions, p: Progress, complete: boolean): QualityResults {
+  const { settings: s, setup } = opts;
+  const train = (performance.now() - p.t0) / 1000;
+  return {
     source: s.source,
     settings: s,
     data: {
@@ -161,71 +186,58 @@ export async function runQuality(opts: RunQualityOptions): Promise<QualityResult
     },
     facts: setup.facts,
     banks: Object.fromEntries(Object.entries(setup.banks).map(([k, b]) => [k, b.summary])),
-    runs,
-    table: buildTable(runs, s.metric),
-    claims: claimsFor(s.source, runs, s.backbones, s.metric),
-    gateCorrelation: gateCorrelation(runs),
-    slotGates: slotGates(runs, setup.slotNames),
-    deletion: deletionSummary(runs, s.metric),
-    seconds: {
-      prepare: opts.prepareSeconds ?? 0,
-      train: (performance.now() - t0) / 1000,
-      total: (opts.prepareSeconds ?? 0) + (performance.now() - t0) / 1000,
-    },
+    runs: p.runs,
+    table: buildTable(p.runs, s.metric),
+    claims: claimsFor(s.source, p.runs, s.backbones, s.metric),
+    gateCorrelation: gateCorrelation(p.runs),
+    slotGates: slotGates(p.runs, setup.slotNames),
+    deletion: deletionSummary(p.runs, s.metric),
+    seconds: { prepare: opts.prepareSeconds ?? 0, train, total: (opts.prepareSeconds ?? 0) + train },
     peakRssMiB: rssMiB(),
     complete,
-    failures,
-    resumed,
-  });
+    failures: p.failures,
+    resumed: p.resumed,
+  };
+}
 
+export async function runQuality(opts: RunQualityOptions): Promise<QualityResults> {
+  const s = opts.settings;
+  const log = opts.log ?? (() => {});
+  checkResume(opts);
+  const jobs = plan(s);
+  const p: Progress = { runs: [], failures: [], resumed: 0, t0: performance.now() };
+  const backbonesOnly = new Map<string, TrainedModel>();
   for (const [i, job] of jobs.entries()) {
     const { seed, backbone, config, noise } = job;
     const tag = `[${s.source} ${i + 1}/${jobs.length}] ${backbone} ${cellKey(config, noise)} seed ${seed}`;
     const before = opts.resume?.runs.find((r) => r.backbone === backbone && r.config === config && r.noise === noise && r.seed === seed);
     if (before) {
-      runs.push(before);
-      resumed++;
+      p.runs.push(before);
+      p.resumed++;
       log(`${tag}: kept from the resumed file (test AUC ${before.test.auc.toFixed(4)}, GAUC ${before.test.gauc.toFixed(4)})`);
       continue;
     }
-    const bank = setup.banks[noise]?.bank;
+    const bank = opts.setup.banks[noise]?.bank;
     if (!bank) throw new Error(`no ${noise} knowledge bank for ${cellKey(config, noise)}`);
-    const extractor = config === "kser-xo" ? "kser" : config;
     const started = performance.now();
     let model: TrainedModel;
     try {
       model = await trainJob(opts, job, bank, backbonesOnly);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      failures.push({ backbone, config, noise, seed, error: message });
+      p.failures.push({ backbone, config, noise, seed, error: message });
       log(`${tag}: FAILED: ${message}`);
-      await opts.onProgress?.(results(false));
+      await opts.onProgress?.(assemble(opts, p, false));
       continue;
     }
-    const inspected = await inspect(opts, model, bank, extractor);
-    const score = (h: TrainedModel["history"][number]) => (s.metric === "gauc" ? (h.validGauc ?? Number.NEGATIVE_INFINITY) : h.validAuc);
-    const best = model.history.reduce((a, h) => (score(h) > score(a) ? h : a), model.history[0]);
-    const run: RunResult = {
-      backbone,
-      config,
-      noise,
-      seed,
-      extractor,
-      strategy: config === "kser-xo" ? "extractor-only" : "all-params",
-      test: model.metrics.test,
-      valid: model.metrics.valid,
-      bestEpoch: best.epoch,
-      epochsRun: model.history.length,
-      seconds: (performance.now() - started) / 1000,
-      ...inspected,
-    };
-    runs.push(run);
-    const elapsed = (performance.now() - t0) / 1000;
-    const eta = (elapsed / (i + 1 - resumed)) * (jobs.length - i - 1);
+    const run = await runRecord(opts, job, model, bank, started);
+    p.runs.push(run);
+    const elapsed = (performance.now() - p.t0) / 1000;
+    const eta = (elapsed / (i + 1 - p.resumed)) * (jobs.length - i - 1);
     log(
       `${tag}: ${describeRun(run)}; elapsed ${elapsed.toFixed(0)} s, eta ${eta.toFixed(0)} s, rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB`,
     );
-    await opts.onProgress?.(results(false));
+    await opts.onProgress?.(assemble(opts, p, false));
   }
-  return results(true);
+  return assemble(opts, p, true);
 }
