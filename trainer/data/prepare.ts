@@ -11,7 +11,15 @@
  *   serving does; a multi-valued field's vocabulary holds its single values and its rows a bag of them. The arrays
  *   match shared/feature-encoding.ts row for row.
  */
-import { allocateRows, encodeField, ITEM_ID_FIELD, itemFeatureWidth, rowShape, splitBag } from "../../shared/feature-encoding.ts";
+import {
+  allocateRows,
+  encodeField,
+  ITEM_ID_FIELD,
+  itemFeatureWidth,
+  type RowShape,
+  rowShape,
+  splitBag,
+} from "../../shared/feature-encoding.ts";
 import { type CategoricalField, type FeatureSpec, OOV_TOKEN, type VocabularyBlob } from "../../shared/manifest.ts";
 import { isPositive, ratingIndex, ratingVocabFor } from "../../shared/rating.ts";
 import type { UserProfile } from "../../shared/user-profile.ts";
@@ -65,8 +73,9 @@ interface UserRows {
   inVocabulary: boolean;
 }
 
-export function prepareDataset(raw: RawDataset, options: PrepareOptions): PreparedDataset {
-  const { seed, historyLength: L = 5, splits = [0.8, 0.1, 0.1] } = options;
+/** The options with their defaults, checked. */
+function resolveOptions(raw: RawDataset, options: PrepareOptions) {
+  const { historyLength: L = 5, splits = [0.8, 0.1, 0.1] } = options;
   const knowledgePrefix = options.knowledgePrefix ?? raw.knowledgePrefix ?? DEFAULT_KNOWLEDGE_PREFIX;
   if (!Number.isInteger(L) || L < 1) throw new Error("historyLength must be a positive integer");
   if (!(knowledgePrefix >= 0) || (knowledgePrefix >= 1 && !Number.isInteger(knowledgePrefix))) {
@@ -75,21 +84,30 @@ export function prepareDataset(raw: RawDataset, options: PrepareOptions): Prepar
   if (splits.length !== 3 || splits.some((s) => !(s >= 0)) || splits[0] <= 0) throw new Error("splits must be three shares, train > 0");
   const validShare = options.validShare ?? DEFAULT_VALID_SHARE;
   if (!(validShare >= 0 && validShare <= 0.5)) throw new Error("validShare must be in [0, 0.5]");
-  const profileHistory = Math.max(L, options.profileHistory ?? 4 * L);
-  const prefixLength = (n: number) => Math.min(n, knowledgePrefix >= 1 ? knowledgePrefix : Math.ceil(n * knowledgePrefix));
-
-  const byUser = interactionsByUser(raw);
-  const userIds = [...byUser.keys()].sort(compareIds);
   const split =
     options.split ?? (raw.interactions.length > 0 && raw.interactions.every((it) => it.split !== undefined) ? "given" : "users");
-  const users =
-    split === "given"
-      ? givenSplit(userIds, byUser, prefixLength, validShare, seed)
-      : userSplit(userIds, byUser, prefixLength, splits, seed);
+  return {
+    L,
+    splits,
+    validShare,
+    split,
+    profileHistory: Math.max(L, options.profileHistory ?? 4 * L),
+    historyMode: options.history ?? "previous",
+    prefixLength: (n: number) => Math.min(n, knowledgePrefix >= 1 ? knowledgePrefix : Math.ceil(n * knowledgePrefix)),
+  };
+}
 
-  const { vocabulary, spec, itemIndex, userRowOf } = buildVocabulary(raw, users, L);
+export function prepareDataset(raw: RawDataset, options: PrepareOptions): PreparedDataset {
+  const { seed } = options;
+  const o = resolveOptions(raw, options);
+  const byUser = interactionsByUser(raw);
+  const userIds = [...byUser.keys()].sort(compareIds);
+  const users =
+    o.split === "given"
+      ? givenSplit(userIds, byUser, o.prefixLength, o.validShare, seed)
+      : userSplit(userIds, byUser, o.prefixLength, o.splits, seed);
+  const { vocabulary, spec, itemIndex, userRowOf } = buildVocabulary(raw, users, o.L);
   const shape = rowShape(spec);
-  const { Fi, Fu } = shape;
   const counts = [0, 0, 0];
   for (const u of users) for (const role of u.roles) if (role !== PREFIX) counts[role]++;
   const out = counts.map(
@@ -102,46 +120,27 @@ export function prepareDataset(raw: RawDataset, options: PrepareOptions): Prepar
   );
   const cursor = [0, 0, 0];
   const usersById = new Map(raw.users.map((u) => [u.id, u]));
-  const rowOf = (itemId: string) => vocabulary.itemFeatures[itemIndex.get(itemId) ?? 0];
   const itemIds = [...new Set([...raw.items.map((i) => i.id), ...raw.interactions.map((it) => it.itemId)])].sort(compareIds);
-  const itemPosition = new Map(itemIds.map((id, i) => [id, i]));
+  const fill: SampleFilling = {
+    raw,
+    spec,
+    shape,
+    rowOf: (itemId) => vocabulary.itemFeatures[itemIndex.get(itemId) ?? 0],
+    itemPosition: new Map(itemIds.map((id, i) => [id, i])),
+  };
   const knowledgePrefixes: Record<string, RawInteraction[]> = {};
   const profiles: UserProfile[] = [];
-  const historyMode = options.history ?? "previous";
   users.forEach((user, u) => {
-    const list = user.rows;
-    knowledgePrefixes[user.id] = list.filter((_, i) => user.roles[i] === PREFIX);
+    knowledgePrefixes[user.id] = user.rows.filter((_, i) => user.roles[i] === PREFIX);
     const attrs = usersById.get(user.id)?.attributes ?? {};
-    const profileAttributes: Record<string, string> = {};
-    for (const f of raw.userFieldNames) if (attrs[f] !== undefined) profileAttributes[f] = attrs[f];
-    profiles.push({
-      userId: user.id,
-      attributes: profileAttributes,
-      history: list.slice(-profileHistory).map((it) => ({ itemId: it.itemId, rating: Math.max(0, Math.min(100, it.rating)) })),
-    });
+    profiles.push(userProfile(raw, user, attrs, o.profileHistory));
+    const histories = historyRows(user, o.L, o.historyMode);
     const userRow = userRowOf(attrs);
-    const histories = historyRows(user, L, historyMode);
-    for (let t = 0; t < list.length; t++) {
+    user.rows.forEach((_, t) => {
       const role = user.roles[t];
-      if (role === PREFIX) continue;
-      const split = out[role];
-      const s = cursor[role]++;
-      split.itemFeats.set(rowOf(list[t].itemId), s * Fi);
-      split.userFeats.set(userRow, s * Fu);
-      const history = histories[t];
-      const offset = L - history.length;
-      history.forEach((h, i) => {
-        const pos = offset + i;
-        split.histFeats.set(rowOf(list[h].itemId), (s * L + pos) * Fi);
-        split.histRatings[s * L + pos] = ratingIndex(list[h].rating, spec);
-        split.histMask[s * L + pos] = 1;
-      });
-      split.labels[s] = isPositive(list[t].rating, raw.minPositiveRating) ? 1 : 0;
-      split.userIndex[s] = u;
-      split.targetItem![s] = itemPosition.get(list[t].itemId)!;
-    }
+      if (role !== PREFIX) fillSample(fill, out[role], cursor[role]++, { user, u, t, userRow, history: histories[t] });
+    });
   });
-
   return {
     name: raw.name,
     seed,
@@ -155,6 +154,49 @@ export function prepareDataset(raw: RawDataset, options: PrepareOptions): Prepar
     profiles,
     knowledgePrefix: knowledgePrefixes,
   };
+}
+
+/** The serving profile of a user: its stored attributes and last interactions (ratings clamped to 0-100). */
+function userProfile(raw: RawDataset, user: UserRows, attrs: Record<string, string>, profileHistory: number): UserProfile {
+  const attributes: Record<string, string> = {};
+  for (const f of raw.userFieldNames) if (attrs[f] !== undefined) attributes[f] = attrs[f];
+  return {
+    userId: user.id,
+    attributes,
+    history: user.rows.slice(-profileHistory).map((it) => ({ itemId: it.itemId, rating: Math.max(0, Math.min(100, it.rating)) })),
+  };
+}
+
+/** What filling any sample needs. */
+interface SampleFilling {
+  raw: RawDataset;
+  spec: FeatureSpec;
+  shape: RowShape;
+  rowOf: (itemId: string) => number[];
+  itemPosition: Map<string, number>;
+}
+
+/** Sample s of a split from interaction t of user u: target item, user row, history (right-aligned), label. */
+function fillSample(
+  f: SampleFilling,
+  split: SampleSplit,
+  s: number,
+  x: { user: UserRows; u: number; t: number; userRow: number[]; history: number[] },
+): void {
+  const { Fi, Fu, L } = f.shape;
+  const list = x.user.rows;
+  split.itemFeats.set(f.rowOf(list[x.t].itemId), s * Fi);
+  split.userFeats.set(x.userRow, s * Fu);
+  const offset = L - x.history.length;
+  x.history.forEach((h, i) => {
+    const pos = offset + i;
+    split.histFeats.set(f.rowOf(list[h].itemId), (s * L + pos) * Fi);
+    split.histRatings[s * L + pos] = ratingIndex(list[h].rating, f.spec);
+    split.histMask[s * L + pos] = 1;
+  });
+  split.labels[s] = isPositive(list[x.t].rating, f.raw.minPositiveRating) ? 1 : 0;
+  split.userIndex[s] = x.u;
+  split.targetItem![s] = f.itemPosition.get(list[x.t].itemId)!;
 }
 
 /** Each user's interactions in time order (stable on ties: file order); users without interactions included. */
