@@ -140,12 +140,65 @@ function modelIdOf(cfg: ModelConfig, inputs: IdInputs): string {
   return `${cfg.backbone}-${cfg.extractor}-${sha256Hex(parts.join(":")).slice(0, 12)}`;
 }
 
+type ItemVectors = Map<string, Float32Array>;
+
+/** The manifest's knowledge and item-vector sections: their shapes, codecs and shard counts (null without knowledge). */
+function knowledgeSections(
+  bank: KnowledgeBank | null,
+  vectors: ItemVectors | null,
+  embeddingDim: number,
+  codec: VectorCodec,
+  perShard: number,
+) {
+  if (!bank || !vectors) return { knowledge: null, itemVectors: null };
+  const side = (field: KnowledgeBankField) => ({
+    chunks: field.chunks,
+    dim: field.dim,
+    codec,
+    shards: shardCount(field.ids.length, perShard),
+  });
+  const knowledge: NonNullable<ModelManifest["knowledge"]> = { bankId: bank.bankId, user: side(bank.user), item: side(bank.item) };
+  const itemVectors: NonNullable<ModelManifest["itemVectors"]> = {
+    shards: shardCount(vectors.size, perShard),
+    dim: embeddingDim,
+    count: vectors.size,
+  };
+  return { knowledge, itemVectors };
+}
+
+/** The knowledge shards of both fields and the model's precomputed item-vector shards. */
+function knowledgeEntries(
+  modelId: string,
+  bank: KnowledgeBank,
+  vectors: ItemVectors,
+  sections: { knowledge: NonNullable<ModelManifest["knowledge"]>; itemVectors: NonNullable<ModelManifest["itemVectors"]> },
+  codecs: { knowledge: VectorCodec; itemVectors: VectorCodec },
+): KvEntry[] {
+  const entries: KvEntry[] = [];
+  for (const side of ["user", "item"] as const) {
+    const field = bank[side];
+    const keyOf = (s: number) => kvKeys.knowledgeShard(bank.bankId, side, s);
+    entries.push(...shardEntries(keyOf, sections.knowledge[side].shards, codecs.knowledge, field.chunks, field.dim, bankEntities(field)));
+  }
+  const one = new Float32Array([1]);
+  entries.push(
+    ...shardEntries(
+      (s) => kvKeys.itemVectorShard(modelId, s),
+      sections.itemVectors.shards,
+      codecs.itemVectors,
+      1,
+      sections.itemVectors.dim,
+      [...vectors].map(([id, values]) => ({ id, values, mask: one })),
+    ),
+  );
+  return entries;
+}
+
 export function buildServingBundle(options: ServingBundleOptions): ServingBundle {
   const { model, data, bank } = options;
   const cfg = model.config;
   const knowledgeCodec = options.knowledgeCodec ?? "i8";
   const itemVectorCodec = options.itemVectorCodec ?? "f16";
-  const perShard = options.entitiesPerShard ?? 32;
   const graphs = exportOnnx(model);
   const vocabularyBytes = new TextEncoder().encode(JSON.stringify(model.vocabulary));
   const entries: KvEntry[] = [blobEntry(vocabularyBytes), blobEntry(graphs.backbone.bytes)];
@@ -158,17 +211,8 @@ export function buildServingBundle(options: ServingBundleOptions): ServingBundle
     itemExtractor: graphs.itemExtractor ? graphRef(graphs.itemExtractor) : null,
   };
   const profiles = options.includeProfiles ? { set: profileSetId(data.profiles), count: data.profiles.length } : null;
-  let knowledge: ModelManifest["knowledge"] = null;
-  let itemVectors: ModelManifest["itemVectors"] = null;
   const vectors = cfg.knowledge && bank ? computeItemVectors(model, bank) : null;
-  if (cfg.knowledge && bank && vectors) {
-    knowledge = {
-      bankId: bank.bankId,
-      user: { chunks: bank.user.chunks, dim: bank.user.dim, codec: knowledgeCodec, shards: shardCount(bank.user.ids.length, perShard) },
-      item: { chunks: bank.item.chunks, dim: bank.item.dim, codec: knowledgeCodec, shards: shardCount(bank.item.ids.length, perShard) },
-    };
-    itemVectors = { shards: shardCount(vectors.size, perShard), dim: cfg.embeddingDim, count: vectors.size };
-  }
+  const { knowledge, itemVectors } = knowledgeSections(bank, vectors, cfg.embeddingDim, knowledgeCodec, options.entitiesPerShard ?? 32);
   const modelId = modelIdOf(cfg, {
     graphs: graphRefs,
     vocabularyBytes,
@@ -179,26 +223,10 @@ export function buildServingBundle(options: ServingBundleOptions): ServingBundle
     vectors,
     itemVectorCodec,
   });
-
-  if (knowledge && bank && vectors && itemVectors) {
-    for (const side of ["user", "item"] as const) {
-      const field = bank[side];
-      const shards = knowledge[side].shards;
-      const keyOf = (s: number) => kvKeys.knowledgeShard(bank.bankId, side, s);
-      entries.push(...shardEntries(keyOf, shards, knowledgeCodec, field.chunks, field.dim, bankEntities(field)));
-    }
-    const one = new Float32Array([1]);
+  if (knowledge && itemVectors && bank && vectors)
     entries.push(
-      ...shardEntries(
-        (s) => kvKeys.itemVectorShard(modelId, s),
-        itemVectors.shards,
-        itemVectorCodec,
-        1,
-        cfg.embeddingDim,
-        [...vectors].map(([id, values]) => ({ id, values, mask: one })),
-      ),
+      ...knowledgeEntries(modelId, bank, vectors, { knowledge, itemVectors }, { knowledge: knowledgeCodec, itemVectors: itemVectorCodec }),
     );
-  }
 
   const manifest = parseManifest({
     schema: MANIFEST_SCHEMA,
