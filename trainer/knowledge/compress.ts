@@ -121,21 +121,20 @@ function multiplyCov(cov: Float64Array, q: Float64Array, out: Float64Array, d: n
   }
 }
 
-export function fitPca(vectors: Float32Array, dim: number, outputDim: number, opts: FitPcaOptions = {}): PcaModel {
-  if (!Number.isInteger(outputDim) || outputDim < 1 || outputDim > dim)
-    throw new RangeError(`PCA dimension must be in 1..${dim}, got ${outputDim}`);
+/** The present rows, at most maxSamples of them (a seeded subsample, in row order). */
+function sampleRows(total: number, opts: FitPcaOptions, rng: () => number): number[] {
   const rows: number[] = [];
-  const total = vectors.length / dim;
   for (let i = 0; i < total; i++) if (!opts.mask || opts.mask[i] > 0) rows.push(i);
   if (rows.length < 2) throw new RangeError("PCA needs at least two present vectors");
-  const rng = mulberry32(opts.seed ?? 1);
   const maxSamples = opts.maxSamples ?? 8192;
-  let used = rows;
-  if (rows.length > maxSamples)
-    used = shuffle(rng, rows)
-      .slice(0, maxSamples)
-      .sort((a, b) => a - b);
-  const d = dim;
+  if (rows.length <= maxSamples) return rows;
+  return shuffle(rng, rows)
+    .slice(0, maxSamples)
+    .sort((a, b) => a - b);
+}
+
+/** Mean and sample covariance (d x d, Float64) of the used rows, and the covariance's trace. */
+function covariance(vectors: Float32Array, used: number[], d: number) {
   const mean = new Float64Array(d);
   for (const r of used) for (let j = 0; j < d; j++) mean[j] += vectors[r * d + j];
   for (let j = 0; j < d; j++) mean[j] /= used.length;
@@ -167,13 +166,15 @@ export function fitPca(vectors: Float32Array, dim: number, outputDim: number, op
     }
     trace += cov[i * d + i];
   }
-  // Subspace iteration with a few extra columns: convergence goes with the gap to the first excluded eigenvalue.
-  const m = Math.min(d, outputDim + Math.min(10, outputDim));
+  return { mean, cov, trace };
+}
+
+/** An orthonormal basis (d x m) of the covariance's top-m subspace, by subspace iteration. */
+function topSubspace(cov: Float64Array, d: number, m: number, rng: () => number, maxIterations: number): Float64Array {
   let q = new Float64Array(d * m);
   for (let i = 0; i < q.length; i++) q[i] = rng() - 0.5;
   orthonormalise(q, d, m, rng);
   const z = new Float64Array(d * m);
-  const maxIterations = opts.maxIterations ?? 100;
   let previous = 0;
   for (let iter = 0; iter < maxIterations; iter++) {
     multiplyCov(cov, q, z, d, m);
@@ -187,7 +188,11 @@ export function fitPca(vectors: Float32Array, dim: number, outputDim: number, op
     orthonormalise(q, d, m, rng);
     if (iter > 2 && change < 1e-9) break;
   }
-  // Rayleigh-Ritz: the eigenvectors of Q^T C Q rotate the basis onto the principal directions.
+  return q;
+}
+
+/** Rayleigh-Ritz: the eigenvectors of Q^T C Q rotate the basis onto the principal directions, largest first. */
+function principalDirections(cov: Float64Array, q: Float64Array, d: number, m: number, outputDim: number) {
   const cq = new Float64Array(d * m);
   multiplyCov(cov, q, cq, d, m);
   const t = new Float64Array(m * m);
@@ -204,14 +209,20 @@ export function fitPca(vectors: Float32Array, dim: number, outputDim: number, op
     const sign = dir[big] < 0 ? -1 : 1;
     for (let r = 0; r < d; r++) components[c * d + r] = sign * dir[r];
   });
-  return {
-    inputDim: d,
-    outputDim,
-    mean: Float32Array.from(mean),
-    components,
-    variances: order.map((col) => Math.max(0, eig.values[col])),
-    totalVariance: trace,
-  };
+  return { components, variances: order.map((col) => Math.max(0, eig.values[col])) };
+}
+
+export function fitPca(vectors: Float32Array, dim: number, outputDim: number, opts: FitPcaOptions = {}): PcaModel {
+  if (!Number.isInteger(outputDim) || outputDim < 1 || outputDim > dim)
+    throw new RangeError(`PCA dimension must be in 1..${dim}, got ${outputDim}`);
+  const rng = mulberry32(opts.seed ?? 1);
+  const used = sampleRows(vectors.length / dim, opts, rng);
+  const { mean, cov, trace } = covariance(vectors, used, dim);
+  // Subspace iteration with a few extra columns: convergence goes with the gap to the first excluded eigenvalue.
+  const m = Math.min(dim, outputDim + Math.min(10, outputDim));
+  const q = topSubspace(cov, dim, m, rng, opts.maxIterations ?? 100);
+  const { components, variances } = principalDirections(cov, q, dim, m, outputDim);
+  return { inputDim: dim, outputDim, mean: Float32Array.from(mean), components, variances, totalVariance: trace };
 }
 
 /** Projects row vectors (n x inputDim) to n x outputDim; rows with mask 0 stay zero. */
