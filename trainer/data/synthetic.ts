@@ -67,19 +67,13 @@ export interface SyntheticOptions {
   noise?: number;
 }
 
-export function generateSyntheticDataset(options: SyntheticOptions): RawDataset {
-  const { seed, users: userCount = 600, items: itemCount = 800, interactionsPerUser = 66, minInteractions = 20, noise = 0.55 } = options;
-  if (!Number.isInteger(userCount) || userCount < 1) throw new Error("users must be a positive integer");
-  if (!Number.isInteger(itemCount) || itemCount < minInteractions) throw new Error(`items must be an integer >= ${minInteractions}`);
-  const rng = new Rng(seed);
-  const G = SYNTHETIC_GENRES.length;
-
-  // Items: genres, year, theme, quality and a long-tailed popularity.
+/** Items: genres, year, theme, quality and a long-tailed popularity. */
+function makeItems(rng: Rng, itemCount: number) {
   const items: RawItem[] = [];
-  const itemGenres: number[][] = [];
-  const itemTheme: number[] = [];
-  const itemQuality: number[] = [];
-  const itemPopularity: number[] = [];
+  const genresOf: number[][] = [];
+  const themeOf: number[] = [];
+  const quality: number[] = [];
+  const popularity: number[] = [];
   for (let i = 0; i < itemCount; i++) {
     const count = rng.next() < 0.5 ? 1 : rng.next() < 0.7 ? 2 : 3;
     const genres: number[] = [];
@@ -89,10 +83,10 @@ export function generateSyntheticDataset(options: SyntheticOptions): RawDataset 
     }
     const year = 1930 + Math.floor(70 * Math.sqrt(rng.next()));
     const theme = rng.int(THEMES.length);
-    itemGenres.push(genres);
-    itemTheme.push(theme);
-    itemQuality.push(0.4 * rng.normal());
-    itemPopularity.push(Math.exp(1.1 * rng.normal()));
+    genresOf.push(genres);
+    themeOf.push(theme);
+    quality.push(0.4 * rng.normal());
+    popularity.push(Math.exp(1.1 * rng.normal()));
     const names = genres.map((g) => SYNTHETIC_GENRES[g]);
     items.push({
       id: String(i + 1),
@@ -102,63 +96,88 @@ export function generateSyntheticDataset(options: SyntheticOptions): RawDataset 
       attributes: { genre: names[0], latent_theme: THEMES[theme] },
     });
   }
-  const globalSampler = new WeightedSampler(itemPopularity.map((w, i) => [i, w]));
+  const globalSampler = new WeightedSampler(popularity.map((w, i) => [i, w]));
   const genreSamplers = SYNTHETIC_GENRES.map(
-    (_, g) => new WeightedSampler(itemPopularity.flatMap((w, i) => (itemGenres[i].includes(g) ? [[i, w] as [number, number]] : []))),
+    (_, g) => new WeightedSampler(popularity.flatMap((w, i) => (genresOf[i].includes(g) ? [[i, w] as [number, number]] : []))),
   );
+  return { items, genresOf, themeOf, quality, globalSampler, genreSamplers };
+}
 
-  // Users: demographics, then tastes that lean a little on demographics (so user fields carry some signal).
+type SyntheticItems = ReturnType<typeof makeItems>;
+
+/** A user's demographics, then tastes that lean a little on demographics (so user fields carry some signal). */
+function makeUserTaste(rng: Rng, genreSamplers: SyntheticItems["genreSamplers"]) {
+  const G = SYNTHETIC_GENRES.length;
+  const age = weightedIndex(rng, AGE_WEIGHTS);
+  const gender = rng.next() < 0.7 ? "M" : "F";
+  const occupation = rng.pick(OCCUPATIONS);
+  const genreBias = SYNTHETIC_GENRES.map((name) => demographicLean(name, age, gender));
+  const liked = pickDistinct(rng, 2 + rng.int(2), (g) => Math.exp(genreBias[g]) * (genreSamplers[g].size > 0 ? 1 : 0), G);
+  const disliked = pickDistinct(rng, 1 + rng.int(2), (g) => (liked.includes(g) ? 0 : Math.exp(-genreBias[g])), G);
+  const pref = SYNTHETIC_GENRES.map((_, g) => 0.25 * rng.normal() + 0.3 * genreBias[g]);
+  for (const g of liked) pref[g] = 1 + 0.5 * rng.next();
+  for (const g of disliked) pref[g] = -1 - 0.3 * rng.next();
+  const themePref = THEMES.map(() => 0.2 * rng.normal());
+  const likedTheme = rng.int(THEMES.length);
+  const dislikedTheme = (likedTheme + 1 + rng.int(THEMES.length - 1)) % THEMES.length;
+  themePref[likedTheme] = 0.8;
+  themePref[dislikedTheme] = -0.7;
+  const bias = 0.3 * rng.normal();
+  // The latent tastes stay hidden: a user's taste is known only through behaviour (the knowledge prefix).
+  return { attributes: { age: AGE_BUCKETS[age], gender, occupation }, liked, pref, themePref, bias };
+}
+
+/** n interactions of one user: sign-up picks mostly from favourite genres, later ones mostly what is popular. */
+function userInteractions(
+  rng: Rng,
+  it: SyntheticItems,
+  userId: string,
+  taste: ReturnType<typeof makeUserTaste>,
+  n: number,
+  noise: number,
+): RawInteraction[] {
+  const itemCount = it.items.length;
+  const out: RawInteraction[] = [];
+  const seen = new Set<number>();
+  let ts = 946_684_800 + rng.int(2 * 365 * 86_400);
+  for (let t = 0; t < n; t++) {
+    const tasteShare = t < 15 ? 0.85 : 0.3;
+    let item = -1;
+    for (let attempt = 0; attempt < 50 && (item < 0 || seen.has(item)); attempt++) {
+      item = rng.next() < tasteShare ? it.genreSamplers[rng.pick(taste.liked)].draw(rng) : it.globalSampler.draw(rng);
+    }
+    if (seen.has(item)) item = firstUnseen(seen, itemCount, rng.int(itemCount));
+    seen.add(item);
+    const genres = it.genresOf[item];
+    let affinity = 0;
+    for (const g of genres) affinity += taste.pref[g];
+    affinity = affinity / genres.length + taste.themePref[it.themeOf[item]];
+    const score = 3.3 + 1.1 * affinity + taste.bias + it.quality[item] + noise * rng.normal();
+    const rating = Math.max(1, Math.min(5, Math.round(score)));
+    ts += t < 15 ? 30 + rng.int(600) : 3600 + rng.int(20 * 86_400);
+    out.push({ userId, itemId: it.items[item].id, rating, timestamp: ts });
+  }
+  return out;
+}
+
+export function generateSyntheticDataset(options: SyntheticOptions): RawDataset {
+  const { seed, users: userCount = 600, items: itemCount = 800, interactionsPerUser = 66, minInteractions = 20, noise = 0.55 } = options;
+  if (!Number.isInteger(userCount) || userCount < 1) throw new Error("users must be a positive integer");
+  if (!Number.isInteger(itemCount) || itemCount < minInteractions) throw new Error(`items must be an integer >= ${minInteractions}`);
+  const rng = new Rng(seed);
+  const it = makeItems(rng, itemCount);
   const users: RawUser[] = [];
   const interactions: RawInteraction[] = [];
   const sigma = 0.6;
   const mu = Math.log(interactionsPerUser) - (sigma * sigma) / 2;
   for (let u = 0; u < userCount; u++) {
-    const age = weightedIndex(rng, AGE_WEIGHTS);
-    const gender = rng.next() < 0.7 ? "M" : "F";
-    const occupation = rng.pick(OCCUPATIONS);
-    const genreBias = SYNTHETIC_GENRES.map((name) => demographicLean(name, age, gender));
-    const liked = pickDistinct(rng, 2 + rng.int(2), (g) => Math.exp(genreBias[g]) * (genreSamplers[g].size > 0 ? 1 : 0), G);
-    const disliked = pickDistinct(rng, 1 + rng.int(2), (g) => (liked.includes(g) ? 0 : Math.exp(-genreBias[g])), G);
-    const pref = SYNTHETIC_GENRES.map((_, g) => 0.25 * rng.normal() + 0.3 * genreBias[g]);
-    for (const g of liked) pref[g] = 1 + 0.5 * rng.next();
-    for (const g of disliked) pref[g] = -1 - 0.3 * rng.next();
-    const themePref = THEMES.map(() => 0.2 * rng.normal());
-    const likedTheme = rng.int(THEMES.length);
-    const dislikedTheme = (likedTheme + 1 + rng.int(THEMES.length - 1)) % THEMES.length;
-    themePref[likedTheme] = 0.8;
-    themePref[dislikedTheme] = -0.7;
-    const bias = 0.3 * rng.normal();
+    const taste = makeUserTaste(rng, it.genreSamplers);
     const id = String(u + 1);
-    users.push({
-      id,
-      // The latent tastes stay hidden: a user's taste is known only through behaviour (the knowledge prefix).
-      attributes: { age: AGE_BUCKETS[age], gender, occupation },
-    });
-
+    users.push({ id, attributes: taste.attributes });
     const n = Math.min(itemCount, Math.max(minInteractions, Math.round(Math.exp(mu + sigma * rng.normal()))));
-    const seen = new Set<number>();
-    let ts = 946_684_800 + rng.int(2 * 365 * 86_400);
-    for (let t = 0; t < n; t++) {
-      // Sign-up: mostly favourite genres; later: mostly what is popular, with taste showing through less.
-      const tasteShare = t < 15 ? 0.85 : 0.3;
-      let item = -1;
-      for (let attempt = 0; attempt < 50 && (item < 0 || seen.has(item)); attempt++) {
-        item = rng.next() < tasteShare ? genreSamplers[rng.pick(liked)].draw(rng) : globalSampler.draw(rng);
-      }
-      if (seen.has(item)) item = firstUnseen(seen, itemCount, rng.int(itemCount));
-      seen.add(item);
-      const genres = itemGenres[item];
-      let affinity = 0;
-      for (const g of genres) affinity += pref[g];
-      affinity = affinity / genres.length + themePref[itemTheme[item]];
-      const score = 3.3 + 1.1 * affinity + bias + itemQuality[item] + noise * rng.normal();
-      const rating = Math.max(1, Math.min(5, Math.round(score)));
-      ts += t < 15 ? 30 + rng.int(600) : 3600 + rng.int(20 * 86_400);
-      interactions.push({ userId: id, itemId: items[item].id, rating, timestamp: ts });
-    }
+    interactions.push(...userInteractions(rng, it, id, taste, n, noise));
   }
-
-  return movieLensShaped(`synthetic-${seed}`, users, items, interactions);
+  return movieLensShaped(`synthetic-${seed}`, users, it.items, interactions);
 }
 
 /** A small, fixed lean of some genres by age bucket and gender (younger: animation/action; older: drama/war...). */
