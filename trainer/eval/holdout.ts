@@ -8,7 +8,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { fieldWidth, itemFeatureWidth, rowRange, rowShape, userFeatureWidth } from "../../shared/feature-encoding.ts";
 import type { CategoricalField, FeatureSpec } from "../../shared/manifest.ts";
-import { CHUNK_KINDS, type KnowledgeBank, type PreparedDataset, type SampleSplit } from "../data/types.ts";
+import { CHUNK_KINDS, type KnowledgeBank, type KnowledgeBankField, type PreparedDataset, type SampleSplit } from "../data/types.ts";
+import type { ModelConfig } from "../models/config.ts";
 import { getExtractor } from "../models/registry.ts";
 import { ParamStore, TfOps } from "../ops/tf-ops.ts";
 import { bankRows, gatherChunks, sampleItemIds } from "../train/knowledge-join.ts";
@@ -86,6 +87,60 @@ export interface HoldoutResult {
   gates: GateReport | null;
 }
 
+type ChunkFeeds = ReturnType<typeof chunkFeeds>;
+type SlotSum = { sum: number; count: number; kinds: Record<string, number> };
+/** Running gate sums of one field: per chunk kind [sum, count], and per slot. */
+type GateSums = { kind: Map<string, [number, number]>; slot: SlotSum[] };
+
+/** Adds a batch's gates (n x K) of one field to its sums; chunks that are absent, or of entities not in the bank, are skipped. */
+function addGates(acc: GateSums, g: Float32Array, feeds: ChunkFeeds, field: KnowledgeBankField, n: number): void {
+  const K = field.chunks;
+  for (let i = 0; i < n; i++) {
+    const row = feeds.rows[i];
+    if (row < 0) continue;
+    for (let c = 0; c < K; c++) {
+      if (feeds.mask[i * K + c] === 0) continue;
+      const kind = field.kinds ? (CHUNK_KINDS[field.kinds[row * K + c]] ?? "unknown") : "unknown";
+      const k = acc.kind.get(kind) ?? [0, 0];
+      k[0] += g[i * K + c];
+      k[1]++;
+      acc.kind.set(kind, k);
+      acc.slot[c] ??= { sum: 0, count: 0, kinds: {} };
+      acc.slot[c].sum += g[i * K + c];
+      acc.slot[c].count++;
+      acc.slot[c].kinds[kind] = (acc.slot[c].kinds[kind] ?? 0) + 1;
+    }
+  }
+}
+
+function gateReport(sums: Record<"user" | "item", GateSums>): GateReport {
+  const byKind = (s: GateSums) => Object.fromEntries([...s.kind].map(([k, [sum, c]]) => [k, { mean: sum / c, count: c }]));
+  const bySlot = (s: GateSums) => s.slot.map((x, slot) => ({ slot, mean: x.sum / x.count, count: x.count, kinds: x.kinds }));
+  return { byKind: { user: byKind(sums.user), item: byKind(sums.item) }, bySlot: { user: bySlot(sums.user), item: bySlot(sums.item) } };
+}
+
+/** One batch through the model: click probabilities and, for gated extractors, each field's gates. */
+function forwardBatch(
+  cfg: ModelConfig,
+  params: ParamStore,
+  batch: PredictBatch,
+  n: number,
+  know: Record<"user" | "item", ChunkFeeds> | null,
+) {
+  return tf.tidy(() => {
+    const feeds = featureFeeds(cfg.spec, batch);
+    if (know && cfg.knowledge) {
+      for (const side of ["user", "item"] as const) {
+        const { chunks: K, dim: d } = cfg.knowledge[side];
+        feeds.set(`${side}_chunks`, tf.tensor3d(know[side].values, [n, K, d]));
+        feeds.set(`${side}_chunk_mask`, tf.tensor2d(know[side].mask, [n, K]));
+      }
+    }
+    const r = forwardTf(new TfOps(params, feeds), cfg);
+    return { score: tf.sigmoid(r.logit), user: r.userGate, item: r.itemGate };
+  });
+}
+
 export async function evaluateOnHoldout(
   model: TrainedModel,
   data: PreparedDataset,
@@ -99,75 +154,29 @@ export async function evaluateOnHoldout(
   if (usesKnowledge && !bank) throw new UserFacingError(`model ${cfg.backbone}+${cfg.extractor} needs the knowledge bank`);
   const itemIdOf = sampleItemIds(data, split);
   const scores = new Float32Array(split.count);
-  const sums = {
-    user: { kind: new Map<string, [number, number]>(), slot: [] as { sum: number; count: number; kinds: Record<string, number> }[] },
-    item: { kind: new Map<string, [number, number]>(), slot: [] as { sum: number; count: number; kinds: Record<string, number> }[] },
-  };
+  const sums: Record<"user" | "item", GateSums> = { user: { kind: new Map(), slot: [] }, item: { kind: new Map(), slot: [] } };
   const params = ParamStore.fromValues(model.params);
   try {
     for (let start = 0; start < split.count; start += BATCH) {
       const n = Math.min(split.count, start + BATCH) - start;
-      const batch = splitBatch(data.spec, encoded, start, start + n);
       const userIds = Array.from({ length: n }, (_, i) => data.userIds[split.userIndex[start + i]]);
       const itemIds = Array.from({ length: n }, (_, i) => itemIdOf(start + i) ?? "\u0000oov");
       const know = usesKnowledge && bank ? { user: chunkFeeds(bank, "user", userIds), item: chunkFeeds(bank, "item", itemIds) } : null;
-      const out = tf.tidy(() => {
-        const feeds = featureFeeds(cfg.spec, batch);
-        if (know && cfg.knowledge) {
-          for (const side of ["user", "item"] as const) {
-            const { chunks: K, dim: d } = cfg.knowledge[side];
-            feeds.set(`${side}_chunks`, tf.tensor3d(know[side].values, [n, K, d]));
-            feeds.set(`${side}_chunk_mask`, tf.tensor2d(know[side].mask, [n, K]));
-          }
-        }
-        const r = forwardTf(new TfOps(params, feeds), cfg);
-        return { score: tf.sigmoid(r.logit), userGate: r.userGate, itemGate: r.itemGate };
-      });
+      const out = forwardBatch(cfg, params, splitBatch(data.spec, encoded, start, start + n), n, know);
       scores.set((await out.score.data()) as Float32Array, start);
       out.score.dispose();
       for (const side of ["user", "item"] as const) {
-        const gate = side === "user" ? out.userGate : out.itemGate;
+        const gate = out[side];
         if (!gate) continue;
         const g = (await gate.data()) as Float32Array;
         gate.dispose();
-        if (!know || !bank) continue;
-        const K = bank[side].chunks;
-        const kinds = bank[side].kinds;
-        const acc = sums[side];
-        for (let i = 0; i < n; i++) {
-          const row = know[side].rows[i];
-          if (row < 0) continue;
-          for (let c = 0; c < K; c++) {
-            if (know[side].mask[i * K + c] === 0) continue;
-            const kind = kinds ? (CHUNK_KINDS[kinds[row * K + c]] ?? "unknown") : "unknown";
-            const k = acc.kind.get(kind) ?? [0, 0];
-            k[0] += g[i * K + c];
-            k[1]++;
-            acc.kind.set(kind, k);
-            acc.slot[c] ??= { sum: 0, count: 0, kinds: {} };
-            acc.slot[c].sum += g[i * K + c];
-            acc.slot[c].count++;
-            acc.slot[c].kinds[kind] = (acc.slot[c].kinds[kind] ?? 0) + 1;
-          }
-        }
+        if (know && bank) addGates(sums[side], g, know[side], bank[side], n);
       }
     }
   } finally {
     params.dispose();
   }
-  const gates: GateReport | null = usesKnowledge
-    ? {
-        byKind: {
-          user: Object.fromEntries([...sums.user.kind].map(([k, [s, c]]) => [k, { mean: s / c, count: c }])),
-          item: Object.fromEntries([...sums.item.kind].map(([k, [s, c]]) => [k, { mean: s / c, count: c }])),
-        },
-        bySlot: {
-          user: sums.user.slot.map((s, slot) => ({ slot, mean: s.sum / s.count, count: s.count, kinds: s.kinds })),
-          item: sums.item.slot.map((s, slot) => ({ slot, mean: s.sum / s.count, count: s.count, kinds: s.kinds })),
-        },
-      }
-    : null;
-  return { metrics: holdoutMetrics(split, scores), scores, gates };
+  return { metrics: holdoutMetrics(split, scores), scores, gates: usesKnowledge ? gateReport(sums) : null };
 }
 
 /** AUC, LogLoss and GAUC of a split's scores. */
