@@ -17,7 +17,7 @@ import type { RealModelCase, RealModelFixture } from "../test/worker/fixtures/re
 import { type BackendPreference, initBackend } from "../trainer/accel/index.ts";
 import { prepareDataset } from "../trainer/data/prepare.ts";
 import { generateSyntheticDataset } from "../trainer/data/synthetic.ts";
-import type { KnowledgeBank, PreparedDataset } from "../trainer/data/types.ts";
+import type { KnowledgeBank, KnowledgeBankField, PreparedDataset } from "../trainer/data/types.ts";
 import { requestBatch, type ScoreRequestInput } from "../trainer/export/request-batch.ts";
 import { buildServingBundle, type ServingBundle } from "../trainer/export/serving-bundle.ts";
 import { buildBank } from "../trainer/knowledge/bank.ts";
@@ -95,6 +95,65 @@ export async function trainEdgeModel(options: EdgeModelOptions = {}): Promise<Ed
   return { data, bank, model, built };
 }
 
+/** Ids of a bank field's entities with at least one present chunk. */
+function withKnowledge(field: KnowledgeBankField): Set<string> {
+  const K = field.chunks;
+  return new Set(field.ids.filter((_, i) => field.mask.subarray(i * K, (i + 1) * K).some((m) => m > 0)));
+}
+
+/** Removes an item from its item-vector shard in the bundle, so the worker must read its raw knowledge instead. */
+function dropItemVector(built: ServingBundle, itemId: string): void {
+  const { manifest } = built;
+  const ivKey = kvKeys.itemVectorShard(manifest.modelId, shardOf(itemId, manifest.itemVectors!.shards));
+  const ivEntry = built.bundle.entries.find((e) => e.key === ivKey);
+  if (!ivEntry) throw new Error(`no iv shard ${ivKey} in the bundle`);
+  const shard = decodeShard(valueBytes(ivEntry.value));
+  const kept = shard.ids.filter((id) => id !== itemId);
+  ivEntry.value = encodeShard({
+    codec: shard.codec,
+    chunks: shard.chunks,
+    dim: shard.dim,
+    entities: kept.map((id) => ({ id, ...shard.get(id)! })),
+  });
+}
+
+/**
+ * What the worker should report for a request, read back from the published shards (not assumed): a user is
+ * "present" when the user knowledge shards hold it (possibly with every chunk masked), an item is precomputed when
+ * its iv shard holds it, a fallback when only the raw item knowledge shards do, else missing (scored fully masked).
+ */
+function expectedKnowledge(built: ServingBundle): (r: ScoreRequestInput) => RealModelCase["knowledge"] {
+  const { manifest } = built;
+  const shardIds = (prefix: string) =>
+    new Set(built.bundle.entries.filter((e) => e.key.startsWith(prefix)).flatMap((e) => decodeShard(valueBytes(e.value)).ids));
+  const ivIds = shardIds(`iv/${manifest.modelId}/`);
+  const itemKnowIds = shardIds(`kn/${manifest.knowledge!.bankId}/item/`);
+  const userKnowIds = shardIds(`kn/${manifest.knowledge!.bankId}/user/`);
+  return (r) => {
+    const precomputed = r.candidates.filter((id) => ivIds.has(id)).length;
+    const fallback = r.candidates.filter((id) => !ivIds.has(id) && itemKnowIds.has(id)).length;
+    return {
+      user: userKnowIds.has(r.userId) ? "present" : "missing",
+      itemsPrecomputed: precomputed,
+      itemsFallback: fallback,
+      itemsMissing: r.candidates.length - precomputed - fallback,
+    };
+  };
+}
+
+/** The fixture's KV entries as base64, with a rollout sending all traffic to the model. */
+function fixtureEntries(built: ServingBundle): RealModelFixture["bundle"] {
+  const entries = built.bundle.entries.map((e) => ({ key: e.key, base64: toBase64(valueBytes(e.value)) }));
+  const rollout = rolloutConfigFromWeights({
+    salt: "real-model",
+    variants: [{ name: "kser", modelId: built.manifest.modelId, weight: 10_000 }],
+    fallback: "kser",
+    updatedAt: "2026-01-01T00:00:00.000Z",
+  });
+  entries.push({ key: kvKeys.rolloutConfig(), base64: Buffer.from(JSON.stringify(rollout)).toString("base64") });
+  return entries;
+}
+
 /** The workerd parity test's fixture: a small model, requests covering every knowledge path, tfjs scores. */
 export async function buildRealModelFixture(): Promise<RealModelFixture> {
   const started = performance.now();
@@ -110,57 +169,19 @@ export async function buildRealModelFixture(): Promise<RealModelFixture> {
   });
   const { manifest } = built;
   if (!manifest.itemVectors || !manifest.knowledge) throw new Error("the KSER bundle has no item vectors or knowledge");
-
-  const userKnows = new Set(
-    bank.user.ids.filter((_, i) => bank.user.mask.subarray(i * bank.user.chunks, (i + 1) * bank.user.chunks).some((m) => m > 0)),
-  );
-  const itemKnows = new Set(
-    bank.item.ids.filter((_, i) => bank.item.mask.subarray(i * bank.item.chunks, (i + 1) * bank.item.chunks).some((m) => m > 0)),
-  );
+  const userKnows = withKnowledge(bank.user);
+  const itemKnows = withKnowledge(bank.item);
   const vocabItems = data.vocabulary.fields.item_id.slice(1);
-  const withKnowledge = vocabItems.filter((id) => itemKnows.has(id));
-  const withoutKnowledge = vocabItems.filter((id) => !itemKnows.has(id));
-  if (withKnowledge.length < 12 || withoutKnowledge.length < 1)
-    throw new Error("the synthetic bank lacks items with and without knowledge");
+  const known = vocabItems.filter((id) => itemKnows.has(id));
+  const unknown = vocabItems.filter((id) => !itemKnows.has(id));
+  if (known.length < 12 || unknown.length < 1) throw new Error("the synthetic bank lacks items with and without knowledge");
+  const fallbackItem = known[0];
+  dropItemVector(built, fallbackItem);
 
-  // The fallback item: its entry is removed from its iv shard, so the worker reads its raw knowledge instead.
-  const fallbackItem = withKnowledge[0];
-  const ivKey = kvKeys.itemVectorShard(manifest.modelId, shardOf(fallbackItem, manifest.itemVectors.shards));
-  const ivEntry = built.bundle.entries.find((e) => e.key === ivKey);
-  if (!ivEntry) throw new Error(`no iv shard ${ivKey} in the bundle`);
-  const shard = decodeShard(valueBytes(ivEntry.value));
-  const kept = shard.ids.filter((id) => id !== fallbackItem);
-  ivEntry.value = encodeShard({
-    codec: shard.codec,
-    chunks: shard.chunks,
-    dim: shard.dim,
-    entities: kept.map((id) => ({ id, ...shard.get(id)! })),
-  });
-
-  const profiles = data.profiles;
-  const knownUser = profiles.find((p) => userKnows.has(p.userId) && p.history.length > 0);
-  const bareUser = profiles.find((p) => !userKnows.has(p.userId));
+  const knownUser = data.profiles.find((p) => userKnows.has(p.userId) && p.history.length > 0);
+  const bareUser = data.profiles.find((p) => !userKnows.has(p.userId));
   if (!knownUser || !bareUser) throw new Error("the synthetic bank lacks users with and without knowledge");
-  // What the worker should report, read back from the published shards (not assumed): a user is "present" when
-  // the user knowledge shards hold it (possibly with every chunk masked), an item is precomputed when its iv shard
-  // holds it, a fallback when only the raw item knowledge shards do, else missing (scored fully masked).
-  const shardIds = (prefix: string) =>
-    new Set(built.bundle.entries.filter((e) => e.key.startsWith(prefix)).flatMap((e) => decodeShard(valueBytes(e.value)).ids));
-  const ivIds = shardIds(`iv/${manifest.modelId}/`);
-  const itemKnowIds = shardIds(`kn/${manifest.knowledge.bankId}/item/`);
-  const userKnowIds = shardIds(`kn/${manifest.knowledge.bankId}/user/`);
-  const knowledgeOf = (r: ScoreRequestInput): RealModelCase["knowledge"] => {
-    const precomputed = r.candidates.filter((id) => ivIds.has(id)).length;
-    const fallback = r.candidates.filter((id) => !ivIds.has(id) && itemKnowIds.has(id)).length;
-    return {
-      user: userKnowIds.has(r.userId) ? "present" : "missing",
-      itemsPrecomputed: precomputed,
-      itemsFallback: fallback,
-      itemsMissing: r.candidates.length - precomputed - fallback,
-    };
-  };
-
-  const candidates = [...withKnowledge.slice(0, 10), withoutKnowledge[0], "item-not-in-vocabulary"];
+  const candidates = [...known.slice(0, 10), unknown[0], "item-not-in-vocabulary"];
   const requests: { name: string; request: ScoreRequestInput }[] = [
     { name: "user with knowledge: precomputed, raw-knowledge fallback and masked items", request: { ...knownUser, candidates } },
     { name: "known user whose knowledge is all masked", request: { ...bareUser, candidates } },
@@ -170,28 +191,20 @@ export async function buildRealModelFixture(): Promise<RealModelFixture> {
         userId: "user-never-seen",
         attributes: {},
         history: knownUser.history.slice(0, 3),
-        candidates: [fallbackItem, ...withKnowledge.slice(1, 4), "item-not-in-vocabulary"],
+        candidates: [fallbackItem, ...known.slice(1, 4), "item-not-in-vocabulary"],
       },
     },
   ];
+  const knowledgeOf = expectedKnowledge(built);
   const cases = [];
   for (const r of requests) {
     const expected = await predictTf(model, requestBatch(model, bank, r.request));
     cases.push({ ...r, knowledge: knowledgeOf(r.request), expected: Array.from(expected) });
   }
-
-  const entries = built.bundle.entries.map((e) => ({ key: e.key, base64: toBase64(valueBytes(e.value)) }));
-  const rollout = rolloutConfigFromWeights({
-    salt: "real-model",
-    variants: [{ name: "kser", modelId: manifest.modelId, weight: 10_000 }],
-    fallback: "kser",
-    updatedAt: "2026-01-01T00:00:00.000Z",
-  });
-  entries.push({ key: kvKeys.rolloutConfig(), base64: Buffer.from(JSON.stringify(rollout)).toString("base64") });
   return {
     modelId: manifest.modelId,
     fallbackItem,
-    bundle: entries,
+    bundle: fixtureEntries(built),
     cases,
     buildMs: Math.round(performance.now() - started),
   };
