@@ -29,9 +29,8 @@ function splits(value: string): [number, number, number] {
   return parts as [number, number, number];
 }
 
-export function register(program: Command): void {
-  const data = program.command("data").description("fetch and prepare datasets");
-
+/** `kser data fetch`: an official MovieLens archive, checked and unpacked. */
+function registerFetch(data: Command): void {
   data
     .command("fetch")
     .description("download an official MovieLens archive, verify its checksum and unzip it")
@@ -44,7 +43,10 @@ export function register(program: Command): void {
       console.log(`fetched ${name} into ${dir}`);
       console.log(`next: kser data prepare --source ${name} --data ${dir} --out <dir>`);
     });
+}
 
+/** `kser data prepare`: a dataset loaded, split and saved as CTR samples. */
+function registerPrepare(data: Command): void {
   data
     .command("prepare")
     .description("load a dataset, split users, build vocabularies and CTR samples, save them")
@@ -92,7 +94,10 @@ export function register(program: Command): void {
       );
       console.log(`saved to ${opts.out}`);
     });
+}
 
+/** `kser data init-config`: a starter generic config from a file's header. */
+function registerInitConfig(data: Command): void {
   data
     .command("init-config")
     .description("write a starter --source generic config from the header of a CSV or Parquet file (and items / users tables)")
@@ -124,4 +129,11 @@ export function register(program: Command): void {
       for (const note of notes) console.log(`note: ${note}`);
       console.log(`wrote ${opts.out}; check it against ${DOCS}, then: kser data prepare --source generic --config ${opts.out} --out <dir>`);
     });
+}
+
+export function register(program: Command): void {
+  const data = program.command("data").description("fetch and prepare datasets");
+  registerFetch(data);
+  registerPrepare(data);
+  registerInitConfig(data);
 }

@@ -10,6 +10,7 @@ import type { Command } from "commander";
 import { type BackendPreference, initBackend } from "../../accel/index.ts";
 import { loadDataset } from "../../data/store.ts";
 import { exportModel } from "../../export/export-model.ts";
+import type { ServingBundle } from "../../export/serving-bundle.ts";
 import { writeBundle } from "../../publish/kv-bundle.ts";
 import { loadModelFolder } from "../../train/checkpoint.ts";
 import { STRATEGIES, type Strategy } from "../../train/strategy.ts";
@@ -72,67 +73,73 @@ export function register(program: Command): void {
     .option("--max-parity <x>", "largest |ONNX - tfjs| score difference accepted", positive(false), DEFAULT_MAX_PARITY)
     .addOption(backendOption("tfjs backend for the parity check"))
     .addHelpText("after", "\nThen: kser publish --bundle <out> [--target cloudflare], and kser rollout ramp|set with the printed model id.")
-    .action(
-      async (opts: {
-        model: string;
-        data: string;
-        bank?: string;
-        allowOtherBank?: boolean;
-        out: string;
-        onnx?: string;
-        latencyCandidates: number;
-        maxParity: number;
-        backend: string;
-      }) => {
-        checkOut(opts.out);
-        const { model, dir: modelDir } = await loadModelFolder(opts.model);
-        const data = await loadDataset(opts.data);
-        const mismatch = vocabularyMismatch(model.vocabulary.fields, data.vocabulary.fields);
-        if (mismatch) throw new UserFacingError(`${opts.data} is not the dataset ${modelDir} was trained on (vocabulary ${mismatch})`);
-        const bank = knowledgeFor(model, opts.bank, (line) => console.log(line), {
-          allowOtherBank: opts.allowOtherBank,
-          modelName: modelDir,
-        });
+    .action(exportCommand);
+}
 
-        const backend = await initBackend(opts.backend as BackendPreference, (m) => console.log(m));
-        const strategy = await recordedStrategy(modelDir);
-        const { summary, built } = await exportModel(model, data, bank, {
-          latencyCandidates: opts.latencyCandidates,
-          strategy,
-          knowledgeCodec: bank?.codec,
-        });
-        if (!(summary.parity <= opts.maxParity))
-          throw new UserFacingError(
-            `ONNX and tfjs scores differ by up to ${summary.parity.toExponential(2)} over ${summary.parityCandidates} candidates ` +
-              `(--max-parity ${opts.maxParity}, tfjs backend ${backend.name}): nothing written`,
-            3,
-          );
-        await writeBundle(opts.out, built.bundle);
-        const onnxFiles: string[] = [];
-        if (opts.onnx) {
-          await mkdir(opts.onnx, { recursive: true });
-          const graphs = [
-            ["backbone.onnx", built.graphs.backbone],
-            ["user-extractor.onnx", built.graphs.userExtractor],
-            ["item-extractor.onnx", built.graphs.itemExtractor],
-          ] as const;
-          for (const [name, graph] of graphs) {
-            if (!graph) continue;
-            await writeFile(path.join(opts.onnx, name), graph.bytes);
-            onnxFiles.push(path.join(opts.onnx, name));
-          }
-        }
-        console.log(
-          `exported ${summary.modelId} (${strategy}): ${summary.entries} KV entries, model ${(summary.modelBytes / 1e6).toFixed(2)} MB, ` +
-            `parity ${summary.parity.toExponential(2)} over ${summary.parityCandidates} candidates, ` +
-            `ONNX chain (user and item extractor, backbone; onnxruntime-web, 1 thread) p95 ${summary.latencyMs.p95.toFixed(2)} ms for ${summary.latencyMs.candidates} candidates`,
-        );
-        console.log(`wrote ${opts.out}${onnxFiles.length ? ` and ${onnxFiles.join(", ")}` : ""}`);
-        console.log(
-          `next: kser publish --bundle ${opts.out}, then kser rollout ramp <variant> <percent> --model ${summary.modelId} ` +
-            `(or, for the first model, kser rollout set --variant <name>:${summary.modelId})`,
-        );
-        console.log(JSON.stringify({ ...summary, strategy, bundle: opts.out, onnx: onnxFiles }));
-      },
+interface ExportOptions {
+  model: string;
+  data: string;
+  bank?: string;
+  allowOtherBank?: boolean;
+  out: string;
+  onnx?: string;
+  latencyCandidates: number;
+  maxParity: number;
+  backend: string;
+}
+
+/** Writes the graphs as named .onnx files into dir; returns their paths. */
+async function writeOnnxFiles(dir: string, graphs: ServingBundle["graphs"]): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const files: string[] = [];
+  const named = [
+    ["backbone.onnx", graphs.backbone],
+    ["user-extractor.onnx", graphs.userExtractor],
+    ["item-extractor.onnx", graphs.itemExtractor],
+  ] as const;
+  for (const [name, graph] of named) {
+    if (!graph) continue;
+    await writeFile(path.join(dir, name), graph.bytes);
+    files.push(path.join(dir, name));
+  }
+  return files;
+}
+
+async function exportCommand(opts: ExportOptions): Promise<void> {
+  checkOut(opts.out);
+  const { model, dir: modelDir } = await loadModelFolder(opts.model);
+  const data = await loadDataset(opts.data);
+  const mismatch = vocabularyMismatch(model.vocabulary.fields, data.vocabulary.fields);
+  if (mismatch) throw new UserFacingError(`${opts.data} is not the dataset ${modelDir} was trained on (vocabulary ${mismatch})`);
+  const bank = knowledgeFor(model, opts.bank, (line) => console.log(line), {
+    allowOtherBank: opts.allowOtherBank,
+    modelName: modelDir,
+  });
+
+  const backend = await initBackend(opts.backend as BackendPreference, (m) => console.log(m));
+  const strategy = await recordedStrategy(modelDir);
+  const { summary, built } = await exportModel(model, data, bank, {
+    latencyCandidates: opts.latencyCandidates,
+    strategy,
+    knowledgeCodec: bank?.codec,
+  });
+  if (!(summary.parity <= opts.maxParity))
+    throw new UserFacingError(
+      `ONNX and tfjs scores differ by up to ${summary.parity.toExponential(2)} over ${summary.parityCandidates} candidates ` +
+        `(--max-parity ${opts.maxParity}, tfjs backend ${backend.name}): nothing written`,
+      3,
     );
+  await writeBundle(opts.out, built.bundle);
+  const onnxFiles = opts.onnx ? await writeOnnxFiles(opts.onnx, built.graphs) : [];
+  console.log(
+    `exported ${summary.modelId} (${strategy}): ${summary.entries} KV entries, model ${(summary.modelBytes / 1e6).toFixed(2)} MB, ` +
+      `parity ${summary.parity.toExponential(2)} over ${summary.parityCandidates} candidates, ` +
+      `ONNX chain (user and item extractor, backbone; onnxruntime-web, 1 thread) p95 ${summary.latencyMs.p95.toFixed(2)} ms for ${summary.latencyMs.candidates} candidates`,
+  );
+  console.log(`wrote ${opts.out}${onnxFiles.length ? ` and ${onnxFiles.join(", ")}` : ""}`);
+  console.log(
+    `next: kser publish --bundle ${opts.out}, then kser rollout ramp <variant> <percent> --model ${summary.modelId} ` +
+      `(or, for the first model, kser rollout set --variant <name>:${summary.modelId})`,
+  );
+  console.log(JSON.stringify({ ...summary, strategy, bundle: opts.out, onnx: onnxFiles }));
 }

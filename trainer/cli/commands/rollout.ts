@@ -49,6 +49,50 @@ async function execute(
   });
 }
 
+type SetOptions = CommonOptions & { file?: string; variant: string[]; salt?: string; fallback?: string; allowReshuffle?: boolean };
+
+/** A rollout config from a JSON file, checked later by runRollout. */
+async function configFromFile(file: string): Promise<unknown> {
+  const text = await readFile(file, "utf8").catch(() => {
+    throw new UserFacingError(`cannot read ${file}`);
+  });
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UserFacingError(`${file}: not JSON (${(error as Error).message})`);
+  }
+}
+
+/** `kser rollout set`: the live config replaced from --file or from --variant specs. */
+function registerSet(rollout: Command): void {
+  withCommon(
+    rollout
+      .command("set")
+      .description("replace the live config (from --file, or from --variant specs)")
+      .option("--file <json>", "a complete rollout config (kser-rollout/2 with buckets, or kser-rollout/1 weights in its fixed layout)")
+      .option("--variant <name:modelId[:percent]>", "a variant; repeat; the first (champion) gets what the others leave", collect, [])
+      .option("--salt <salt>", "bucketing salt (default: keep the live one; a new salt re-randomises everyone)")
+      .option("--fallback <name>", "variant served when the assigned one cannot be")
+      .option("--allow-reshuffle", "accept moving users of variants other than the champion (a new salt, or --file buckets)"),
+  ).action(async (opts: SetOptions) => {
+    if (opts.file && opts.variant.length) throw new UserFacingError("give either --file or --variant, not both");
+    if (opts.file) return execute(opts, { kind: "set", config: await configFromFile(opts.file), allowReshuffle: opts.allowReshuffle });
+    if (!opts.variant.length) throw new UserFacingError("give --file or at least one --variant name:modelId[:percent]");
+    const variants = opts.variant.map(parseVariantSpec);
+    return execute(opts, (live) => ({
+      kind: "set",
+      config: buildConfig({
+        salt: opts.salt ?? live?.salt ?? `exp-${randomBytes(4).toString("hex")}`,
+        variants,
+        fallback: opts.fallback,
+        now: new Date().toISOString(),
+        live,
+      }),
+      allowReshuffle: opts.allowReshuffle,
+    }));
+  });
+}
+
 export function register(program: Command): void {
   const rollout = program
     .command("rollout")
@@ -66,45 +110,7 @@ export function register(program: Command): void {
     (opts: CommonOptions) => execute(opts, { kind: "status" }),
   );
 
-  withCommon(
-    rollout
-      .command("set")
-      .description("replace the live config (from --file, or from --variant specs)")
-      .option("--file <json>", "a complete rollout config (kser-rollout/2 with buckets, or kser-rollout/1 weights in its fixed layout)")
-      .option("--variant <name:modelId[:percent]>", "a variant; repeat; the first (champion) gets what the others leave", collect, [])
-      .option("--salt <salt>", "bucketing salt (default: keep the live one; a new salt re-randomises everyone)")
-      .option("--fallback <name>", "variant served when the assigned one cannot be")
-      .option("--allow-reshuffle", "accept moving users of variants other than the champion (a new salt, or --file buckets)"),
-  ).action(
-    async (opts: CommonOptions & { file?: string; variant: string[]; salt?: string; fallback?: string; allowReshuffle?: boolean }) => {
-      if (opts.file && opts.variant.length) throw new UserFacingError("give either --file or --variant, not both");
-      if (opts.file) {
-        const text = await readFile(opts.file, "utf8").catch(() => {
-          throw new UserFacingError(`cannot read ${opts.file}`);
-        });
-        let config: unknown;
-        try {
-          config = JSON.parse(text);
-        } catch (error) {
-          throw new UserFacingError(`${opts.file}: not JSON (${(error as Error).message})`);
-        }
-        return execute(opts, { kind: "set", config, allowReshuffle: opts.allowReshuffle });
-      }
-      if (!opts.variant.length) throw new UserFacingError("give --file or at least one --variant name:modelId[:percent]");
-      const variants = opts.variant.map(parseVariantSpec);
-      return execute(opts, (live) => ({
-        kind: "set",
-        config: buildConfig({
-          salt: opts.salt ?? live?.salt ?? `exp-${randomBytes(4).toString("hex")}`,
-          variants,
-          fallback: opts.fallback,
-          now: new Date().toISOString(),
-          live,
-        }),
-        allowReshuffle: opts.allowReshuffle,
-      }));
-    },
-  );
+  registerSet(rollout);
 
   withCommon(
     rollout
