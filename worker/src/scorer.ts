@@ -186,63 +186,65 @@ async function userKnowledge(
   return result;
 }
 
-async function itemKnowledge(
-  model: LoadedModel,
-  kv: KVNamespace,
-  reads: RequestReads,
-  shards: ShardStore,
-  candidates: string[],
-  rows: EncodedRows,
-): Promise<{ vectors: Float32Array | null; precomputed: number; fallback: number; missing: number }> {
+type ItemKnowledge = { vectors: Float32Array | null; precomputed: number; fallback: number; missing: number };
+
+/** The candidates' precomputed item vectors (n x E) from the iv shards, and the positions that have none. */
+async function precomputedItemVectors(model: LoadedModel, kv: KVNamespace, reads: RequestReads, shards: ShardStore, candidates: string[]) {
   const { manifest } = model;
-  const n = candidates.length;
   const E = manifest.embeddingDim;
-  if (!model.backbone.ref.inputs.includes("item_know")) return { vectors: null, precomputed: 0, fallback: 0, missing: 0 };
-  const vectors = new Float32Array(n * E);
+  const vectors = new Float32Array(candidates.length * E);
   const pending: number[] = []; // candidate positions still without a vector
   let precomputed = 0;
-  if (manifest.itemVectors) {
-    const iv = manifest.itemVectors;
-    const found = await shards.lookup(kv, reads, itemVectorKey(manifest), iv.shards, candidates, {
-      chunks: 1,
-      dim: iv.dim,
-    });
-    found.vectors.forEach((v, i) => {
-      if (v && v.mask[0] > 0) {
-        vectors.set(v.values, i * E);
-        precomputed++;
-      } else pending.push(i);
-    });
-  } else {
-    for (let i = 0; i < n; i++) pending.push(i);
-  }
-  if (pending.length === 0) return { vectors, precomputed, fallback: 0, missing: 0 };
-  if (!model.itemExtractor || !manifest.knowledge) return { vectors, precomputed, fallback: 0, missing: pending.length }; // zero vectors
+  const iv = manifest.itemVectors;
+  if (!iv) return { vectors, pending: candidates.map((_, i) => i), precomputed };
+  const found = await shards.lookup(kv, reads, itemVectorKey(manifest), iv.shards, candidates, { chunks: 1, dim: iv.dim });
+  found.vectors.forEach((v, i) => {
+    if (v && v.mask[0] > 0) {
+      vectors.set(v.values, i * E);
+      precomputed++;
+    } else pending.push(i);
+  });
+  return { vectors, pending, precomputed };
+}
 
-  const spec = manifest.knowledge.item;
+/**
+ * Runs the item extractor on the pending candidates' raw knowledge (all chunks masked where the item has none)
+ * and writes their vectors into `vectors`; returns how many had knowledge.
+ */
+async function extractItemVectors(
+  model: LoadedModel,
+  io: { kv: KVNamespace; reads: RequestReads; shards: ShardStore },
+  candidates: string[],
+  rows: EncodedRows,
+  pending: number[],
+  vectors: Float32Array,
+): Promise<number> {
+  const { manifest } = model;
+  const spec = manifest.knowledge!.item;
   const ids = pending.map((i) => candidates[i]);
-  const found = await shards.lookup(kv, reads, knowledgeKey(manifest.knowledge, "item"), spec.shards, ids, {
+  const found = await io.shards.lookup(io.kv, io.reads, knowledgeKey(manifest.knowledge!, "item"), spec.shards, ids, {
     chunks: spec.chunks,
     dim: spec.dim,
   });
   const m = pending.length;
+  const E = manifest.embeddingDim;
   const Fi = itemFeatureWidth(manifest.features);
   const chunkSize = spec.chunks * spec.dim;
   const chunks = new Float32Array(m * chunkSize);
   const mask = new Float32Array(m * spec.chunks);
   const feats = new Int32Array(m * Fi);
-  let fallback = 0;
+  let withKnowledge = 0;
   pending.forEach((pos, j) => {
     const v = found.vectors[j];
     if (v) {
       chunks.set(v.values, j * chunkSize);
       mask.set(v.mask, j * spec.chunks);
-      fallback++;
+      withKnowledge++;
     }
     feats.set(rows.itemFeats.subarray(pos * Fi, (pos + 1) * Fi), j * Fi);
   });
   const out = await run(
-    model.itemExtractor,
+    model.itemExtractor!,
     {
       item_chunks: new ort.Tensor("float32", chunks, [m, spec.chunks, spec.dim]),
       item_chunk_mask: new ort.Tensor("float32", mask, [m, spec.chunks]),
@@ -252,5 +254,23 @@ async function itemKnowledge(
   );
   const know = out.item_know.data as Float32Array;
   for (const [j, pos] of pending.entries()) vectors.set(know.subarray(j * E, (j + 1) * E), pos * E);
-  return { vectors, precomputed, fallback, missing: m - fallback };
+  return withKnowledge;
+}
+
+/** The candidates' item knowledge vectors: precomputed where published, else extracted from raw knowledge. */
+async function itemKnowledge(
+  model: LoadedModel,
+  kv: KVNamespace,
+  reads: RequestReads,
+  shards: ShardStore,
+  candidates: string[],
+  rows: EncodedRows,
+): Promise<ItemKnowledge> {
+  if (!model.backbone.ref.inputs.includes("item_know")) return { vectors: null, precomputed: 0, fallback: 0, missing: 0 };
+  const { vectors, pending, precomputed } = await precomputedItemVectors(model, kv, reads, shards, candidates);
+  if (pending.length === 0) return { vectors, precomputed, fallback: 0, missing: 0 };
+  // Without an item extractor the pending candidates keep zero vectors.
+  if (!model.itemExtractor || !model.manifest.knowledge) return { vectors, precomputed, fallback: 0, missing: pending.length };
+  const fallback = await extractItemVectors(model, { kv, reads, shards }, candidates, rows, pending, vectors);
+  return { vectors, precomputed, fallback, missing: pending.length - fallback };
 }
