@@ -265,53 +265,98 @@ function registerImport(knowledge: Command): void {
     .option("--encoder-name <name>", "what produced the vectors (recorded in the manifest)", "imported")
     .requiredOption("--out <path>", "texts file (--texts, .klg import) or bank folder (vector import)")
     .addHelpText("after", `\nPlain texts (formats, chunking, a tags file as item knowledge): docs/data.md#knowledge-from-plain-files`)
-    .action(async (opts) => {
+    .action(async (opts: ImportOptions) => {
       if ([opts.texts, opts.klgUser || opts.klgItem, opts.vectorsUser || opts.vectorsItem].filter(Boolean).length > 1)
         throw new UserFacingError("give one of --texts, --klg-user/--klg-item, or --vectors-user/--vectors-item");
-      const factors = opts.domain ? factorsOf(opts.domain) : undefined;
-      const noteChunking = () => {
-        if (!opts.domain)
-          console.log(
-            "chunking: at each text's own headings (Label: ...), else by sentences; --domain movies|books|generic uses those prompts' factors",
-          );
-      };
-      if (opts.texts) {
-        const { texts, stats } = importPlainTexts(opts.texts, {
-          field: opts.field,
-          idColumn: opts.idColumn,
-          textColumn: opts.textColumn,
-          fieldColumn: opts.fieldColumn,
-          delimiter: opts.delimiter,
-          factors,
-        });
-        noteChunking();
-        for (const f of KNOWLEDGE_FIELDS) {
-          if (stats.records[f] === 0) continue;
-          console.log(
-            `${f}: ${stats.records[f]} records -> ${stats.entities[f]} entities${stats.empty[f] ? `, ${stats.empty[f]} empty texts skipped` : ""}`,
-          );
-        }
-        reportChunking(texts, opts.chunks);
-        saveTexts(opts.out, texts);
-        console.log(`saved to ${opts.out}\nnext: kser knowledge encode --texts ${opts.out} --chunks ${opts.chunks} --out <bank dir>`);
-        return;
-      }
-      if (opts.klgUser || opts.klgItem) {
-        const texts = importKlg({ user: opts.klgUser, item: opts.klgItem }, factors);
-        noteChunking();
-        saveTexts(opts.out, texts);
-        console.log(`imported ${texts.user.size} user and ${texts.item.size} item answers; saved to ${opts.out}`);
-        return;
-      }
-      if (!opts.vectorsUser || !opts.vectorsItem)
-        throw new UserFacingError("import needs --texts FILE, --klg-user/--klg-item, or both --vectors-user and --vectors-item");
-      const format = opts.format as VectorFileFormat | undefined;
-      const user = importVectors(opts.vectorsUser, { format, ids: readIds(opts.userIds) });
-      const item = importVectors(opts.vectorsItem, { format, ids: readIds(opts.itemIds) });
-      const bank = bankFromVectors(user, item, opts.encoderName);
-      saveBank(opts.out, bank);
-      console.log(`${describeBank(bank)}; saved to ${opts.out}`);
+      if (opts.texts) return importTextsCommand(opts, opts.texts);
+      if (opts.klgUser || opts.klgItem) return importKlgCommand(opts);
+      importVectorsCommand(opts);
     });
+}
+
+// commander's camel-cased options of `kser knowledge import`.
+type ImportOptions = {
+  texts?: string;
+  field?: "user" | "item";
+  idColumn?: string;
+  textColumn?: string;
+  fieldColumn?: string;
+  delimiter?: string;
+  chunks: number;
+  klgUser?: string;
+  klgItem?: string;
+  domain?: "movies" | "books" | "generic";
+  vectorsUser?: string;
+  vectorsItem?: string;
+  format?: string;
+  userIds?: string;
+  itemIds?: string;
+  encoderName: string;
+  out: string;
+};
+
+function noteChunking(opts: ImportOptions): void {
+  if (!opts.domain)
+    console.log(
+      "chunking: at each text's own headings (Label: ...), else by sentences; --domain movies|books|generic uses those prompts' factors",
+    );
+}
+
+function importTextsCommand(opts: ImportOptions, file: string): void {
+  const { texts, stats } = importPlainTexts(file, {
+    field: opts.field,
+    idColumn: opts.idColumn,
+    textColumn: opts.textColumn,
+    fieldColumn: opts.fieldColumn,
+    delimiter: opts.delimiter,
+    factors: opts.domain ? factorsOf(opts.domain) : undefined,
+  });
+  noteChunking(opts);
+  for (const f of KNOWLEDGE_FIELDS) {
+    if (stats.records[f] === 0) continue;
+    console.log(
+      `${f}: ${stats.records[f]} records -> ${stats.entities[f]} entities${stats.empty[f] ? `, ${stats.empty[f]} empty texts skipped` : ""}`,
+    );
+  }
+  reportChunking(texts, opts.chunks);
+  saveTexts(opts.out, texts);
+  console.log(`saved to ${opts.out}\nnext: kser knowledge encode --texts ${opts.out} --chunks ${opts.chunks} --out <bank dir>`);
+}
+
+function importKlgCommand(opts: ImportOptions): void {
+  const texts = importKlg({ user: opts.klgUser, item: opts.klgItem }, opts.domain ? factorsOf(opts.domain) : undefined);
+  noteChunking(opts);
+  saveTexts(opts.out, texts);
+  console.log(`imported ${texts.user.size} user and ${texts.item.size} item answers; saved to ${opts.out}`);
+}
+
+function importVectorsCommand(opts: ImportOptions): void {
+  if (!opts.vectorsUser || !opts.vectorsItem)
+    throw new UserFacingError("import needs --texts FILE, --klg-user/--klg-item, or both --vectors-user and --vectors-item");
+  const format = opts.format as VectorFileFormat | undefined;
+  const user = importVectors(opts.vectorsUser, { format, ids: readIds(opts.userIds) });
+  const item = importVectors(opts.vectorsItem, { format, ids: readIds(opts.itemIds) });
+  const bank = bankFromVectors(user, item, opts.encoderName);
+  saveBank(opts.out, bank);
+  console.log(`${describeBank(bank)}; saved to ${opts.out}`);
+}
+
+/** The encoder `kser knowledge encode` options name: the offline hash encoder or a remote embedding API. */
+function encoderFor(
+  opts: { encoder: string; dim?: number; model?: string; apiKeyEnv?: string; pooling: "mean" | "cls"; accountId?: string },
+  remote: Omit<Parameters<typeof createOpenAIEmbeddings>[0], "model" | "dim" | "apiKeyEnv">,
+): KnowledgeEncoder {
+  if (opts.encoder === "hash") return new HashEncoder({ dim: opts.dim ?? KNOWLEDGE_DEFAULTS.encoderDim });
+  if (opts.encoder === "openai")
+    return createOpenAIEmbeddings({ ...remote, model: opts.model ?? "text-embedding-3-small", dim: opts.dim, apiKeyEnv: opts.apiKeyEnv });
+  return createWorkersAiEmbeddings({
+    ...remote,
+    model: opts.model,
+    dim: opts.dim,
+    pooling: opts.pooling,
+    accountId: opts.accountId,
+    apiTokenEnv: opts.apiKeyEnv,
+  });
 }
 
 /** `kser knowledge encode`. */
@@ -341,33 +386,14 @@ function registerEncode(knowledge: Command): void {
         throw new InputFormatError(opts.texts, undefined, undefined, "holds no knowledge texts (a header only): nothing to encode");
       reportChunking(texts, opts.chunks);
       const bar = progressBar("encode");
-      const remote = {
+      const encoder = encoderFor(opts, {
         concurrency: opts.concurrency,
         cachePath: opts.cache,
         policy: policy(opts),
         hooks: retryLog("encode"),
         onProgress: bar.update,
         baseUrl: opts.baseUrl,
-      };
-      let encoder: KnowledgeEncoder;
-      if (opts.encoder === "hash") encoder = new HashEncoder({ dim: opts.dim ?? KNOWLEDGE_DEFAULTS.encoderDim });
-      else if (opts.encoder === "openai") {
-        encoder = createOpenAIEmbeddings({
-          ...remote,
-          model: opts.model ?? "text-embedding-3-small",
-          dim: opts.dim,
-          apiKeyEnv: opts.apiKeyEnv,
-        });
-      } else {
-        encoder = createWorkersAiEmbeddings({
-          ...remote,
-          model: opts.model,
-          dim: opts.dim,
-          pooling: opts.pooling,
-          accountId: opts.accountId,
-          apiTokenEnv: opts.apiKeyEnv,
-        });
-      }
+      });
       const started = performance.now();
       const bank = await buildBank(texts, encoder, { chunks: opts.chunks })
         .catch((error) => {
