@@ -73,35 +73,17 @@ export function buildPrompts(
   return out;
 }
 
-export async function generateKnowledge(
-  raw: RawDataset,
-  prepared: Pick<PreparedDataset, "knowledgePrefix">,
-  client: ChatClient | undefined,
-  opts: GenerateOptions = {},
-): Promise<{ texts: KnowledgeTexts; stats: GenerateStats }> {
-  const print = opts.print ?? console.log;
-  const prompts = promptsFor(raw.domain);
-  const texts: KnowledgeTexts = {
-    source: client ? client.name : "dry-run",
-    factors: { user: prompts.user.factors, item: prompts.item.factors },
-    user: new Map(),
-    item: new Map(),
-  };
-  const all = buildPrompts(raw, prepared, opts.fields, opts.limit);
-  const stats: GenerateStats = { requested: all.length, fromCache: 0, generated: 0, failures: [] };
-  if (opts.dryRun || !client) {
-    for (const p of all) print(`### ${p.field} ${p.id}\n${p.prompt}\n`);
-    return { texts, stats };
-  }
-  const cache = opts.cachePath ? JsonlCache.open<string>(opts.cachePath) : undefined;
-  if (cache && (cache.recovered.tornBytes > 0 || cache.recovered.badLines > 0)) {
-    print(
-      `cache ${opts.cachePath}: dropped a torn last line (${cache.recovered.tornBytes} bytes) and ${cache.recovered.badLines} unreadable lines`,
-    );
-  }
+/** Serves what the cache holds into texts; returns the prompts still to ask. */
+function uncachedJobs(
+  all: ReturnType<typeof buildPrompts>,
+  cache: JsonlCache<string> | undefined,
+  clientName: string,
+  texts: KnowledgeTexts,
+  stats: GenerateStats,
+): Job[] {
   const jobs: Job[] = [];
   for (const p of all) {
-    const key = cacheKey(p.field, p.id, client.name, p.prompt);
+    const key = cacheKey(p.field, p.id, clientName, p.prompt);
     const hit = cache?.get(key);
     if (hit !== undefined) {
       texts[p.field].set(p.id, { text: hit });
@@ -110,6 +92,18 @@ export async function generateKnowledge(
       jobs.push({ ...p, key });
     }
   }
+  return jobs;
+}
+
+/** Asks the client every job, concurrently, caching each answer as it comes; a fatal provider error stops the run. */
+async function askAll(
+  client: ChatClient,
+  jobs: Job[],
+  cache: JsonlCache<string> | undefined,
+  texts: KnowledgeTexts,
+  stats: GenerateStats,
+  opts: GenerateOptions,
+): Promise<void> {
   const bar =
     opts.progress && jobs.length > 20
       ? new cliProgress.SingleBar({
@@ -140,6 +134,38 @@ export async function generateKnowledge(
     );
   } finally {
     bar?.stop();
+  }
+}
+
+export async function generateKnowledge(
+  raw: RawDataset,
+  prepared: Pick<PreparedDataset, "knowledgePrefix">,
+  client: ChatClient | undefined,
+  opts: GenerateOptions = {},
+): Promise<{ texts: KnowledgeTexts; stats: GenerateStats }> {
+  const print = opts.print ?? console.log;
+  const prompts = promptsFor(raw.domain);
+  const texts: KnowledgeTexts = {
+    source: client ? client.name : "dry-run",
+    factors: { user: prompts.user.factors, item: prompts.item.factors },
+    user: new Map(),
+    item: new Map(),
+  };
+  const all = buildPrompts(raw, prepared, opts.fields, opts.limit);
+  const stats: GenerateStats = { requested: all.length, fromCache: 0, generated: 0, failures: [] };
+  if (opts.dryRun || !client) {
+    for (const p of all) print(`### ${p.field} ${p.id}\n${p.prompt}\n`);
+    return { texts, stats };
+  }
+  const cache = opts.cachePath ? JsonlCache.open<string>(opts.cachePath) : undefined;
+  if (cache && (cache.recovered.tornBytes > 0 || cache.recovered.badLines > 0)) {
+    print(
+      `cache ${opts.cachePath}: dropped a torn last line (${cache.recovered.tornBytes} bytes) and ${cache.recovered.badLines} unreadable lines`,
+    );
+  }
+  try {
+    await askAll(client, uncachedJobs(all, cache, client.name, texts, stats), cache, texts, stats, opts);
+  } finally {
     cache?.close();
   }
   // Answers arrive in any order; rebuild the maps in dataset order so banks built from them are reproducible.
