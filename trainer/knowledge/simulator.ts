@@ -315,35 +315,30 @@ function describeProfile(attrs: [string, string][]): string {
   return `The user's profile: ${attrs.map(([k, v]) => `${k} ${v}`).join(", ")}.`;
 }
 
-function userFacts(
-  rng: Random,
-  raw: RawDataset,
-  user: RawUser,
-  prefs: UserPreferences,
-  attributePools: Map<string, string[]>,
-  allGenres: string[],
-  noun: string,
-): { informative: Fact[]; hallucinated: Fact[] } {
+type Facts = { informative: Fact[]; hallucinated: Fact[] };
+
+/** The user's stated profile, and a false one with every attribute swapped for another value seen in the dataset. */
+function profileFacts(rng: Random, user: RawUser, attributePools: Map<string, string[]>): Facts {
   const attrs = Object.entries(user.attributes).filter(([k, v]) => v !== "" && !/zip|postal/i.test(k));
+  if (attrs.length === 0) return { informative: [], hallucinated: [] };
+  const fake = attrs.map(([k, v]): [string, string] => {
+    const others = (attributePools.get(k) ?? []).filter((x) => x !== v);
+    return [k, others.length > 0 ? pick(rng, others) : v];
+  });
+  return { informative: [fact("profile", describeProfile(attrs))], hallucinated: [fact("profile", describeProfile(fake))] };
+}
+
+/** Liked genres with their moods and themes, dislikes; false ones name genres the user does not like. */
+function tasteFacts(rng: Random, prefs: UserPreferences, allGenres: string[], noun: string): Facts {
   const informative: Fact[] = [];
-  const hallucinated: Fact[] = [];
-  if (attrs.length > 0) {
-    informative.push(fact("profile", describeProfile(attrs)));
-    // A false profile: every attribute swapped for another value seen in the dataset.
-    const fake = attrs.map(([k, v]): [string, string] => {
-      const others = (attributePools.get(k) ?? []).filter((x) => x !== v);
-      return [k, others.length > 0 ? pick(rng, others) : v];
-    });
-    hallucinated.push(fact("profile", describeProfile(fake)));
-  }
   const unliked = allGenres.filter((g) => !prefs.liked.includes(g) && g.toLowerCase() !== "unknown");
   const fakeLiked = unliked.length > 0 ? sample(rng, unliked, 2) : ["experimental"];
   const fw = words(fakeLiked[0]);
-  hallucinated.push(
+  const hallucinated = [
     fact("genre", `The user enjoys ${joinAnd(fakeLiked.map((g) => g.toLowerCase()))} ${noun}s.`),
     fact("mood", `The user is drawn to ${joinAnd(fw.moods.slice(0, 2))} ${noun}s.`),
     fact("themes", `The user likes stories about ${joinAnd(fw.themes.slice(0, 2))}.`),
-  );
+  ];
   if (prefs.liked.length > 0) {
     const top = prefs.liked.slice(0, 3).map((g) => g.toLowerCase());
     const w = words(prefs.liked[0]);
@@ -355,11 +350,17 @@ function userFacts(
     // The invented dislike names genres the user actually likes.
     hallucinated.push(fact("dislikes", `The user tends to rate ${joinAnd(top.slice(0, 2))} ${noun}s low.`));
   }
-  if (prefs.disliked.length > 0) {
+  if (prefs.disliked.length > 0)
     informative.push(
       fact("dislikes", `The user tends to rate ${joinAnd(prefs.disliked.slice(0, 2).map((g) => g.toLowerCase()))} ${noun}s low.`),
     );
-  }
+  return { informative, hallucinated };
+}
+
+/** The favoured era and the rating habit, each with a false counterpart. */
+function habitFacts(rng: Random, raw: RawDataset, prefs: UserPreferences, noun: string): Facts {
+  const informative: Fact[] = [];
+  const hallucinated: Fact[] = [];
   if (prefs.decade) {
     informative.push(fact("era", `The user favours ${noun}s from the ${prefs.decade}.`));
     const decades = ["1930s", "1940s", "1950s", "1960s", "1970s", "1980s", "1990s", "2000s"].filter((d) => d !== prefs.decade);
@@ -368,20 +369,26 @@ function userFacts(
   if (prefs.meanRating !== undefined) {
     const mid = (raw.ratingLevels + 1) / 2;
     const habit = (m: number) => (m >= mid + 0.6 ? "generous" : m <= mid - 0.2 ? "strict" : "balanced");
-    informative.push(
-      fact(
-        "rating habits",
-        `The user is a ${habit(prefs.meanRating)} rater, averaging ${prefs.meanRating.toFixed(1)} of ${raw.ratingLevels}.`,
-      ),
-    );
-    const fakeMean = 1 + rng() * (raw.ratingLevels - 1);
-    hallucinated.push(
-      fact("rating habits", `The user is a ${habit(fakeMean)} rater, averaging ${fakeMean.toFixed(1)} of ${raw.ratingLevels}.`),
-    );
+    const stated = (m: number) => `The user is a ${habit(m)} rater, averaging ${m.toFixed(1)} of ${raw.ratingLevels}.`;
+    informative.push(fact("rating habits", stated(prefs.meanRating)));
+    hallucinated.push(fact("rating habits", stated(1 + rng() * (raw.ratingLevels - 1))));
   }
-  if (prefs.favourites.length > 0) {
-    informative.push(fact("favourites", `Highly rated titles include ${joinAnd(prefs.favourites)}.`));
-  }
+  return { informative, hallucinated };
+}
+
+function userFacts(
+  rng: Random,
+  raw: RawDataset,
+  user: RawUser,
+  prefs: UserPreferences,
+  attributePools: Map<string, string[]>,
+  allGenres: string[],
+  noun: string,
+): Facts {
+  const parts = [profileFacts(rng, user, attributePools), tasteFacts(rng, prefs, allGenres, noun), habitFacts(rng, raw, prefs, noun)];
+  const informative = parts.flatMap((p) => p.informative);
+  const hallucinated = parts.flatMap((p) => p.hallucinated);
+  if (prefs.favourites.length > 0) informative.push(fact("favourites", `Highly rated titles include ${joinAnd(prefs.favourites)}.`));
   const randomTitles = sample(rng, raw.items, 2).map((i) => i.title);
   if (randomTitles.length > 0) hallucinated.push(fact("favourites", `Highly rated titles include ${joinAnd(randomTitles)}.`));
   if (informative.length === 0) informative.push(fact("profile", `The user has not rated any ${noun} yet.`));
