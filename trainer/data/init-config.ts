@@ -57,12 +57,8 @@ function multiValuedColumns(sample: Record<string, unknown>[], columns: string[]
   return out;
 }
 
-export async function initGenericConfig(options: InitConfigOptions): Promise<InitConfigResult> {
-  const delimiter = options.delimiter ?? ",";
-  const source = (file: string): TableSource => ({ file, delimiter });
-  const rel = (file: string) => relative(dirname(options.out), file) || basename(file);
-  const notes: string[] = [];
-  const { columns, sample } = await peekTable(source(options.data), SAMPLE_ROWS);
+/** The interaction file's column for each role: as named, else guessed by name; an error names what is missing. */
+function guessRoles(options: InitConfigOptions, columns: string[]) {
   const named = options.columns ?? {};
   for (const [role, col] of Object.entries(named))
     if (col !== undefined && !columns.includes(col))
@@ -85,39 +81,53 @@ export async function initGenericConfig(options: InitConfigOptions): Promise<Ini
       `${options.data}: cannot tell which column is ${[...missing.map(([r]) => r), ...(!rating && !label ? ["rating or label"] : [])].join(", ")} ` +
         `(columns: ${columns.join(", ")}); name them with ${[...missing.map(([r]) => `--${r} COL`), ...(!rating && !label ? ["--rating COL or --label COL"] : [])].join(" ")}`,
     );
+  return { user: user!, item: item!, timestamp: timestamp!, rating, label, split, taken };
+}
 
-  const draft: Record<string, unknown> = {
-    name: basename(options.data).replace(/\.[^.]+$/, ""),
-    file: rel(options.data),
-    ...(formatOf(source(options.data)) === "parquet" ? { format: "parquet" } : {}),
-    ...(delimiter !== "," ? { delimiter } : {}),
-    columns: { user, item, timestamp, ...(rating ? { rating } : { label }), ...(split ? { split } : {}) },
-  };
-  if (rating) Object.assign(draft, ratingScale(numbers(sample, rating), notes));
-  const itemFeatures: string[] = [];
-  const userFeatures: string[] = [];
+/** The items and users tables: their files and id columns (and the title) into the draft; their feature columns. */
+async function addSideTables(options: InitConfigOptions, ids: { item: string; user: string }, draft: Record<string, unknown>) {
+  const delimiter = options.delimiter ?? ",";
+  const features = { items: [] as string[], users: [] as string[] };
   const multiValued: Record<string, { separator: string }> = {};
   for (const [side, file] of [
     ["items", options.items],
     ["users", options.users],
   ] as const) {
     if (!file) continue;
-    const table = await peekTable(source(file), SAMPLE_ROWS);
+    const table = await peekTable({ file, delimiter }, SAMPLE_ROWS);
     const id =
-      table.columns.find((c) => c === (side === "items" ? item : user)) ??
+      table.columns.find((c) => c === (side === "items" ? ids.item : ids.user)) ??
       pick(table.columns, PATTERNS[side === "items" ? "item" : "user"], new Set());
     if (!id) throw new UserFacingError(`${file}: no id column found (columns: ${table.columns.join(", ")})`);
     const title = side === "items" ? pick(table.columns, PATTERNS.title, new Set([id])) : undefined;
-    const features = table.columns.filter((c) => c !== id && c !== title);
-    (side === "items" ? itemFeatures : userFeatures).push(...features);
-    Object.assign(multiValued, multiValuedColumns(table.sample, features));
-    draft[side] = { file: rel(file), id };
+    const columns = table.columns.filter((c) => c !== id && c !== title);
+    features[side].push(...columns);
+    Object.assign(multiValued, multiValuedColumns(table.sample, columns));
+    draft[side] = { file: relative(dirname(options.out), file) || basename(file), id };
     if (title) draft.itemTitle = title;
   }
+  return { features, multiValued };
+}
+
+export async function initGenericConfig(options: InitConfigOptions): Promise<InitConfigResult> {
+  const delimiter = options.delimiter ?? ",";
+  const source: TableSource = { file: options.data, delimiter };
+  const notes: string[] = [];
+  const { columns, sample } = await peekTable(source, SAMPLE_ROWS);
+  const { user, item, timestamp, rating, label, split, taken } = guessRoles(options, columns);
+  const draft: Record<string, unknown> = {
+    name: basename(options.data).replace(/\.[^.]+$/, ""),
+    file: relative(dirname(options.out), options.data) || basename(options.data),
+    ...(formatOf(source) === "parquet" ? { format: "parquet" } : {}),
+    ...(delimiter !== "," ? { delimiter } : {}),
+    columns: { user, item, timestamp, ...(rating ? { rating } : { label }), ...(split ? { split } : {}) },
+  };
+  if (rating) Object.assign(draft, ratingScale(numbers(sample, rating), notes));
+  const { features, multiValued } = await addSideTables(options, { item, user }, draft);
   const rest = columns.filter((c) => !taken.has(c));
   if (rest.length > 0) notes.push(`columns not used: ${rest.join(", ")} (add item columns to itemFeatures, user columns to userFeatures)`);
-  if (itemFeatures.length) draft.itemFeatures = itemFeatures;
-  if (userFeatures.length) draft.userFeatures = userFeatures;
+  if (features.items.length) draft.itemFeatures = features.items;
+  if (features.users.length) draft.userFeatures = features.users;
   if (Object.keys(multiValued).length) {
     draft.multiValued = multiValued;
     notes.push(
