@@ -158,32 +158,57 @@ function rolloutSection(raw: unknown, title: string): string {
   )}`;
 }
 
-export function renderReport(input: ReportInput): string {
+/** The run's status line and its CSS class. */
+function runStatus(input: ReportInput): { status: string; statusClass: string } {
   const o = input.state.outcome;
   const status = o ? o.status : input.lastError ? "failed (will resume)" : "in progress";
   const statusClass = o?.exitCode === 0 ? "ok" : o?.exitCode === 10 ? "warn" : o ? "bad" : input.lastError ? "bad" : "warn";
-  const sections: string[] = [];
-  sections.push(
-    `<section><h2>Run</h2>${table(
-      ["", ""],
-      [
-        ["run", `<code>${esc(input.runId)}</code>`],
-        ["directory", `<code>${esc(input.runDir)}</code>`],
-        ["started", esc(input.state.startedAt)],
-        ["invocations", input.state.attempts],
-        ["outcome", `<span class="${statusClass}">${esc(status)}</span>${o ? ` — exit ${o.exitCode}: ${esc(o.message)}` : ""}`],
-        ...(input.lastError ? [["last error", `exit ${input.lastError.exitCode}: ${esc(input.lastError.message.split("\n")[0])}`]] : []),
-      ],
-      "meta",
-    )}${table(
-      ["stage", "finished", "seconds"],
-      input.stageOrder.map((s) => {
-        const st = input.state.stages[s];
-        return [esc(s), st ? esc(st.finishedAt) : "—", st ? num(st.seconds, 1) : "—"];
-      }),
-      "small",
-    )}</section>`,
-  );
+  return { status, statusClass };
+}
+
+function runSection(input: ReportInput): string {
+  const o = input.state.outcome;
+  const { status, statusClass } = runStatus(input);
+  return `<section><h2>Run</h2>${table(
+    ["", ""],
+    [
+      ["run", `<code>${esc(input.runId)}</code>`],
+      ["directory", `<code>${esc(input.runDir)}</code>`],
+      ["started", esc(input.state.startedAt)],
+      ["invocations", input.state.attempts],
+      ["outcome", `<span class="${statusClass}">${esc(status)}</span>${o ? ` — exit ${o.exitCode}: ${esc(o.message)}` : ""}`],
+      ...(input.lastError ? [["last error", `exit ${input.lastError.exitCode}: ${esc(input.lastError.message.split("\n")[0])}`]] : []),
+    ],
+    "meta",
+  )}${table(
+    ["stage", "finished", "seconds"],
+    input.stageOrder.map((s) => {
+      const st = input.state.stages[s];
+      return [esc(s), st ? esc(st.finishedAt) : "—", st ? num(st.seconds, 1) : "—"];
+    }),
+    "small",
+  )}</section>`;
+}
+
+function gateSection(gate: NonNullable<ReportInput["gate"]>, exported: ReportInput["exported"]): string {
+  return `<section><h2>Gate: <span class="${gate.passed ? "ok" : "warn"}">${gate.passed ? "passed" : "not passed"}</span></h2>${table(
+    ["check", "value", "rule", "result"],
+    gate.checks.map((c) => [
+      esc(c.name),
+      num(c.value, 6),
+      esc(`${c.op} ${c.limit}`),
+      `<span class="${c.passed ? "ok" : "bad"}">${c.passed ? "pass" : "fail"}</span>`,
+    ]),
+  )}${
+    exported
+      ? `<p>Exported <code>${esc(exported.modelId)}</code>: ${exported.modelBytes} bytes, ONNX vs tfjs max |diff| ${exported.parity.toExponential(2)}, latency p50 ${num(exported.latencyMs.p50, 2)} ms / p95 ${num(exported.latencyMs.p95, 2)} ms for ${exported.latencyMs.candidates} candidates.</p>`
+      : ""
+  }</section>`;
+}
+
+export function renderReport(input: ReportInput): string {
+  const { status, statusClass } = runStatus(input);
+  const sections: string[] = [runSection(input)];
   if (input.ingest || input.knowledge) {
     const rows: (string | number)[][] = [];
     for (const [k, v] of Object.entries(input.ingest ?? {})) rows.push([`ingest.${esc(k)}`, esc(JSON.stringify(v))]);
@@ -195,23 +220,7 @@ export function renderReport(input: ReportInput): string {
     sections.push(`<section><h2>Candidate vs champion</h2>${metricsTable(input.metrics)}</section>`);
     if (input.metrics.gates) sections.push(`<section><h2>ESFNet gates per chunk</h2>${gatesSection(input.metrics.gates)}</section>`);
   }
-  if (input.gate) {
-    sections.push(
-      `<section><h2>Gate: <span class="${input.gate.passed ? "ok" : "warn"}">${input.gate.passed ? "passed" : "not passed"}</span></h2>${table(
-        ["check", "value", "rule", "result"],
-        input.gate.checks.map((c) => [
-          esc(c.name),
-          num(c.value, 6),
-          esc(`${c.op} ${c.limit}`),
-          `<span class="${c.passed ? "ok" : "bad"}">${c.passed ? "pass" : "fail"}</span>`,
-        ]),
-      )}${
-        input.exported
-          ? `<p>Exported <code>${esc(input.exported.modelId)}</code>: ${input.exported.modelBytes} bytes, ONNX vs tfjs max |diff| ${input.exported.parity.toExponential(2)}, latency p50 ${num(input.exported.latencyMs.p50, 2)} ms / p95 ${num(input.exported.latencyMs.p95, 2)} ms for ${input.exported.latencyMs.candidates} candidates.</p>`
-          : ""
-      }</section>`,
-    );
-  }
+  if (input.gate) sections.push(gateSection(input.gate, input.exported));
   if (input.rollout)
     sections.push(
       `<section><h2>Rollout</h2>${rolloutSection(input.rollout.before, "Before this run")}${rolloutSection(input.rollout.after, "After this run (live)")}</section>`,
