@@ -19,8 +19,8 @@ function table(r: QualityResults, out: string[]): void {
   out.push(`| - | history mean (no model) | ${f4(b.historyMean.auc)} | ${f4(b.historyMean.gauc)} | - | - | - | - |`);
   const knn = b.userKnowledgeKnn;
   if (knn) out.push(`| - | user-knowledge kNN (no model) | ${f4(knn.auc)} | ${f4(knn.gauc)} | - | - | - | - |`);
-  const raw = r.facts.userKnowledgeKnnUncompressed;
-  if (raw) out.push(`| - | the same before PCA and int8 | ${f4(raw.auc)} | ${f4(raw.gauc)} | - | - | - | - |`);
+  const uncompressed = r.facts.userKnowledgeKnnUncompressed;
+  if (uncompressed) out.push(`| - | the same before PCA and int8 | ${f4(uncompressed.auc)} | ${f4(uncompressed.gauc)} | - | - | - | - |`);
 }
 
 function gates(r: QualityResults, out: string[]): void {
