@@ -2,9 +2,10 @@
  * The deletion test, a measure of selection that needs no ground truth: per entity, rank its present chunks by
  * the trained model's gate (an item's own gates; a user's mean over its samples, as computeGates gives them), mask
  * the g = floor(present / 2) highest-gated chunks of every entity (both fields), and separately the g lowest-gated,
- * and score the test split each time. If the gate selects what the model uses, the top half costs more.
+ * and score the test split each time. If the gate selects what the model uses, the top half costs more. Masking
+ * every chunk (knowledgeOff) measures how much of any knowledge model's score its knowledge carries.
  */
-import type { KnowledgeBank, PreparedDataset } from "../../trainer/data/types.ts";
+import type { KnowledgeBank, KnowledgeBankField, PreparedDataset } from "../../trainer/data/types.ts";
 import { scoreMasked, scoreSplit } from "../../trainer/eval/masked-scores.ts";
 import type { FieldGates, GatesReport } from "../../trainer/train/gates.ts";
 import type { TrainedModel } from "../../trainer/train/model.ts";
@@ -54,4 +55,13 @@ export async function deletionTest(
     masked: top.masked,
     cost: { top: base[metric] - top.metrics[metric], bottom: base[metric] - bottom.metrics[metric] },
   };
+}
+
+/**
+ * Test metrics with every chunk of both fields masked: what the model scores without the knowledge it reads. Beside
+ * its score with knowledge this is the knowledge's part; beside `none`, what joint training did to the rest.
+ */
+export async function knowledgeOff(model: TrainedModel, data: PreparedDataset, bank: KnowledgeBank): Promise<TestMetrics> {
+  const every = (field: KnowledgeBankField) => Uint8Array.from(field.mask, (m) => (m > 0 ? 1 : 0));
+  return metrics((await scoreMasked(model, data, bank, { user: every(bank.user), item: every(bank.item) })).metrics);
 }

@@ -1,4 +1,4 @@
-/** One dataset's results as Markdown for docs/quality.md: table, baselines, claims, gates, aspects, deletion. */
+/** One dataset's results as Markdown for docs/quality.md: table, baselines, claims, gates, aspects, deletion, knowledge off. */
 import { f4 } from "./summary.ts";
 import type { QualityResults } from "./types.ts";
 
@@ -51,6 +51,15 @@ function gates(r: QualityResults, out: string[]): void {
   }
 }
 
+function knowledgeOff(r: QualityResults, out: string[]): void {
+  const cells = Object.entries(r.knowledgeOff ?? {});
+  if (cells.length === 0) return;
+  out.push("");
+  out.push("| config | test metric with knowledge | with every chunk masked | the knowledge's part | n |");
+  out.push("| --- | --- | --- | --- | --- |");
+  for (const [cell, k] of cells) out.push(`| ${cell} | ${k.metric} ${pm(k.with)} | ${pm(k.off)} | ${pm(k.part)} | ${k.part.n} |`);
+}
+
 export function markdown(r: QualityResults): string {
   const out: string[] = [];
   table(r, out);
@@ -72,5 +81,6 @@ export function markdown(r: QualityResults): string {
     for (const [config, d] of deletion)
       out.push(`| ${config} | ${d.metric} ${pm(d.base)} | ${pm(d.costTop)} | ${pm(d.costBottom)} | ${d.costTop.n} |`);
   }
+  knowledgeOff(r, out);
   return out.join("\n");
 }

@@ -9,13 +9,13 @@ import { trainExperiment } from "../../trainer/pipeline/pipeline.ts";
 import { computeGates } from "../../trainer/train/gates.ts";
 import type { TrainedModel } from "../../trainer/train/model.ts";
 import { claimsFor } from "./claims.ts";
-import { deletionTest } from "./deletion.ts";
+import { deletionTest, knowledgeOff } from "./deletion.ts";
 import { gateCorrelation, scoreGates, slotGates, slotMeans } from "./gate-scores.ts";
 import type { BankVariant, BenchMetric, ConfigName, QualitySettings } from "./settings.ts";
 import type { SourceSetup } from "./sources.ts";
 import { spread } from "./stats.ts";
 import { buildTable } from "./table.ts";
-import { cellKey, type DeletionSummary, type QualityResults, type RunResult } from "./types.ts";
+import { cellKey, type DeletionSummary, type KnowledgeOffSummary, type QualityResults, type RunResult } from "./types.ts";
 
 export interface RunQualityOptions {
   setup: SourceSetup;
@@ -60,6 +60,21 @@ function deletionSummary(runs: RunResult[], metric: BenchMetric): DeletionSummar
       base: spread(rs.map((d) => d.base[metric])),
       costTop: spread(rs.map((d) => d.cost.top)),
       costBottom: spread(rs.map((d) => d.cost.bottom)),
+      metric,
+    };
+  }
+  return out;
+}
+
+function knowledgeOffSummary(runs: RunResult[], metric: BenchMetric): KnowledgeOffSummary {
+  const out: KnowledgeOffSummary = {};
+  const list = runs.filter((r) => r.knowledgeOff);
+  for (const cell of [...new Set(list.map((r) => cellKey(r.config, r.noise)))]) {
+    const rs = list.filter((r) => cellKey(r.config, r.noise) === cell);
+    out[cell] = {
+      with: spread(rs.map((r) => r.test[metric])),
+      off: spread(rs.map((r) => r.knowledgeOff![metric])),
+      part: spread(rs.map((r) => r.test[metric] - r.knowledgeOff![metric])),
       metric,
     };
   }
@@ -157,6 +172,7 @@ async function runRecord(opts: RunQualityOptions, job: Job, model: TrainedModel,
     epochsRun: model.history.length,
     seconds: (performance.now() - started) / 1000,
     ...inspected,
+    ...(config === "none" ? {} : { knowledgeOff: await knowledgeOff(model, opts.setup.data, bank) }),
   };
 }
 
@@ -192,6 +208,7 @@ function assemble(opts: RunQualityOptions, p: Progress, complete: boolean): Qual
     gateCorrelation: gateCorrelation(p.runs),
     slotGates: slotGates(p.runs, setup.slotNames),
     deletion: deletionSummary(p.runs, s.metric),
+    knowledgeOff: knowledgeOffSummary(p.runs, s.metric),
     seconds: { prepare: opts.prepareSeconds ?? 0, train, total: (opts.prepareSeconds ?? 0) + train },
     peakRssMiB: rssMiB(),
     complete,

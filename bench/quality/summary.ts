@@ -1,4 +1,4 @@
-/** One dataset's printable summary (tables, baselines, claims, gates, deletion) and its JSON summary. */
+/** One dataset's printable summary (tables, baselines, claims, gates, deletion, knowledge off) and its JSON summary. */
 import type { QualityResults } from "./types.ts";
 
 export const f4 = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : String(x));
@@ -100,6 +100,19 @@ function deletionLines(r: QualityResults, lines: string[]): Record<string, unkno
   return out;
 }
 
+/** What each knowledge cell scores with every chunk masked; absent from results files made before it was measured. */
+function knowledgeOffLines(r: QualityResults, lines: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [cell, k] of Object.entries(r.knowledgeOff ?? {})) {
+    out[cell] = { with: round(k.with.mean), off: round(k.off.mean), part: round(k.part.mean), partStd: round(k.part.std), n: k.part.n };
+    lines.push(
+      `[knowledge-off ${r.source}] ${cell}: test ${k.metric} ${f4(k.with.mean)} with its knowledge, ${f4(k.off.mean)} with every chunk masked ` +
+        `(the knowledge's part ${f4(k.part.mean)} ± ${f4(k.part.std)}, n ${k.part.n})`,
+    );
+  }
+  return out;
+}
+
 export function summary(r: QualityResults): { lines: string[]; json: Record<string, unknown> } {
   const lines: string[] = [];
   factLines(r, lines);
@@ -114,6 +127,7 @@ export function summary(r: QualityResults): { lines: string[]; json: Record<stri
   }
   const gateCorrelation = gateLines(r, lines);
   const deletion = deletionLines(r, lines);
+  const knowledgeOff = knowledgeOffLines(r, lines);
   for (const f of r.failures)
     lines.push(`[failed] ${f.backbone} ${f.config}${f.noise === "default" ? "" : `@${f.noise}`} seed ${f.seed}: ${f.error}`);
   const { baselines, userRateCorrelation, chunking, userKnowledgeKnnValid, userKnowledgeKnnUncompressed } = r.facts;
@@ -136,6 +150,7 @@ export function summary(r: QualityResults): { lines: string[]; json: Record<stri
       gateCorrelation,
       slotGates: JSON.parse(rounded(r.slotGates)),
       deletion,
+      knowledgeOff,
       failures: r.failures.map((f) => `${f.backbone} ${f.config}${f.noise === "default" ? "" : `@${f.noise}`} seed ${f.seed}: ${f.error}`),
       resumedRuns: r.resumed,
       seconds: round(r.seconds.total, 1),

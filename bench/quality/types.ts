@@ -55,6 +55,8 @@ export interface RunResult {
   /** Mean gate of present chunks per slot (dbbook: per profile aspect). */
   gateSlots?: { user: (number | null)[]; item: (number | null)[] };
   deletion?: DeletionResult;
+  /** Test metrics with every chunk masked (knowledge configs): deletion.ts. */
+  knowledgeOff?: TestMetrics;
 }
 
 export interface BankSummary {
@@ -106,6 +108,9 @@ export interface GateCorrelation {
 /** Per gated config: mean gate per slot name and field, averaged over runs. */
 export type SlotGates = Record<string, Record<"user" | "item", Record<string, number>>>;
 
+/** Per knowledge cell: its test metric with knowledge, with every chunk masked, and the difference, over runs. */
+export type KnowledgeOffSummary = Record<string, { with: Spread; off: Spread; part: Spread; metric: string }>;
+
 /** Per gated config: the deletion costs over runs. */
 export type DeletionSummary = Record<string, { base: Spread; costTop: Spread; costBottom: Spread; metric: string }>;
 
@@ -147,6 +152,7 @@ export interface QualityResults {
   gateCorrelation: GateCorrelation;
   slotGates: SlotGates;
   deletion: DeletionSummary;
+  knowledgeOff: KnowledgeOffSummary;
   seconds: { prepare: number; train: number; total: number };
   peakRssMiB: number;
   complete: boolean;

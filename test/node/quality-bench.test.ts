@@ -61,6 +61,9 @@ async function quickRun(source: BenchSource, overrides: SettingOverrides) {
     expect(run.deletion!.masked.user).toBeGreaterThan(0);
   }
   expect(Object.keys(r.deletion).sort()).toEqual(["kser", "kser-noalign", "kser-xo"]);
+  // Every knowledge model is also scored with all its knowledge masked; the backbone alone has none to mask.
+  for (const run of r.runs) expect(run.knowledgeOff === undefined).toBe(run.config === "none");
+  expect(Object.keys(r.knowledgeOff)).toContain("kser");
   expect(r.runs.find((x) => x.config === "kser-xo")!.strategy).toBe("extractor-only");
   expect(r.table.deepfm.kser.auc.n).toBe(1);
   expect(r.table.deepfm.kser.beatsNone?.of).toBe(1);
@@ -68,6 +71,7 @@ async function quickRun(source: BenchSource, overrides: SettingOverrides) {
   const s = summary(r);
   expect(s.lines.some((l) => l.startsWith(`[table ${source}]`))).toBe(true);
   expect(s.lines.some((l) => l.startsWith(`[deletion ${source}] kser:`))).toBe(true);
+  expect(s.lines.some((l) => l.startsWith(`[knowledge-off ${source}] raw:`))).toBe(true);
   const json = JSON.parse(JSON.stringify(s.json)) as Record<string, unknown>;
   expect(nonFinite(json)).toEqual([]);
   return { r, json, jobs };
@@ -140,6 +144,7 @@ describe("quality bench quick path on generated data", () => {
       "gateCorrelation",
       "slotGates",
       "deletion",
+      "knowledgeOff",
       "failures",
       "resumedRuns",
       "seconds",
