@@ -11,6 +11,7 @@ import { type RolloutAction, runRollout } from "../../rollout/actions.ts";
 import { buildConfig, parseVariantSpec, percentToWeight } from "../../rollout/plan.ts";
 import { readRolloutConfig } from "../../rollout/store.ts";
 import { UserFacingError } from "../../util/errors.ts";
+import { readJsonConfig } from "../../util/input-file.ts";
 import { addKvTargetOptions, type KvTargetOptions, withKvTarget } from "../kv-target.ts";
 
 interface CommonOptions extends KvTargetOptions {
@@ -51,18 +52,6 @@ async function execute(
 
 type SetOptions = CommonOptions & { file?: string; variant: string[]; salt?: string; fallback?: string; allowReshuffle?: boolean };
 
-/** A rollout config from a JSON file, checked later by runRollout. */
-async function configFromFile(file: string): Promise<unknown> {
-  const text = await readFile(file, "utf8").catch(() => {
-    throw new UserFacingError(`cannot read ${file}`);
-  });
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new UserFacingError(`${file}: not JSON (${(error as Error).message})`);
-  }
-}
-
 /** `kser rollout set`: the live config replaced from --file or from --variant specs. */
 function registerSet(rollout: Command): void {
   withCommon(
@@ -76,7 +65,8 @@ function registerSet(rollout: Command): void {
       .option("--allow-reshuffle", "accept moving users of variants other than the champion (a new salt, or --file buckets)"),
   ).action(async (opts: SetOptions) => {
     if (opts.file && opts.variant.length) throw new UserFacingError("give either --file or --variant, not both");
-    if (opts.file) return execute(opts, { kind: "set", config: await configFromFile(opts.file), allowReshuffle: opts.allowReshuffle });
+    if (opts.file)
+      return execute(opts, { kind: "set", config: await readJsonConfig(opts.file, "rollout config"), allowReshuffle: opts.allowReshuffle });
     if (!opts.variant.length) throw new UserFacingError("give --file or at least one --variant name:modelId[:percent]");
     const variants = opts.variant.map(parseVariantSpec);
     return execute(opts, (live) => ({
