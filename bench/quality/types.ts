@@ -152,7 +152,8 @@ export interface QualityResults {
   gateCorrelation: GateCorrelation;
   slotGates: SlotGates;
   deletion: DeletionSummary;
-  knowledgeOff: KnowledgeOffSummary;
+  /** Absent from results files made before it was measured. */
+  knowledgeOff?: KnowledgeOffSummary;
   seconds: { prepare: number; train: number; total: number };
   peakRssMiB: number;
   complete: boolean;

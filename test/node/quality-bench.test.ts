@@ -63,7 +63,7 @@ async function quickRun(source: BenchSource, overrides: SettingOverrides) {
   expect(Object.keys(r.deletion).sort()).toEqual(["kser", "kser-noalign", "kser-xo"]);
   // Every knowledge model is also scored with all its knowledge masked; the backbone alone has none to mask.
   for (const run of r.runs) expect(run.knowledgeOff === undefined).toBe(run.config === "none");
-  expect(Object.keys(r.knowledgeOff)).toContain("kser");
+  expect(Object.keys(r.knowledgeOff ?? {})).toContain("kser");
   expect(r.runs.find((x) => x.config === "kser-xo")!.strategy).toBe("extractor-only");
   expect(r.table.deepfm.kser.auc.n).toBe(1);
   expect(r.table.deepfm.kser.beatsNone?.of).toBe(1);
