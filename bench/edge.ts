@@ -204,9 +204,10 @@ function requestMaker(data: EdgeModel["data"]): Bench["request"] {
   });
 }
 
-async function loadTimings(url: string, modelId: string): Promise<ModelLoad | undefined> {
-  const r = await keepAliveFor(url).request("GET", "/v1/admin/cache", undefined, { authorization: `Bearer ${ADMIN_TOKEN}` });
-  return (JSON.parse(r.text) as { loadTimings?: Record<string, ModelLoad> }).loadTimings?.[modelId];
+/** The worker's cache report (`GET /v1/admin/cache`): per-model load timings and the profile cache's counters. */
+async function adminCache(url: string, admin: Record<string, string>) {
+  const r = await keepAliveFor(url).request("GET", "/v1/admin/cache", undefined, admin);
+  return JSON.parse(r.text) as { loadTimings?: Record<string, ModelLoad>; profiles: ProfileStats };
 }
 
 /**
@@ -228,8 +229,7 @@ async function measureFreshStarts(start: () => Promise<RunningWorker>, b: Omit<B
     if (first.status !== 200) throw new Error(`first score request failed: ${first.status} ${first.text.slice(0, 300)}`);
     firstRequestMs.push(first.ms);
     // How much of it was the model load (the worker's own timings: whole ms; workerd's clock advances locally).
-    const cache = await fetch(`${worker.url}/v1/admin/cache`, { headers: b.admin });
-    const t = ((await cache.json()) as { loadTimings?: Record<string, ModelLoad> }).loadTimings?.[b.modelId];
+    const t = (await adminCache(worker.url, b.admin)).loadTimings?.[b.modelId];
     if (t) modelLoadMs.push(t);
     const second = await post(`${worker.url}/v1/score`, b.request(100, 2000 + r));
     secondRequestMs.push(second.ms);
@@ -255,7 +255,7 @@ async function measureReloadAfterFlush(b: Bench) {
     const r = await post(`${b.url}/v1/score`, b.request(100, 3000 + i), b.admin);
     if (r.status !== 200) throw new Error(`score request after a cache flush failed: ${r.status} ${r.text.slice(0, 300)}`);
     reloadMs.push(r.ms);
-    const t = await loadTimings(b.url, b.modelId);
+    const t = (await adminCache(b.url, b.admin)).loadTimings?.[b.modelId];
     if (t) reloadLoadMs.push(t);
   }
   log(
@@ -264,10 +264,7 @@ async function measureReloadAfterFlush(b: Bench) {
   return { reloadMs, reloadLoadMs };
 }
 
-async function profileStats(b: Bench): Promise<ProfileStats> {
-  const r = await keepAliveFor(b.url).request("GET", "/v1/admin/cache", undefined, b.admin);
-  return (JSON.parse(r.text) as { profiles: ProfileStats }).profiles;
-}
+const profileStats = async (b: Bench): Promise<ProfileStats> => (await adminCache(b.url, b.admin)).profiles;
 
 /**
  * 4. Warm latency per candidate count, bounded in requests and seconds. A warm-up pass first touches every user's
