@@ -295,6 +295,9 @@ type ImportOptions = {
   out: string;
 };
 
+/** The --domain prompts' factors to chunk at, if one is named. */
+const domainFactors = (opts: ImportOptions) => (opts.domain ? factorsOf(opts.domain) : undefined);
+
 function noteChunking(opts: ImportOptions): void {
   if (!opts.domain)
     console.log(
@@ -309,7 +312,7 @@ function importTextsCommand(opts: ImportOptions, file: string): void {
     textColumn: opts.textColumn,
     fieldColumn: opts.fieldColumn,
     delimiter: opts.delimiter,
-    factors: opts.domain ? factorsOf(opts.domain) : undefined,
+    factors: domainFactors(opts),
   });
   noteChunking(opts);
   for (const f of KNOWLEDGE_FIELDS) {
@@ -324,7 +327,7 @@ function importTextsCommand(opts: ImportOptions, file: string): void {
 }
 
 function importKlgCommand(opts: ImportOptions): void {
-  const texts = importKlg({ user: opts.klgUser, item: opts.klgItem }, opts.domain ? factorsOf(opts.domain) : undefined);
+  const texts = importKlg({ user: opts.klgUser, item: opts.klgItem }, domainFactors(opts));
   noteChunking(opts);
   saveTexts(opts.out, texts);
   console.log(`imported ${texts.user.size} user and ${texts.item.size} item answers; saved to ${opts.out}`);
